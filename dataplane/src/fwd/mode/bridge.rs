@@ -1,0 +1,414 @@
+//! The learning bridge (`net/bridge/br_input.c`, `br_forward.c`, `br_fdb.c`), with VLAN
+//! filtering expressed by the ports' [`VlanMode`](crate::fwd::VlanMode)s.
+//!
+//! Invariants: a frame never leaves by its ingress port unless that port is in hairpin mode; a
+//! flood reaches exactly the forwarding ports of its VLAN with the class's flood flag, minus the
+//! ingress port (unless hairpin) and minus isolated ports when the ingress is isolated; frames
+//! are learned in arrival order, each before it is forwarded, as the kernel does.
+
+use std::time::Duration;
+
+use super::{Ctx, Ingress, Outcome, Rules};
+use crate::fwd::clock::Tick;
+use crate::fwd::fdb::{DEFAULT_AGEING, Fdb};
+use crate::fwd::ports::{MAX_PORTS, PortId, PortSet};
+use crate::fwd::switch::{ConfigError, PortEntry, Role};
+use crate::fwd::verdict::{DropReason, Verdict, Why};
+
+/// Reserved group addresses the bridge may never forward (`BR_GROUPFWD_RESTRICTED`: STP,
+/// PAUSE, LACP).
+pub const GROUP_FWD_RESTRICTED: u16 = 0x0007;
+
+/// Bridge-wide settings (`ip link add type bridge ...`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// FDB ageing time; zero turns learning off so everything floods (`ageing_time`).
+    pub ageing: Duration,
+    /// Cap on learned entries, 0 = unlimited (`fdb_max_learned`).
+    pub max_learned: u32,
+    /// Reserved groups 01:80:C2:00:00:0X to forward, bit X (`group_fwd_mask`; bits 0-2 refused).
+    pub group_fwd_mask: u16,
+    /// STP on: the STP group is then consumed instead of forwarded (`stp_state`).
+    pub stp: bool,
+    /// Do not learn from link-local frames the bridge consumes (`no_linklocal_learn`).
+    pub no_linklocal_learn: bool,
+    /// The bridge device is promiscuous: the host side also gets unknown and foreign unicast.
+    pub host_promisc: bool,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            ageing: DEFAULT_AGEING,
+            max_learned: 0,
+            group_fwd_mask: 0,
+            stp: false,
+            no_linklocal_learn: false,
+            host_promisc: false,
+        }
+    }
+}
+
+/// STP port states (`BR_STATE_*`). Without STP every up port is forwarding.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum StpState {
+    /// Drops everything.
+    Disabled,
+    /// Drops everything.
+    Listening,
+    /// Learns sources, forwards nothing.
+    Learning,
+    /// Learns and forwards.
+    #[default]
+    Forwarding,
+    /// Drops everything.
+    Blocking,
+}
+
+/// Per-port bridge flags (`ip link set dev X type bridge_slave ...`), kernel defaults.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BridgePort {
+    /// STP state.
+    pub state: StpState,
+    /// Learn sources seen on this port (`learning`).
+    pub learning: bool,
+    /// Frames may leave by the port they came in on (`hairpin`, reflective relay for VEPA).
+    pub hairpin: bool,
+    /// No forwarding to other isolated ports (`isolated`).
+    pub isolated: bool,
+    /// Receives unknown unicast floods (`flood`).
+    pub flood_unicast: bool,
+    /// Receives multicast floods (`mcast_flood`).
+    pub flood_multicast: bool,
+    /// Receives broadcast floods (`bcast_flood`).
+    pub flood_broadcast: bool,
+}
+
+impl Default for BridgePort {
+    fn default() -> Self {
+        BridgePort {
+            state: StpState::Forwarding,
+            learning: true,
+            hairpin: false,
+            isolated: false,
+            flood_unicast: true,
+            flood_multicast: true,
+            flood_broadcast: true,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug)]
+enum PortKind {
+    None,
+    Port(BridgePort),
+    Host,
+}
+
+/// The learning bridge's state: settings, FDB and the sets precomputed from the ports.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    cfg: BridgeConfig,
+    fdb: Fdb,
+    by_port: Box<[PortKind; MAX_PORTS]>,
+    forwarding: PortSet,
+    isolated: PortSet,
+    flood_uc: PortSet,
+    flood_mc: PortSet,
+    flood_bc: PortSet,
+}
+
+impl Bridge {
+    /// A bridge with `cfg`; refuses a group forward mask with restricted bits.
+    pub fn new(cfg: BridgeConfig) -> Result<Bridge, ConfigError> {
+        if cfg.group_fwd_mask & GROUP_FWD_RESTRICTED != 0 {
+            return Err(ConfigError::GroupFwdMask(cfg.group_fwd_mask));
+        }
+        let mut fdb = Fdb::new();
+        fdb.set_ageing(cfg.ageing);
+        fdb.set_max_learned(cfg.max_learned);
+        Ok(Bridge {
+            cfg,
+            fdb,
+            by_port: Box::new([PortKind::None; MAX_PORTS]),
+            forwarding: PortSet::EMPTY,
+            isolated: PortSet::EMPTY,
+            flood_uc: PortSet::EMPTY,
+            flood_mc: PortSet::EMPTY,
+            flood_bc: PortSet::EMPTY,
+        })
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &BridgeConfig {
+        &self.cfg
+    }
+
+    /// The forwarding database.
+    pub fn fdb(&self) -> &Fdb {
+        &self.fdb
+    }
+
+    /// The forwarding database, for operator changes (static entries, ageing, cap).
+    pub fn fdb_mut(&mut self) -> &mut Fdb {
+        &mut self.fdb
+    }
+
+    /// Where a known unicast goes (`br_forward` → `should_deliver`).
+    #[inline]
+    fn forward(
+        &self,
+        cx: &Ctx<'_>,
+        rx: &Ingress<'_>,
+        from: Option<BridgePort>,
+        to: PortId,
+    ) -> (Verdict, Why) {
+        let host = self.cfg.host_promisc;
+        let hairpin = from.is_some_and(|f| f.hairpin);
+        if to == rx.port && !hairpin {
+            return (
+                deliver_or(PortSet::EMPTY, host, DropReason::Reflect),
+                Why::BrReflect,
+            );
+        }
+        if from.is_some_and(|f| f.isolated) && self.isolated.contains(to) {
+            return (
+                deliver_or(PortSet::EMPTY, host, DropReason::Isolated),
+                Why::BrIsolated,
+            );
+        }
+        if !self.forwarding.contains(to) {
+            return (
+                deliver_or(PortSet::EMPTY, host, DropReason::PortState),
+                Why::BrPortState,
+            );
+        }
+        if !cx.members[usize::from(rx.vid)].contains(to) {
+            return (
+                deliver_or(PortSet::EMPTY, host, DropReason::VlanNotAllowed),
+                Why::VlanEgress,
+            );
+        }
+        let why = if to == rx.port {
+            Why::BrHairpin
+        } else {
+            Why::BrKnownUnicast
+        };
+        (
+            deliver_or(PortSet::only(to), host, DropReason::NoDestination),
+            why,
+        )
+    }
+
+    /// Floods to `class` (`br_flood`): eligible ports of the VLAN minus ingress and isolation.
+    #[inline]
+    fn flood(
+        &self,
+        cx: &Ctx<'_>,
+        rx: &Ingress<'_>,
+        from: Option<BridgePort>,
+        class: PortSet,
+        host: bool,
+    ) -> Verdict {
+        let mut set = class
+            .and(self.forwarding)
+            .and(cx.members[usize::from(rx.vid)]);
+        if !from.is_some_and(|f| f.hairpin) {
+            set.remove(rx.port);
+        }
+        if from.is_some_and(|f| f.isolated) {
+            set = set.minus(self.isolated);
+        }
+        deliver_or(set, host, DropReason::NoDestination)
+    }
+
+    fn on_host(&self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>) -> Outcome {
+        // br_dev_xmit: no learning, no local delivery back; the multicast and broadcast flood
+        // flags do not apply to frames the bridge device itself sends (br_flood), BR_FLOOD does.
+        let dst = rx.info.dst;
+        let (verdict, why) = if dst.is_broadcast() {
+            (
+                self.flood(cx, rx, None, self.forwarding, false),
+                Why::BrFloodBroadcast,
+            )
+        } else if dst.is_multicast() {
+            (
+                self.flood(cx, rx, None, self.forwarding, false),
+                Why::BrFloodMulticast,
+            )
+        } else {
+            match self.fdb.lookup(now, rx.vid, dst) {
+                Some((to, _)) => {
+                    let (v, w) = self.forward(cx, rx, None, to);
+                    // The host side never gets its own frame back, even with a promiscuous bridge.
+                    (strip_host(v), w)
+                }
+                None => (
+                    self.flood(cx, rx, None, self.flood_uc, false),
+                    Why::BrFloodUnknown,
+                ),
+            }
+        };
+        (verdict, why, None)
+    }
+}
+
+#[inline]
+fn deliver_or(ports: PortSet, host: bool, empty: DropReason) -> Verdict {
+    Verdict::deliver(ports, host, empty)
+}
+
+fn strip_host(v: Verdict) -> Verdict {
+    match v {
+        Verdict::Host => Verdict::Drop(DropReason::NoDestination),
+        Verdict::Flood { ports, .. } => Verdict::deliver(ports, false, DropReason::NoDestination),
+        other => other,
+    }
+}
+
+impl Rules for Bridge {
+    fn rebuild(&mut self, now: Tick, ports: &[Option<PortEntry>]) -> Result<(), ConfigError> {
+        let mut by_port = Box::new([PortKind::None; MAX_PORTS]);
+        let (mut fwd, mut iso, mut uc, mut mc, mut bc) = (
+            PortSet::EMPTY,
+            PortSet::EMPTY,
+            PortSet::EMPTY,
+            PortSet::EMPTY,
+            PortSet::EMPTY,
+        );
+        let mut host = None;
+        for (i, e) in ports.iter().enumerate() {
+            let Some(e) = e else { continue };
+            let Some(id) = PortId::new(i) else { continue };
+            match &e.cfg.role {
+                Role::Bridge(f) => {
+                    by_port[i] = PortKind::Port(*f);
+                    if f.state == StpState::Forwarding {
+                        fwd.insert(id);
+                    }
+                    for (on, set) in [
+                        (f.isolated, &mut iso),
+                        (f.flood_unicast, &mut uc),
+                        (f.flood_multicast, &mut mc),
+                        (f.flood_broadcast, &mut bc),
+                    ] {
+                        if on {
+                            set.insert(id);
+                        }
+                    }
+                }
+                Role::Host => {
+                    if let Some(other) = host.replace(id) {
+                        return Err(ConfigError::SecondHost { existing: other });
+                    }
+                    by_port[i] = PortKind::Host;
+                }
+                other => {
+                    return Err(ConfigError::RoleNotInMode {
+                        role: other.name(),
+                        mode: "bridge",
+                    });
+                }
+            }
+            // The bridge's and its ports' own MACs are local entries (fdb_add_local), per VLAN.
+            if let Some(mac) = e.cfg.mac {
+                for vid in e.cfg.vlan.members().iter() {
+                    self.fdb
+                        .add_local(now, vid, mac, id)
+                        .map_err(ConfigError::Fdb)?;
+                }
+            }
+        }
+        self.by_port = by_port;
+        (
+            self.forwarding,
+            self.isolated,
+            self.flood_uc,
+            self.flood_mc,
+            self.flood_bc,
+        ) = (fwd, iso, uc, mc, bc);
+        Ok(())
+    }
+
+    #[inline]
+    fn decide(&mut self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>) -> Outcome {
+        let f = match self.by_port[rx.port.index()] {
+            PortKind::Port(f) => f,
+            PortKind::Host => return self.on_host(cx, now, rx),
+            PortKind::None => return (Verdict::Drop(DropReason::UnknownPort), Why::NoPort, None),
+        };
+        let (src, dst) = (rx.info.src, rx.info.dst);
+        // br_handle_frame: an invalid source is dropped before anything else.
+        if !src.is_valid_source() {
+            return (
+                Verdict::Drop(DropReason::InvalidSource),
+                Why::BrInvalidSource,
+                None,
+            );
+        }
+        let learns = f.learning && matches!(f.state, StpState::Learning | StpState::Forwarding);
+        let mut why_ll = None;
+        if dst.is_link_local() {
+            let group = dst.0[5];
+            let forward = match group {
+                0x00 => !self.cfg.stp || self.cfg.group_fwd_mask & 1 != 0,
+                0x01 => return (Verdict::Drop(DropReason::Pause), Why::BrPause, None),
+                g => self.cfg.group_fwd_mask & (1 << g) != 0,
+            };
+            if !forward {
+                // __br_handle_local_finish: learned (unless no_linklocal_learn), passed up the
+                // port itself, not forwarded; this happens in any port state.
+                let learned = (learns && !self.cfg.no_linklocal_learn)
+                    .then(|| self.fdb.learn(now, rx.vid, src, rx.port));
+                return (
+                    Verdict::Drop(DropReason::LinkLocal),
+                    Why::BrLinkLocalConsumed,
+                    learned,
+                );
+            }
+            why_ll = Some(Why::BrLinkLocalForwarded);
+        }
+        if !matches!(f.state, StpState::Learning | StpState::Forwarding) {
+            return (Verdict::Drop(DropReason::PortState), Why::BrPortState, None);
+        }
+        // br_handle_frame_finish: learn first, then the learning state drops.
+        let learned = f
+            .learning
+            .then(|| self.fdb.learn(now, rx.vid, src, rx.port));
+        if f.state == StpState::Learning {
+            return (
+                Verdict::Drop(DropReason::LearningState),
+                Why::BrLearningState,
+                learned,
+            );
+        }
+        let (verdict, why) = if dst.is_broadcast() {
+            (
+                self.flood(cx, rx, Some(f), self.flood_bc, true),
+                Why::BrFloodBroadcast,
+            )
+        } else if dst.is_multicast() {
+            // No multicast snooping querier: unregistered multicast floods and goes up too.
+            (
+                self.flood(cx, rx, Some(f), self.flood_mc, true),
+                Why::BrFloodMulticast,
+            )
+        } else {
+            match self.fdb.lookup(now, rx.vid, dst) {
+                Some((_, true)) => (Verdict::Host, Why::BrLocal),
+                Some((to, false)) => self.forward(cx, rx, Some(f), to),
+                None => (
+                    self.flood(cx, rx, Some(f), self.flood_uc, self.cfg.host_promisc),
+                    Why::BrFloodUnknown,
+                ),
+            }
+        };
+        (
+            verdict,
+            why_ll
+                .filter(|_| !matches!(verdict, Verdict::Drop(_)))
+                .unwrap_or(why),
+            learned,
+        )
+    }
+}

@@ -1,0 +1,43 @@
+//! Switching modes, one file each. A mode sees a frame that has already been parsed, classified
+//! into a VLAN and passed its ingress filter, and decides where it goes, citing the kernel rule.
+//! Modes keep their own tables, rebuilt from the port list whenever configuration changes, so
+//! that the per-frame work is lookups and set operations only.
+
+pub mod bridge;
+pub mod ipvlan;
+pub mod macvlan;
+
+use super::clock::Tick;
+use super::fdb::Learned;
+use super::ports::{PortId, PortSet};
+use super::switch::{ConfigError, PortEntry};
+use super::verdict::{Verdict, Why};
+use super::vlan::Vid;
+use crate::wire::FrameInfo;
+
+/// A frame as a mode sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ingress<'a> {
+    pub(crate) port: PortId,
+    pub(crate) frame: &'a [u8],
+    pub(crate) info: FrameInfo,
+    pub(crate) vid: Vid,
+}
+
+/// The switch-wide facts a mode reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    /// VLAN membership: `members[vid]` is the set of ports in that VLAN.
+    pub(crate) members: &'a [PortSet],
+}
+
+/// What a mode returns for one frame.
+pub(crate) type Outcome = (Verdict, Why, Option<Learned>);
+
+/// The rules of one mode.
+pub(crate) trait Rules {
+    /// Rebuilds the mode's tables from the ports, refusing configurations the kernel refuses.
+    fn rebuild(&mut self, now: Tick, ports: &[Option<PortEntry>]) -> Result<(), ConfigError>;
+    /// Decides one frame.
+    fn decide(&mut self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>) -> Outcome;
+}

@@ -1,0 +1,831 @@
+//! The switch: ports and their configuration, one mode, and `process`, which decides a whole
+//! batch and then groups the frames per egress port (netmap's two-pass flush).
+//!
+//! Data flows one way: bytes → [`FrameInfo`] → VLAN classification → ingress filter → mode →
+//! [`Decision`] → per-port TX queues. The switch never performs I/O, reads no clock and, once
+//! its queues have grown to the batch size, allocates nothing per frame.
+
+use std::net::IpAddr;
+
+use super::clock::Tick;
+use super::fdb::{Fdb, FdbError};
+use super::filter::{MacSet, RxFilter};
+use super::mode::bridge::{Bridge, BridgeConfig, BridgePort};
+use super::mode::ipvlan::{Ipvlan, IpvlanConfig, IpvlanPort};
+use super::mode::macvlan::{Macvlan, MacvlanMode, MacvlanPort};
+use super::mode::{Ctx, Ingress, Rules};
+use super::ports::{MAX_PORTS, PortId, PortSet};
+use super::verdict::{Decision, DropReason, Verdict, Why};
+use super::vlan::{TagOp, VlanError, VlanMode};
+use crate::wire::{FrameInfo, Mac, WireError};
+
+/// Default MTU; the largest frame is MTU + Ethernet header + one VLAN tag
+/// (`is_skb_forwardable`).
+pub const DEFAULT_MTU: usize = 1500;
+
+/// The mode of a switch and its settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModeConfig {
+    /// Learning bridge.
+    Bridge(BridgeConfig),
+    /// macvlan sub-interfaces on one uplink (each sub-interface has its own mode).
+    Macvlan,
+    /// ipvlan L2 slaves on one uplink.
+    Ipvlan(IpvlanConfig),
+}
+
+impl ModeConfig {
+    /// The mode's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModeConfig::Bridge(_) => "bridge",
+            ModeConfig::Macvlan => "macvlan",
+            ModeConfig::Ipvlan(_) => "ipvlan",
+        }
+    }
+}
+
+/// Switch-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwitchConfig {
+    /// The mode.
+    pub mode: ModeConfig,
+    /// MTU of every port: frames longer than MTU + 18 bytes are dropped as oversize.
+    pub mtu: usize,
+}
+
+impl SwitchConfig {
+    /// A learning bridge with kernel defaults.
+    pub fn bridge() -> SwitchConfig {
+        SwitchConfig {
+            mode: ModeConfig::Bridge(BridgeConfig::default()),
+            mtu: DEFAULT_MTU,
+        }
+    }
+    /// A macvlan switch.
+    pub fn macvlan() -> SwitchConfig {
+        SwitchConfig {
+            mode: ModeConfig::Macvlan,
+            mtu: DEFAULT_MTU,
+        }
+    }
+    /// An ipvlan L2 switch.
+    pub fn ipvlan(cfg: IpvlanConfig) -> SwitchConfig {
+        SwitchConfig {
+            mode: ModeConfig::Ipvlan(cfg),
+            mtu: DEFAULT_MTU,
+        }
+    }
+    /// The largest frame accepted: MTU + 14-byte header + 4-byte tag.
+    pub fn max_frame(&self) -> usize {
+        self.mtu + 18
+    }
+}
+
+/// The uplink (lower device) of a macvlan or ipvlan switch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UplinkPort {
+    /// Accept every frame from the wire instead of only the sub-interfaces' MACs and groups.
+    pub promiscuous: bool,
+}
+
+/// What a port is to its switch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A learning-bridge port.
+    Bridge(BridgePort),
+    /// The switch's own host side: the bridge device (docker0's address) or the uplink's
+    /// own stack. At most one.
+    Host,
+    /// The lower device of macvlan or ipvlan. At most one.
+    Uplink(UplinkPort),
+    /// A macvlan sub-interface.
+    Macvlan(MacvlanPort),
+    /// An ipvlan slave.
+    Ipvlan(IpvlanPort),
+}
+
+impl Role {
+    /// The role's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Role::Bridge(_) => "bridge port",
+            Role::Host => "host",
+            Role::Uplink(_) => "uplink",
+            Role::Macvlan(_) => "macvlan sub-interface",
+            Role::Ipvlan(_) => "ipvlan slave",
+        }
+    }
+}
+
+/// A port's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// A name for people (the interface name).
+    pub name: String,
+    /// The port's own MAC: a bridge port's (a local FDB entry), a sub-interface's, the uplink's.
+    pub mac: Option<Mac>,
+    /// 802.1Q treatment.
+    pub vlan: VlanMode,
+    /// RX filter; `None` takes the role's default (see [`RxFilter`]).
+    pub filter: Option<RxFilter>,
+    /// What the port is.
+    pub role: Role,
+}
+
+impl PortConfig {
+    /// A port named `name` with `role`, no MAC, VLAN-transparent, default filter.
+    pub fn new(name: impl Into<String>, role: Role) -> PortConfig {
+        PortConfig {
+            name: name.into(),
+            mac: None,
+            vlan: VlanMode::Transparent,
+            filter: None,
+            role,
+        }
+    }
+    /// A learning-bridge port with kernel defaults.
+    pub fn bridge(name: impl Into<String>) -> PortConfig {
+        PortConfig::new(name, Role::Bridge(BridgePort::default()))
+    }
+    /// A macvlan uplink.
+    pub fn uplink(name: impl Into<String>) -> PortConfig {
+        PortConfig::new(name, Role::Uplink(UplinkPort::default()))
+    }
+    /// A macvlan sub-interface with `mac` in `mode`.
+    pub fn macvlan(name: impl Into<String>, mac: Mac, mode: MacvlanMode) -> PortConfig {
+        PortConfig::new(
+            name,
+            Role::Macvlan(MacvlanPort {
+                mode,
+                ..MacvlanPort::default()
+            }),
+        )
+        .with_mac(mac)
+    }
+    /// An ipvlan slave owning `addrs`.
+    pub fn ipvlan(name: impl Into<String>, addrs: Vec<IpAddr>) -> PortConfig {
+        PortConfig::new(name, Role::Ipvlan(IpvlanPort { addrs }))
+    }
+    /// Sets the MAC.
+    #[must_use]
+    pub fn with_mac(mut self, mac: Mac) -> PortConfig {
+        self.mac = Some(mac);
+        self
+    }
+    /// Sets the VLAN mode.
+    #[must_use]
+    pub fn with_vlan(mut self, vlan: VlanMode) -> PortConfig {
+        self.vlan = vlan;
+        self
+    }
+    /// Sets the RX filter.
+    #[must_use]
+    pub fn with_filter(mut self, filter: RxFilter) -> PortConfig {
+        self.filter = Some(filter);
+        self
+    }
+}
+
+/// A configured port with its effective filters.
+#[derive(Clone, Debug)]
+pub struct PortEntry {
+    /// As configured.
+    pub cfg: PortConfig,
+    /// The station's filter in effect (role default or configured).
+    pub filter: RxFilter,
+    /// The filter applied to frames entering the switch by this port (`None` = accept all).
+    pub ingress: Option<RxFilter>,
+}
+
+/// Why a configuration change was refused. Nothing changes when one is returned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Every port index is in use.
+    #[error("the switch already has {MAX_PORTS} ports")]
+    TooManyPorts,
+    /// No such port.
+    #[error("no port {0}")]
+    NoSuchPort(PortId),
+    /// A port name used twice.
+    #[error("a port named {0:?} already exists")]
+    DuplicateName(String),
+    /// The role does not exist in this mode.
+    #[error("a {role} cannot be added to a {mode} switch")]
+    RoleNotInMode {
+        /// The role.
+        role: &'static str,
+        /// The mode.
+        mode: &'static str,
+    },
+    /// A second host port.
+    #[error("the switch already has a host port ({existing})")]
+    SecondHost {
+        /// The existing one.
+        existing: PortId,
+    },
+    /// A second uplink.
+    #[error("the switch already has an uplink ({existing})")]
+    SecondUplink {
+        /// The existing one.
+        existing: PortId,
+    },
+    /// A macvlan MAC already used by the uplink or another sub-interface (`-EADDRINUSE`).
+    #[error(
+        "address already in use: {mac} (port {port:?}) belongs to the uplink or another sub-interface"
+    )]
+    AddressInUse {
+        /// The MAC.
+        mac: Mac,
+        /// The port being added.
+        port: String,
+    },
+    /// A sub-interface MAC that is not a unicast address.
+    #[error("{mac} (port {port:?}) is not a unicast address")]
+    NotUnicast {
+        /// The MAC.
+        mac: Mac,
+        /// The port.
+        port: String,
+    },
+    /// A macvlan sub-interface without a MAC.
+    #[error("macvlan sub-interface {port:?} needs a MAC (only passthru takes the uplink's)")]
+    MissingMac {
+        /// The port.
+        port: String,
+    },
+    /// Passthru shares its uplink with nobody.
+    #[error("a passthru macvlan must be the only sub-interface of its uplink")]
+    PassthruExclusive,
+    /// An IP owned by two ipvlan slaves.
+    #[error("address already assigned to an ipvlan slave: {ip} (port {port:?})")]
+    DuplicateIp {
+        /// The IP.
+        ip: IpAddr,
+        /// The port being added.
+        port: String,
+    },
+    /// An ipvlan slave with a MAC of its own.
+    #[error("ipvlan slave {port:?} has MAC {mac}, but slaves share the uplink's {shared}")]
+    IpvlanMac {
+        /// The port.
+        port: String,
+        /// Its MAC.
+        mac: Mac,
+        /// The uplink's MAC.
+        shared: Mac,
+    },
+    /// Private and vepa at once.
+    #[error("ipvlan private and vepa flags can't be active at the same time")]
+    IpvlanFlags,
+    /// A group forward mask touching STP, PAUSE or LACP.
+    #[error(
+        "group_fwd_mask {0:#06x} sets restricted bits 0-2 (STP, PAUSE, LACP are never forwarded by mask)"
+    )]
+    GroupFwdMask(u16),
+    /// A bad VLAN configuration.
+    #[error(transparent)]
+    Vlan(#[from] VlanError),
+    /// A refused FDB change.
+    #[error(transparent)]
+    Fdb(#[from] FdbError),
+    /// The MTU is outside 68..=65000.
+    #[error("MTU {0} outside 68..=65000")]
+    Mtu(usize),
+}
+
+#[derive(Debug, Clone)]
+enum ModeState {
+    Bridge(Box<Bridge>),
+    Macvlan(Box<Macvlan>),
+    Ipvlan(Box<Ipvlan>),
+}
+
+/// One frame's transmission: which frame of the batch and the tag edit it needs on that port.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TxItem {
+    /// Index of the frame in the batch.
+    pub frame: u16,
+    /// The 802.1Q edit for this egress port.
+    pub tag: TagOp,
+}
+
+/// Frames in, decisions and per-port TX queues out. Reused from batch to batch: after the first
+/// few batches nothing in it allocates.
+#[derive(Debug)]
+pub struct Batch<B> {
+    rx: Vec<(PortId, B)>,
+    decisions: Vec<Decision>,
+    queues: Vec<Vec<TxItem>>,
+    host: Vec<TxItem>,
+    touched: PortSet,
+}
+
+impl<B: AsRef<[u8]>> Default for Batch<B> {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
+impl<B: AsRef<[u8]>> Batch<B> {
+    /// The largest batch (frame indexes are `u16`).
+    pub const MAX: usize = u16::MAX as usize;
+
+    /// An empty batch.
+    pub fn new() -> Batch<B> {
+        Batch {
+            rx: Vec::new(),
+            decisions: Vec::new(),
+            queues: (0..MAX_PORTS).map(|_| Vec::new()).collect(),
+            host: Vec::new(),
+            touched: PortSet::EMPTY,
+        }
+    }
+
+    /// An empty batch with room for `n` frames.
+    pub fn with_capacity(n: usize) -> Batch<B> {
+        let mut b = Batch::new();
+        b.rx.reserve(n);
+        b.decisions.reserve(n);
+        b
+    }
+
+    /// Adds a frame received on `port`. Returns it back if the batch is full.
+    pub fn push(&mut self, port: PortId, frame: B) -> Result<(), B> {
+        if self.rx.len() >= Self::MAX {
+            return Err(frame);
+        }
+        self.rx.push((port, frame));
+        Ok(())
+    }
+
+    /// Removes every frame and result.
+    pub fn clear(&mut self) {
+        self.rx.clear();
+        self.reset_out();
+    }
+
+    fn reset_out(&mut self) {
+        self.decisions.clear();
+        for p in self.touched.iter() {
+            self.queues[p.index()].clear();
+        }
+        self.host.clear();
+        self.touched = PortSet::EMPTY;
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// No frames.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Frame `i` and its ingress port.
+    pub fn frame(&self, i: usize) -> Option<(PortId, &[u8])> {
+        self.rx.get(i).map(|(p, b)| (*p, b.as_ref()))
+    }
+
+    /// The frames with their ingress ports.
+    pub fn frames(&self) -> impl Iterator<Item = (PortId, &[u8])> {
+        self.rx.iter().map(|(p, b)| (*p, b.as_ref()))
+    }
+
+    /// Takes the frames out (e.g. to return ring slots), leaving the batch empty.
+    pub fn drain(&mut self) -> impl Iterator<Item = (PortId, B)> + '_ {
+        self.reset_out();
+        self.rx.drain(..)
+    }
+
+    /// The decision for each frame, in order (after [`Switch::process`]).
+    pub fn decisions(&self) -> &[Decision] {
+        &self.decisions
+    }
+
+    /// The ports that have frames to send, each with its queue, lowest port first.
+    pub fn egress(&self) -> impl Iterator<Item = (PortId, &[TxItem])> {
+        self.touched
+            .iter()
+            .map(|p| (p, self.queues[p.index()].as_slice()))
+    }
+
+    /// Frames for the host side when the switch has no host port (the uplink's own stack
+    /// already has them on AF_PACKET uplinks).
+    pub fn to_host(&self) -> &[TxItem] {
+        &self.host
+    }
+}
+
+/// A switch: its ports, its mode and the VLAN membership precomputed from the ports.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    cfg: SwitchConfig,
+    ports: Vec<Option<PortEntry>>,
+    members: Vec<PortSet>,
+    host: Option<PortId>,
+    mode: ModeState,
+    now: Tick,
+}
+
+impl Switch {
+    /// A switch with no ports.
+    pub fn new(cfg: SwitchConfig) -> Result<Switch, ConfigError> {
+        if !(68..=65000).contains(&cfg.mtu) {
+            return Err(ConfigError::Mtu(cfg.mtu));
+        }
+        let mode = match &cfg.mode {
+            ModeConfig::Bridge(b) => ModeState::Bridge(Box::new(Bridge::new(b.clone())?)),
+            ModeConfig::Macvlan => ModeState::Macvlan(Box::default()),
+            ModeConfig::Ipvlan(i) => ModeState::Ipvlan(Box::new(Ipvlan::new(*i))),
+        };
+        Ok(Switch {
+            cfg,
+            ports: Vec::new(),
+            members: vec![PortSet::EMPTY; 4096],
+            host: None,
+            mode,
+            now: Tick::default(),
+        })
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &SwitchConfig {
+        &self.cfg
+    }
+
+    /// Adds a port; on error nothing changes.
+    pub fn add_port(&mut self, cfg: PortConfig) -> Result<PortId, ConfigError> {
+        cfg.vlan.validate()?;
+        if self.ports().any(|(_, e)| e.cfg.name == cfg.name) {
+            return Err(ConfigError::DuplicateName(cfg.name));
+        }
+        let slot = match self.ports.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.ports.len() < MAX_PORTS => {
+                self.ports.push(None);
+                self.ports.len() - 1
+            }
+            None => return Err(ConfigError::TooManyPorts),
+        };
+        let id = PortId::new(slot).ok_or(ConfigError::TooManyPorts)?;
+        let filter = default_filter(&cfg);
+        self.ports[slot] = Some(PortEntry {
+            cfg,
+            filter,
+            ingress: None,
+        });
+        if let Err(e) = self.rebuild() {
+            self.ports[slot] = None;
+            self.rebuild()?;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Removes a port, forgetting what the FDB learned on it.
+    pub fn remove_port(&mut self, id: PortId) -> Result<PortConfig, ConfigError> {
+        let entry = self
+            .ports
+            .get_mut(id.index())
+            .and_then(Option::take)
+            .ok_or(ConfigError::NoSuchPort(id))?;
+        if let ModeState::Bridge(b) = &mut self.mode {
+            b.fdb_mut().flush_port(id);
+        }
+        self.rebuild()?;
+        Ok(entry.cfg)
+    }
+
+    /// Replaces a port's RX filter (multicast joins, allmulti, promiscuity).
+    pub fn set_filter(&mut self, id: PortId, filter: RxFilter) -> Result<(), ConfigError> {
+        let e = self.entry_mut(id)?;
+        let old = e.cfg.filter.replace(filter);
+        e.filter = default_filter(&e.cfg);
+        if let Err(err) = self.rebuild() {
+            let e = self.entry_mut(id)?;
+            e.cfg.filter = old;
+            e.filter = default_filter(&e.cfg);
+            self.rebuild()?;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    fn entry_mut(&mut self, id: PortId) -> Result<&mut PortEntry, ConfigError> {
+        self.ports
+            .get_mut(id.index())
+            .and_then(Option::as_mut)
+            .ok_or(ConfigError::NoSuchPort(id))
+    }
+
+    /// A port's configuration and effective filters.
+    pub fn port(&self, id: PortId) -> Option<&PortEntry> {
+        self.ports.get(id.index()).and_then(Option::as_ref)
+    }
+
+    /// The port named `name`.
+    pub fn port_by_name(&self, name: &str) -> Option<PortId> {
+        self.ports()
+            .find(|(_, e)| e.cfg.name == name)
+            .map(|(id, _)| id)
+    }
+
+    /// Every port.
+    pub fn ports(&self) -> impl Iterator<Item = (PortId, &PortEntry)> {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((PortId::new(i)?, e.as_ref()?)))
+    }
+
+    /// The host port, if any.
+    pub fn host_port(&self) -> Option<PortId> {
+        self.host
+    }
+
+    /// The ports that are members of `vid`.
+    pub fn vlan_members(&self, vid: u16) -> PortSet {
+        self.members
+            .get(usize::from(vid))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The forwarding database (learning bridges only).
+    pub fn fdb(&self) -> Option<&Fdb> {
+        match &self.mode {
+            ModeState::Bridge(b) => Some(b.fdb()),
+            _ => None,
+        }
+    }
+
+    /// The forwarding database, for operator changes.
+    pub fn fdb_mut(&mut self) -> Option<&mut Fdb> {
+        match &mut self.mode {
+            ModeState::Bridge(b) => Some(b.fdb_mut()),
+            _ => None,
+        }
+    }
+
+    /// The macvlan tables (macvlan switches only).
+    pub fn macvlan(&self) -> Option<&Macvlan> {
+        match &self.mode {
+            ModeState::Macvlan(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Removes expired FDB entries; returns how many.
+    pub fn age(&mut self, now: Tick) -> usize {
+        self.now = now;
+        self.fdb_mut().map_or(0, |f| f.age(now))
+    }
+
+    fn rebuild(&mut self) -> Result<(), ConfigError> {
+        let mut members = vec![PortSet::EMPTY; 4096];
+        let mut host = None;
+        for (i, e) in self.ports.iter().enumerate() {
+            let (Some(e), Some(id)) = (e, PortId::new(i)) else {
+                continue;
+            };
+            for vid in e.cfg.vlan.members().iter() {
+                members[usize::from(vid)].insert(id);
+            }
+            if e.cfg.role == Role::Host {
+                host = Some(id);
+            }
+        }
+        let now = self.now;
+        match &mut self.mode {
+            ModeState::Bridge(b) => b.rebuild(now, &self.ports)?,
+            ModeState::Macvlan(m) => m.rebuild(now, &self.ports)?,
+            ModeState::Ipvlan(m) => m.rebuild(now, &self.ports)?,
+        }
+        let uplink_filter = derived_uplink_filter(&self.ports);
+        for e in self.ports.iter_mut().flatten() {
+            e.ingress = match (&e.cfg.role, &e.cfg.filter) {
+                (Role::Uplink(u), None) if !u.promiscuous => uplink_filter.clone(),
+                (Role::Uplink(_) | Role::Bridge(_), Some(f)) => Some(f.clone()),
+                _ => None,
+            };
+        }
+        self.members = members;
+        self.host = host;
+        Ok(())
+    }
+
+    /// Decides one frame (a batch of one); for explaining and testing.
+    pub fn decide(&mut self, now: Tick, port: PortId, frame: &[u8]) -> Decision {
+        self.now = now;
+        let max = self.cfg.max_frame();
+        let cx = Ctx {
+            members: &self.members,
+        };
+        match &mut self.mode {
+            ModeState::Bridge(m) => decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame),
+            ModeState::Macvlan(m) => {
+                decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame)
+            }
+            ModeState::Ipvlan(m) => decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame),
+        }
+    }
+
+    /// Decides every frame of `batch` in arrival order, each learned before it is forwarded
+    /// (the kernel's order, so a reply later in the same batch already finds its station), then
+    /// queues each delivery on its egress port with the tag edit that port needs.
+    pub fn process<B: AsRef<[u8]>>(&mut self, now: Tick, batch: &mut Batch<B>) {
+        self.now = now;
+        batch.reset_out();
+        let max = self.cfg.max_frame();
+        let cx = Ctx {
+            members: &self.members,
+        };
+        let ports = &self.ports;
+        let out = &mut batch.decisions;
+        let rx = &batch.rx;
+        match &mut self.mode {
+            ModeState::Bridge(m) => decide_all(ports, &cx, m.as_mut(), max, now, rx, out),
+            ModeState::Macvlan(m) => decide_all(ports, &cx, m.as_mut(), max, now, rx, out),
+            ModeState::Ipvlan(m) => decide_all(ports, &cx, m.as_mut(), max, now, rx, out),
+        }
+        self.group(batch);
+    }
+
+    /// Second pass: per egress port queues.
+    fn group<B>(&self, batch: &mut Batch<B>) {
+        let Batch {
+            decisions,
+            queues,
+            host,
+            touched,
+            ..
+        } = batch;
+        for (i, d) in decisions.iter().enumerate() {
+            let frame = i as u16;
+            let mut push = |p: PortId| {
+                if let Some(e) = self.ports[p.index()].as_ref() {
+                    let tag = TagOp::for_egress(&e.cfg.vlan, d.vid, d.ctag);
+                    queues[p.index()].push(TxItem { frame, tag });
+                    touched.insert(p);
+                }
+            };
+            match d.verdict {
+                Verdict::Unicast(p) => push(p),
+                Verdict::Flood { ports, .. } => ports.iter().for_each(&mut push),
+                Verdict::Host | Verdict::Drop(_) => {}
+            }
+            if d.verdict.to_host() {
+                match self.host {
+                    Some(h) => push(h),
+                    None => host.push(TxItem {
+                        frame,
+                        tag: TagOp::Keep,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn default_filter(cfg: &PortConfig) -> RxFilter {
+    if let Some(f) = &cfg.filter {
+        return f.clone();
+    }
+    match (&cfg.role, cfg.mac) {
+        (Role::Macvlan(m), _) if m.mode == MacvlanMode::Passthru => RxFilter::Promiscuous,
+        (Role::Macvlan(_) | Role::Ipvlan(_), Some(mac)) => RxFilter::unicast([mac]),
+        (Role::Macvlan(_) | Role::Ipvlan(_), None) => RxFilter::unicast([]),
+        _ => RxFilter::Promiscuous,
+    }
+}
+
+/// The uplink's filter as the kernel programs it: its own MAC and every sub-interface's
+/// (`dev_uc_add`), the union of their groups (`dev_mc_sync`), allmulti if any sub-interface has
+/// it; promiscuous with a passthru that did not ask for `nopromisc`. `None` = accept all.
+fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
+    let mut own = MacSet::default();
+    let mut groups = MacSet::default();
+    let mut allmulti = false;
+    for e in ports.iter().flatten() {
+        match &e.cfg.role {
+            Role::Macvlan(m) if m.mode == MacvlanMode::Passthru && !m.nopromisc => return None,
+            Role::Macvlan(_) | Role::Ipvlan(_) | Role::Uplink(_) => {
+                if let Some(mac) = e.cfg.mac {
+                    own.insert(mac);
+                }
+                if !matches!(e.cfg.role, Role::Uplink(_)) {
+                    allmulti |= e.filter.all_multicast();
+                    e.filter.groups().for_each(|g| groups.insert(g));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(RxFilter::Unicast {
+        own,
+        groups,
+        allmulti,
+    })
+}
+
+#[inline]
+fn decide_all<B: AsRef<[u8]>, M: Rules>(
+    ports: &[Option<PortEntry>],
+    cx: &Ctx<'_>,
+    mode: &mut M,
+    max: usize,
+    now: Tick,
+    rx: &[(PortId, B)],
+    out: &mut Vec<Decision>,
+) {
+    for (port, frame) in rx {
+        out.push(decide_one(ports, cx, mode, max, now, *port, frame.as_ref()));
+    }
+}
+
+/// port → view → VLAN → filter → mode, for one frame.
+#[inline]
+fn decide_one<M: Rules>(
+    ports: &[Option<PortEntry>],
+    cx: &Ctx<'_>,
+    mode: &mut M,
+    max: usize,
+    now: Tick,
+    port: PortId,
+    frame: &[u8],
+) -> Decision {
+    let Some(entry) = ports.get(port.index()).and_then(Option::as_ref) else {
+        return Decision::drop(DropReason::UnknownPort, Why::NoPort);
+    };
+    let info = match FrameInfo::parse(frame, max) {
+        Ok(info) => info,
+        Err(e) => {
+            let reason = match e {
+                WireError::Runt { .. } => DropReason::Runt,
+                WireError::Oversize { .. } => DropReason::Oversize,
+                WireError::TruncatedTag { .. } => DropReason::Malformed,
+            };
+            return Decision::drop(reason, Why::Wire);
+        }
+    };
+    let ctag = info.ctag();
+    // The port's RX filter acts first, as a NIC's address filter does.
+    if let Some(f) = &entry.ingress
+        && !f.accepts(info.dst)
+    {
+        let mut d = Decision::drop(DropReason::FilterMiss, Why::RxFilter);
+        d.ctag = ctag;
+        return d;
+    }
+    let Some(vid) = entry.cfg.vlan.classify(&info) else {
+        let mut d = Decision::drop(DropReason::VlanNotAllowed, Why::VlanIngress);
+        d.ctag = ctag;
+        return d;
+    };
+    let mut d = Decision {
+        verdict: Verdict::Drop(DropReason::NoDestination),
+        why: Why::NoPort,
+        vid,
+        ctag,
+        learned: None,
+    };
+    let rx = Ingress {
+        port,
+        frame,
+        info,
+        vid,
+    };
+    let (verdict, why, learned) = mode.decide(cx, now, &rx);
+    // No frame ever leaves its VLAN, whatever the mode decided.
+    let members = cx.members[usize::from(vid)];
+    let (verdict, why) = confine(verdict, why, members);
+    d.verdict = verdict;
+    d.why = why;
+    d.learned = learned;
+    d
+}
+
+/// Keeps only receivers that are members of the frame's VLAN.
+#[inline]
+fn confine(v: Verdict, why: Why, members: PortSet) -> (Verdict, Why) {
+    match v {
+        Verdict::Unicast(p) if !members.contains(p) => {
+            (Verdict::Drop(DropReason::VlanNotAllowed), Why::VlanEgress)
+        }
+        Verdict::Flood { ports, host } => {
+            let kept = ports.and(members);
+            if kept == ports {
+                (v, why)
+            } else {
+                match Verdict::deliver(kept, host, DropReason::VlanNotAllowed) {
+                    d @ Verdict::Drop(_) => (d, Why::VlanEgress),
+                    d => (d, why),
+                }
+            }
+        }
+        other => (other, why),
+    }
+}

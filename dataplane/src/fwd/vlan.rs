@@ -1,0 +1,317 @@
+//! 802.1Q on ports (`net/8021q/vlan_core.c`, bridge VLAN filtering): each port classifies an
+//! arriving frame into exactly one VLAN or refuses it, and each egress port decides whether that
+//! VLAN leaves tagged or untagged. VLAN 0 is the VLAN-unaware domain of transparent ports; no
+//! access or trunk port is ever a member of it, so no frame can cross between VLANs.
+
+use crate::wire::{FrameInfo, Tag};
+
+/// A VLAN identifier, 0..=4095. [`Vid::UNAWARE`] is the domain of transparent ports.
+pub type Vid = u16;
+
+/// The domain of VLAN-transparent ports (a bridge with VLAN filtering off keys its FDB on VID 0).
+pub const VID_UNAWARE: Vid = 0;
+/// Highest usable VID (4095 is reserved).
+pub const VID_MAX: Vid = 4094;
+
+/// A set of VIDs (4096 bits).
+#[derive(Clone, PartialEq, Eq)]
+pub struct VidSet(Box<[u64; 64]>);
+
+impl VidSet {
+    /// No VIDs.
+    pub fn new() -> VidSet {
+        VidSet(Box::new([0; 64]))
+    }
+    /// Adds `vid` (masked to 12 bits).
+    pub fn insert(&mut self, vid: Vid) {
+        let v = usize::from(vid & 0xfff);
+        self.0[v / 64] |= 1 << (v % 64);
+    }
+    /// Whether `vid` is in the set.
+    #[inline]
+    pub fn contains(&self, vid: Vid) -> bool {
+        let v = usize::from(vid & 0xfff);
+        self.0[v / 64] & (1 << (v % 64)) != 0
+    }
+    /// The VIDs in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = Vid> + '_ {
+        (0..4096u16).filter(|v| self.contains(*v))
+    }
+}
+
+impl Default for VidSet {
+    fn default() -> Self {
+        VidSet::new()
+    }
+}
+
+impl FromIterator<Vid> for VidSet {
+    fn from_iter<I: IntoIterator<Item = Vid>>(iter: I) -> VidSet {
+        let mut s = VidSet::new();
+        for v in iter {
+            s.insert(v);
+        }
+        s
+    }
+}
+
+impl std::fmt::Debug for VidSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// How a port treats 802.1Q tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum VlanMode {
+    /// VLAN-unaware (the kernel bridge without VLAN filtering, plain macvlan): every frame,
+    /// tagged or not, is in [`VID_UNAWARE`] and leaves exactly as it came.
+    #[default]
+    Transparent,
+    /// One VLAN, untagged on the wire. A frame tagged with that same VID (or priority-tagged)
+    /// is accepted too, as the kernel accepts it on a PVID-untagged bridge port.
+    Access {
+        /// The port's VLAN, 1..=4094.
+        vid: Vid,
+    },
+    /// Several VLANs, tagged on the wire; untagged frames belong to `native` if set.
+    Trunk {
+        /// VIDs accepted and sent tagged.
+        allowed: VidSet,
+        /// VLAN of untagged and priority-tagged frames, sent untagged.
+        native: Option<Vid>,
+    },
+}
+
+/// Why a VLAN configuration is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VlanError {
+    /// VID outside 1..=4094.
+    #[error("vlan id must be between 1 and 4094, got {0}")]
+    BadVid(Vid),
+}
+
+impl VlanMode {
+    /// Checks VIDs are in 1..=4094.
+    pub fn validate(&self) -> Result<(), VlanError> {
+        let ok = |v: Vid| (1..=VID_MAX).contains(&v);
+        match self {
+            VlanMode::Transparent => Ok(()),
+            VlanMode::Access { vid } if !ok(*vid) => Err(VlanError::BadVid(*vid)),
+            VlanMode::Access { .. } => Ok(()),
+            VlanMode::Trunk { allowed, native } => {
+                if let Some(bad) = allowed.iter().chain(*native).find(|v| !ok(*v)) {
+                    return Err(VlanError::BadVid(bad));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The VIDs this port is a member of (receives and sends).
+    pub fn members(&self) -> VidSet {
+        match self {
+            VlanMode::Transparent => [VID_UNAWARE].into_iter().collect(),
+            VlanMode::Access { vid } => [*vid].into_iter().collect(),
+            VlanMode::Trunk { allowed, native } => {
+                let mut s = allowed.clone();
+                if let Some(n) = native {
+                    s.insert(*n);
+                }
+                s
+            }
+        }
+    }
+
+    /// The VLAN a frame arriving on this port belongs to, or `None` if the port refuses it.
+    #[inline]
+    pub fn classify(&self, f: &FrameInfo) -> Option<Vid> {
+        let tag = f.ctag().map(Tag::vid);
+        match self {
+            VlanMode::Transparent => Some(VID_UNAWARE),
+            VlanMode::Access { vid } => match tag {
+                None | Some(0) => Some(*vid),
+                Some(t) if t == *vid => Some(t),
+                Some(_) => None,
+            },
+            VlanMode::Trunk { allowed, native } => match tag {
+                None | Some(0) => *native,
+                Some(t) => allowed.contains(t).then_some(t),
+            },
+        }
+    }
+
+    /// Whether frames of `vid` leave this port without a tag.
+    #[inline]
+    pub fn egress_untagged(&self, vid: Vid) -> bool {
+        match self {
+            VlanMode::Transparent | VlanMode::Access { .. } => true,
+            VlanMode::Trunk { native, .. } => *native == Some(vid),
+        }
+    }
+}
+
+/// The tag edit a frame needs on its way out of one port.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TagOp {
+    /// Send the bytes as received.
+    Keep,
+    /// Remove the outer 802.1Q tag (4 bytes at offset 12).
+    Pop,
+    /// Insert an 802.1Q tag with this VID (priority 0) at offset 12.
+    Push(Vid),
+    /// Rewrite the VID of the outer 802.1Q tag, keeping its priority (a priority-tagged frame
+    /// leaving tagged).
+    SetVid(Vid),
+}
+
+impl TagOp {
+    /// The edit for a frame of `vid` whose outer C-tag is `ctag`, leaving through `egress`.
+    #[inline]
+    pub fn for_egress(egress: &VlanMode, vid: Vid, ctag: Option<Tag>) -> TagOp {
+        if matches!(egress, VlanMode::Transparent) {
+            return TagOp::Keep;
+        }
+        match (egress.egress_untagged(vid), ctag) {
+            (true, None) => TagOp::Keep,
+            (true, Some(_)) => TagOp::Pop,
+            (false, None) => TagOp::Push(vid),
+            (false, Some(t)) if t.vid() == vid => TagOp::Keep,
+            (false, Some(_)) => TagOp::SetVid(vid),
+        }
+    }
+
+    /// Writes `frame` with this edit applied into `out` (cleared first). Ports use this when
+    /// copying into a TX slot; the core itself never copies frames.
+    pub fn apply(self, frame: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        let (head, rest) = frame.split_at(frame.len().min(12));
+        match self {
+            TagOp::Keep => out.extend_from_slice(frame),
+            TagOp::Pop => {
+                out.extend_from_slice(head);
+                out.extend_from_slice(rest.get(4..).unwrap_or_default());
+            }
+            TagOp::Push(vid) => {
+                out.extend_from_slice(head);
+                out.extend_from_slice(&0x8100u16.to_be_bytes());
+                out.extend_from_slice(&(vid & 0xfff).to_be_bytes());
+                out.extend_from_slice(rest);
+            }
+            TagOp::SetVid(vid) => {
+                out.extend_from_slice(frame);
+                if let Some(tci) = out.get_mut(14..16) {
+                    let old = u16::from_be_bytes([tci[0], tci[1]]);
+                    let new = (old & 0xf000) | (vid & 0xfff);
+                    tci.copy_from_slice(&new.to_be_bytes());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::FrameInfo;
+
+    fn tagged(vid: Option<u16>) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        if let Some(v) = vid {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&(0x6000 | v).to_be_bytes());
+        }
+        f.extend_from_slice(&[0x08, 0x00, 0x45]);
+        f
+    }
+
+    fn classify(m: &VlanMode, vid: Option<u16>) -> Option<Vid> {
+        m.classify(&FrameInfo::parse(&tagged(vid), 1518).unwrap())
+    }
+
+    #[test]
+    fn access_port() {
+        let m = VlanMode::Access { vid: 10 };
+        assert_eq!(classify(&m, None), Some(10));
+        assert_eq!(classify(&m, Some(0)), Some(10), "priority tag");
+        assert_eq!(classify(&m, Some(10)), Some(10));
+        assert_eq!(classify(&m, Some(20)), None);
+    }
+
+    #[test]
+    fn trunk_port() {
+        let m = VlanMode::Trunk {
+            allowed: [10, 20].into_iter().collect(),
+            native: None,
+        };
+        assert_eq!(classify(&m, None), None, "untagged without native");
+        assert_eq!(classify(&m, Some(20)), Some(20));
+        assert_eq!(classify(&m, Some(30)), None);
+        let n = VlanMode::Trunk {
+            allowed: [10].into_iter().collect(),
+            native: Some(99),
+        };
+        assert_eq!(classify(&n, None), Some(99));
+        assert_eq!(classify(&n, Some(0)), Some(99));
+    }
+
+    #[test]
+    fn transparent_port_keeps_tags() {
+        assert_eq!(
+            classify(&VlanMode::Transparent, Some(10)),
+            Some(VID_UNAWARE)
+        );
+        let t = Tag {
+            tpid: 0x8100,
+            tci: 10,
+        };
+        assert_eq!(
+            TagOp::for_egress(&VlanMode::Transparent, 0, Some(t)),
+            TagOp::Keep
+        );
+    }
+
+    #[test]
+    fn validation() {
+        assert!(VlanMode::Access { vid: 0 }.validate().is_err());
+        assert!(VlanMode::Access { vid: 4095 }.validate().is_err());
+        let t = VlanMode::Trunk {
+            allowed: [1, 4094].into_iter().collect(),
+            native: Some(0),
+        };
+        assert_eq!(t.validate(), Err(VlanError::BadVid(0)));
+    }
+
+    #[test]
+    fn tag_edits() {
+        let trunk = VlanMode::Trunk {
+            allowed: [10].into_iter().collect(),
+            native: None,
+        };
+        let access = VlanMode::Access { vid: 10 };
+        let t10 = Tag {
+            tpid: 0x8100,
+            tci: 0x600a,
+        };
+        let t0 = Tag {
+            tpid: 0x8100,
+            tci: 0x6000,
+        };
+        assert_eq!(TagOp::for_egress(&trunk, 10, None), TagOp::Push(10));
+        assert_eq!(TagOp::for_egress(&trunk, 10, Some(t10)), TagOp::Keep);
+        assert_eq!(TagOp::for_egress(&trunk, 10, Some(t0)), TagOp::SetVid(10));
+        assert_eq!(TagOp::for_egress(&access, 10, Some(t10)), TagOp::Pop);
+        assert_eq!(TagOp::for_egress(&access, 10, None), TagOp::Keep);
+
+        let mut out = Vec::new();
+        TagOp::Push(10).apply(&tagged(None), &mut out);
+        let i = FrameInfo::parse(&out, 1518).unwrap();
+        assert_eq!(i.ctag().map(Tag::vid), Some(10));
+        let pushed = out.clone();
+        TagOp::Pop.apply(&pushed, &mut out);
+        assert_eq!(out, tagged(None));
+        TagOp::SetVid(20).apply(&tagged(Some(0)), &mut out);
+        let i = FrameInfo::parse(&out, 1518).unwrap();
+        assert_eq!(i.ctag().map(|t| (t.vid(), t.pcp())), Some((20, 3)));
+    }
+}

@@ -1,0 +1,10 @@
+//! Frame views over bytes. Parsing validates lengths once; afterwards nothing indexes out of
+//! bounds. Malformed input is a [`WireError`] (a named drop), never a panic.
+
+mod ethernet;
+mod l3;
+mod mac;
+
+pub use ethernet::{EtherType, FrameInfo, TPID_8021AD, TPID_8021Q, Tag, WireError, field};
+pub use l3::{Side, l3_addr};
+pub use mac::{Mac, ParseMacError};
