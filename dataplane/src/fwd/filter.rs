@@ -18,6 +18,10 @@ impl MacSet {
             self.0.insert(at, m.key());
         }
     }
+    /// Adds every MAC of `it`.
+    pub fn extend(&mut self, it: impl IntoIterator<Item = Mac>) {
+        it.into_iter().for_each(|m| self.insert(m));
+    }
     /// Removes `m`.
     pub fn remove(&mut self, m: Mac) {
         if let Ok(at) = self.0.binary_search(&m.key()) {
@@ -69,7 +73,6 @@ pub enum RxFilter {
         allmulti: bool,
     },
 }
-
 
 impl RxFilter {
     /// A unicast filter that accepts `own` and broadcast, no multicast group yet.

@@ -83,10 +83,23 @@ impl SwitchConfig {
 }
 
 /// The uplink (lower device) of a macvlan or ipvlan switch.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UplinkPort {
     /// Accept every frame from the wire instead of only the sub-interfaces' MACs and groups.
     pub promiscuous: bool,
+    /// The interface can filter secondary unicast addresses (`IFF_UNICAST_FLT`). Without it
+    /// (veth, for one) the kernel makes the uplink promiscuous as soon as a sub-interface adds
+    /// its MAC (`__dev_set_rx_mode`).
+    pub unicast_filtering: bool,
+}
+
+impl Default for UplinkPort {
+    fn default() -> Self {
+        UplinkPort {
+            promiscuous: false,
+            unicast_filtering: true,
+        }
+    }
 }
 
 /// What a port is to its switch.
@@ -709,20 +722,32 @@ fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
     let mut own = MacSet::default();
     let mut groups = MacSet::default();
     let mut allmulti = false;
+    let mut secondary = false;
+    let (can_filter, uplink_mac) = ports
+        .iter()
+        .flatten()
+        .find_map(|e| match &e.cfg.role {
+            Role::Uplink(u) => Some((u.unicast_filtering, e.cfg.mac)),
+            _ => None,
+        })
+        .unwrap_or((true, None));
+    own.extend(uplink_mac);
     for e in ports.iter().flatten() {
         match &e.cfg.role {
             Role::Macvlan(m) if m.mode == MacvlanMode::Passthru && !m.nopromisc => return None,
-            Role::Macvlan(_) | Role::Ipvlan(_) | Role::Uplink(_) => {
+            Role::Macvlan(_) | Role::Ipvlan(_) => {
                 if let Some(mac) = e.cfg.mac {
+                    secondary |= Some(mac) != uplink_mac;
                     own.insert(mac);
                 }
-                if !matches!(e.cfg.role, Role::Uplink(_)) {
-                    allmulti |= e.filter.all_multicast();
-                    e.filter.groups().for_each(|g| groups.insert(g));
-                }
+                allmulti |= e.filter.all_multicast();
+                e.filter.groups().for_each(|g| groups.insert(g));
             }
             _ => {}
         }
+    }
+    if secondary && !can_filter {
+        return None;
     }
     Some(RxFilter::Unicast {
         own,

@@ -1,6 +1,7 @@
 //! Frame views over bytes. Parsing validates lengths once; afterwards nothing indexes out of
 //! bounds. Malformed input is a [`WireError`] (a named drop), never a panic.
 
+pub mod craft;
 mod ethernet;
 mod l3;
 mod mac;
