@@ -1,5 +1,7 @@
 //! SPEC.md §1, the learning bridge: one test per rule, named after it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! the uplink, as a hairpinning adjacent switch returns them; the VEPA tests use a real l2sw
 //! learning bridge as that switch.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Lab, bc, group, mac, uc};

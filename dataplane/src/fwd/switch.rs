@@ -636,6 +636,7 @@ impl Switch {
         let max = self.cfg.max_frame();
         let cx = Ctx {
             members: &self.members,
+            host: self.host,
         };
         match &mut self.mode {
             ModeState::Bridge(m) => decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame),
@@ -655,6 +656,7 @@ impl Switch {
         let max = self.cfg.max_frame();
         let cx = Ctx {
             members: &self.members,
+            host: self.host,
         };
         let ports = &self.ports;
         let out = &mut batch.decisions;
@@ -824,9 +826,11 @@ fn decide_one<M: Rules>(
         vid,
     };
     let (verdict, why, learned) = mode.decide(cx, now, &rx);
-    // No frame ever leaves its VLAN, whatever the mode decided.
+    // No frame ever leaves its VLAN, whatever the mode decided. Without a host port the host
+    // side is the uplink's own stack, which sees every VLAN of its interface.
     let members = cx.members[usize::from(vid)];
-    let (verdict, why) = confine(verdict, why, members);
+    let host_ok = cx.host.is_none_or(|h| members.contains(h));
+    let (verdict, why) = confine(verdict, why, members, host_ok);
     d.verdict = verdict;
     d.why = why;
     d.learned = learned;
@@ -835,22 +839,20 @@ fn decide_one<M: Rules>(
 
 /// Keeps only receivers that are members of the frame's VLAN.
 #[inline]
-fn confine(v: Verdict, why: Why, members: PortSet) -> (Verdict, Why) {
-    match v {
-        Verdict::Unicast(p) if !members.contains(p) => {
-            (Verdict::Drop(DropReason::VlanNotAllowed), Why::VlanEgress)
-        }
-        Verdict::Flood { ports, host } => {
-            let kept = ports.and(members);
-            if kept == ports {
-                (v, why)
-            } else {
-                match Verdict::deliver(kept, host, DropReason::VlanNotAllowed) {
-                    d @ Verdict::Drop(_) => (d, Why::VlanEgress),
-                    d => (d, why),
-                }
-            }
-        }
-        other => (other, why),
+fn confine(v: Verdict, why: Why, members: PortSet, host_ok: bool) -> (Verdict, Why) {
+    let (ports, host) = match v {
+        Verdict::Unicast(p) if members.contains(p) => return (v, why),
+        Verdict::Drop(_) => return (v, why),
+        Verdict::Host if host_ok => return (v, why),
+        _ => (v.ports(), v.to_host()),
+    };
+    let kept = ports.and(members);
+    let host = host && host_ok;
+    if kept == ports && host == v.to_host() {
+        return (v, why);
+    }
+    match Verdict::deliver(kept, host, DropReason::VlanNotAllowed) {
+        d @ Verdict::Drop(_) => (d, Why::VlanEgress),
+        d => (d, why),
     }
 }

@@ -1,7 +1,13 @@
 //! A small lab around one `Switch`: ports by name, frames in, receivers out (by name, plus
 //! "host"), read from the per-port TX queues `process` builds, and checked against the verdict.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 

@@ -29,6 +29,8 @@ pub(crate) struct Ingress<'a> {
 pub(crate) struct Ctx<'a> {
     /// VLAN membership: `members[vid]` is the set of ports in that VLAN.
     pub(crate) members: &'a [PortSet],
+    /// The host port, if the switch has one.
+    pub(crate) host: Option<PortId>,
 }
 
 /// What a mode returns for one frame.
