@@ -5,7 +5,9 @@ pub mod craft;
 mod ethernet;
 mod l3;
 mod mac;
+mod summary;
 
 pub use ethernet::{EtherType, FrameInfo, TPID_8021AD, TPID_8021Q, Tag, WireError, field};
 pub use l3::{Side, l3_addr};
 pub use mac::{Mac, ParseMacError};
+pub use summary::Summary;
