@@ -190,3 +190,20 @@ fn spec4_bad_vids_are_refused() {
     let bad = PortConfig::bridge("x").with_vlan(VlanMode::Access { vid: 4095 });
     assert!(lab.sw.add_port(bad).is_err());
 }
+
+#[test]
+fn spec1_learning_happens_after_vlan_ingress_filtering() {
+    let mut lab = vlans();
+    // Refused by the access port's VLAN: not learned.
+    let g = lab.send("a10", &craft::tagged(&bc(mac(5)), 20));
+    assert_eq!(g.decision.learned, None);
+    assert!(lab.sw.fdb().unwrap().is_empty());
+    // Accepted: learned in the VLAN it was classified into.
+    lab.send("a10", &bc(mac(5)));
+    let a10 = lab.id("a10");
+    assert_eq!(
+        lab.sw.fdb().unwrap().lookup(lab.now, 10, mac(5)),
+        Some((a10, false))
+    );
+    assert_eq!(lab.sw.fdb().unwrap().lookup(lab.now, 20, mac(5)), None);
+}
