@@ -217,7 +217,8 @@ impl Fdb {
     }
 
     /// Learns that `mac` on `vid` sent a frame on `port` at `now` (`br_fdb_update`).
-    #[inline]
+    // Always inlined: called once per frame from one place; as a call it ran 2-5x slower.
+    #[inline(always)]
     pub fn learn(&mut self, now: Tick, vid: Vid, mac: Mac, port: PortId) -> Learned {
         if self.ageing == 0 {
             return Learned::Off;
@@ -265,13 +266,22 @@ impl Fdb {
     /// The kernel's forwarding lookup (`br_fdb_find_rcu`) does not test expiry and relies on its
     /// garbage collector, which runs at the nearest expiry; testing here makes the same decision
     /// at exactly the expiry time, independent of when [`Fdb::age`] runs.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, now: Tick, vid: Vid, mac: Mac) -> Option<(PortId, bool)> {
         let e = self.map.get(&key(vid, mac))?;
         if self.expired(e, now) {
             return None;
         }
         Some((e.port, e.flags & LOCAL != 0))
+    }
+
+    /// Touches the slot of `mac` on `vid` so that a lookup soon after finds it in cache.
+    /// `process` calls this for a whole batch before deciding it: the probes of different
+    /// frames are independent, so the CPU overlaps their cache misses (what VPP's
+    /// look-ahead prefetch achieves), where the decisions themselves must run one by one.
+    #[inline(always)]
+    pub fn prefetch(&self, vid: Vid, mac: Mac) {
+        std::hint::black_box(self.map.get(&key(vid, mac)));
     }
 
     /// Removes expired dynamic entries (`br_fdb_cleanup`); returns how many.

@@ -638,13 +638,20 @@ impl Switch {
             members: &self.members,
             host: self.host,
         };
+        let mut d = Decision::EMPTY;
+        let ports = &self.ports;
         match &mut self.mode {
-            ModeState::Bridge(m) => decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame),
-            ModeState::Macvlan(m) => {
-                decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame)
+            ModeState::Bridge(m) => {
+                decide_one(ports, &cx, m.as_mut(), max, now, port, frame, &mut d)
             }
-            ModeState::Ipvlan(m) => decide_one(&self.ports, &cx, m.as_mut(), max, now, port, frame),
+            ModeState::Macvlan(m) => {
+                decide_one(ports, &cx, m.as_mut(), max, now, port, frame, &mut d)
+            }
+            ModeState::Ipvlan(m) => {
+                decide_one(ports, &cx, m.as_mut(), max, now, port, frame, &mut d)
+            }
         }
+        d
     }
 
     /// Decides every frame of `batch` in arrival order, each learned before it is forwarded
@@ -768,13 +775,26 @@ fn decide_all<B: AsRef<[u8]>, M: Rules>(
     rx: &[(PortId, B)],
     out: &mut Vec<Decision>,
 ) {
-    for (port, frame) in rx {
-        out.push(decide_one(ports, cx, mode, max, now, *port, frame.as_ref()));
+    // Look-ahead pass: warm the mode's tables for the whole batch (see `Fdb::prefetch`).
+    for (port, frame) in rx.iter().filter(|_| mode.prefetch_pays()) {
+        let entry = ports.get(port.index()).and_then(Option::as_ref);
+        if let (Some(e), Ok(info)) = (entry, FrameInfo::parse(frame.as_ref(), max))
+            && let Some(vid) = e.cfg.vlan.classify(&info)
+        {
+            mode.prefetch(vid, &info);
+        }
+    }
+    // Each decision is written in place into its output slot.
+    out.clear();
+    out.resize(rx.len(), Decision::EMPTY);
+    for ((port, frame), d) in rx.iter().zip(out.iter_mut()) {
+        decide_one(ports, cx, mode, max, now, *port, frame.as_ref(), d);
     }
 }
 
-/// port → view → VLAN → filter → mode, for one frame.
-#[inline]
+/// port → view → filter → VLAN → mode → VLAN confinement, for one frame, into `d`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn decide_one<M: Rules>(
     ports: &[Option<PortEntry>],
     cx: &Ctx<'_>,
@@ -783,9 +803,10 @@ fn decide_one<M: Rules>(
     now: Tick,
     port: PortId,
     frame: &[u8],
-) -> Decision {
+    d: &mut Decision,
+) {
     let Some(entry) = ports.get(port.index()).and_then(Option::as_ref) else {
-        return Decision::drop(DropReason::UnknownPort, Why::NoPort);
+        return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort);
     };
     let info = match FrameInfo::parse(frame, max) {
         Ok(info) => info,
@@ -795,64 +816,51 @@ fn decide_one<M: Rules>(
                 WireError::Oversize { .. } => DropReason::Oversize,
                 WireError::TruncatedTag { .. } => DropReason::Malformed,
             };
-            return Decision::drop(reason, Why::Wire);
+            return d.set(Verdict::Drop(reason), Why::Wire);
         }
     };
-    let ctag = info.ctag();
+    d.ctag = info.ctag();
     // The port's RX filter acts first, as a NIC's address filter does.
     if let Some(f) = &entry.ingress
         && !f.accepts(info.dst)
     {
-        let mut d = Decision::drop(DropReason::FilterMiss, Why::RxFilter);
-        d.ctag = ctag;
-        return d;
+        return d.set(Verdict::Drop(DropReason::FilterMiss), Why::RxFilter);
     }
     let Some(vid) = entry.cfg.vlan.classify(&info) else {
-        let mut d = Decision::drop(DropReason::VlanNotAllowed, Why::VlanIngress);
-        d.ctag = ctag;
-        return d;
+        return d.set(Verdict::Drop(DropReason::VlanNotAllowed), Why::VlanIngress);
     };
-    let mut d = Decision {
-        verdict: Verdict::Drop(DropReason::NoDestination),
-        why: Why::NoPort,
-        vid,
-        ctag,
-        learned: None,
-    };
+    d.vid = vid;
     let rx = Ingress {
         port,
         frame,
         info,
         vid,
     };
-    let (verdict, why, learned) = mode.decide(cx, now, &rx);
+    mode.decide(cx, now, &rx, d);
     // No frame ever leaves its VLAN, whatever the mode decided. Without a host port the host
     // side is the uplink's own stack, which sees every VLAN of its interface.
     let members = cx.members[usize::from(vid)];
     let host_ok = cx.host.is_none_or(|h| members.contains(h));
-    let (verdict, why) = confine(verdict, why, members, host_ok);
-    d.verdict = verdict;
-    d.why = why;
-    d.learned = learned;
-    d
+    confine(d, members, host_ok);
 }
 
 /// Keeps only receivers that are members of the frame's VLAN.
-#[inline]
-fn confine(v: Verdict, why: Why, members: PortSet, host_ok: bool) -> (Verdict, Why) {
+#[inline(always)]
+fn confine(d: &mut Decision, members: PortSet, host_ok: bool) {
+    let v = d.verdict;
     let (ports, host) = match v {
-        Verdict::Unicast(p) if members.contains(p) => return (v, why),
-        Verdict::Drop(_) => return (v, why),
-        Verdict::Host if host_ok => return (v, why),
+        Verdict::Unicast(p) if members.contains(p) => return,
+        Verdict::Drop(_) => return,
+        Verdict::Host if host_ok => return,
         _ => (v.ports(), v.to_host()),
     };
     let kept = ports.and(members);
     let host = host && host_ok;
     if kept == ports && host == v.to_host() {
-        return (v, why);
+        return;
     }
-    match Verdict::deliver(kept, host, DropReason::VlanNotAllowed) {
-        d @ Verdict::Drop(_) => (d, Why::VlanEgress),
-        d => (d, why),
+    d.verdict = Verdict::deliver(kept, host, DropReason::VlanNotAllowed);
+    if matches!(d.verdict, Verdict::Drop(_)) {
+        d.why = Why::VlanEgress;
     }
 }

@@ -47,13 +47,15 @@ impl Verdict {
     /// is nothing at all.
     #[inline]
     pub fn deliver(ports: PortSet, host: bool, empty: DropReason) -> Verdict {
-        match (ports.len(), host) {
-            (0, false) => Verdict::Drop(empty),
-            (0, true) => Verdict::Host,
-            (1, false) => match ports.iter().next() {
-                Some(p) => Verdict::Unicast(p),
-                None => Verdict::Drop(empty),
-            },
+        if ports.is_empty() {
+            return if host {
+                Verdict::Host
+            } else {
+                Verdict::Drop(empty)
+            };
+        }
+        match (host, ports.single()) {
+            (false, Some(p)) => Verdict::Unicast(p),
             _ => Verdict::Flood { ports, host },
         }
     }
@@ -256,6 +258,9 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The placeholder a batch's output slots start from.
+    pub const EMPTY: Decision = Decision::drop(DropReason::NoDestination, Why::NoPort);
+
     /// A drop decided before the mode ran.
     #[inline]
     pub const fn drop(reason: DropReason, why: Why) -> Decision {

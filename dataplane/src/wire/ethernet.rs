@@ -144,7 +144,7 @@ pub struct FrameInfo {
 
 impl FrameInfo {
     /// Parses the Ethernet header of `b`; frames longer than `max_len` are refused.
-    #[inline]
+    #[inline(always)]
     pub fn parse(b: &[u8], max_len: usize) -> Result<FrameInfo, WireError> {
         let len = b.len();
         if len < field::HEADER_LEN {

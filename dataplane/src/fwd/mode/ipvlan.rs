@@ -15,7 +15,7 @@ use super::{Ctx, Ingress, Outcome, Rules};
 use crate::fwd::clock::Tick;
 use crate::fwd::ports::{MAX_PORTS, PortId, PortSet};
 use crate::fwd::switch::{ConfigError, PortEntry, Role};
-use crate::fwd::verdict::{DropReason, Verdict, Why};
+use crate::fwd::verdict::{Decision, DropReason, Verdict, Why};
 use crate::wire::{EtherType, Mac, Side, l3_addr};
 
 /// The port-wide ipvlan flag (`IPVLAN_F_PRIVATE`, `IPVLAN_F_VEPA`; neither = bridge).
@@ -236,12 +236,12 @@ impl Rules for Ipvlan {
     }
 
     #[inline]
-    fn decide(&mut self, _cx: &Ctx<'_>, _now: Tick, rx: &Ingress<'_>) -> Outcome {
-        match self.kind[rx.port.index()] {
+    fn decide(&mut self, _cx: &Ctx<'_>, _now: Tick, rx: &Ingress<'_>, d: &mut Decision) {
+        d.set_outcome(match self.kind[rx.port.index()] {
             Kind::Uplink => self.on_uplink(rx),
             Kind::Slave => self.on_slave(rx),
             Kind::Host => self.to_uplink(Why::IpHostToUplink),
             Kind::None => (Verdict::Drop(DropReason::UnknownPort), Why::NoPort, None),
-        }
+        })
     }
 }

@@ -17,7 +17,7 @@ use crate::fwd::clock::Tick;
 use crate::fwd::filter::MacSet;
 use crate::fwd::ports::{MAX_PORTS, PortId, PortSet};
 use crate::fwd::switch::{ConfigError, PortEntry, Role};
-use crate::fwd::verdict::{DropReason, Verdict, Why};
+use crate::fwd::verdict::{Decision, DropReason, Verdict, Why};
 use crate::wire::{EtherType, Mac};
 
 /// A sub-interface's mode (`MACVLAN_MODE_*`). l2sw's default is `bridge`, as Docker's; the
@@ -387,12 +387,12 @@ impl Rules for Macvlan {
     }
 
     #[inline]
-    fn decide(&mut self, _cx: &Ctx<'_>, _now: Tick, rx: &Ingress<'_>) -> Outcome {
-        match self.kind[rx.port.index()] {
+    fn decide(&mut self, _cx: &Ctx<'_>, _now: Tick, rx: &Ingress<'_>, d: &mut Decision) {
+        d.set_outcome(match self.kind[rx.port.index()] {
             Kind::Uplink => self.on_uplink(rx),
             Kind::Sub(mode) => self.on_sub(rx, mode),
             Kind::Host => self.to_uplink(Why::MvHostToUplink),
             Kind::None => (Verdict::Drop(DropReason::UnknownPort), Why::NoPort, None),
-        }
+        })
     }
 }

@@ -11,7 +11,7 @@ use super::clock::Tick;
 use super::fdb::Learned;
 use super::ports::{PortId, PortSet};
 use super::switch::{ConfigError, PortEntry};
-use super::verdict::{Verdict, Why};
+use super::verdict::{Decision, Verdict, Why};
 use super::vlan::Vid;
 use crate::wire::FrameInfo;
 
@@ -33,13 +33,39 @@ pub(crate) struct Ctx<'a> {
     pub(crate) host: Option<PortId>,
 }
 
-/// What a mode returns for one frame.
+/// What a mode's helpers return for one frame.
 pub(crate) type Outcome = (Verdict, Why, Option<Learned>);
 
 /// The rules of one mode.
 pub(crate) trait Rules {
     /// Rebuilds the mode's tables from the ports, refusing configurations the kernel refuses.
     fn rebuild(&mut self, now: Tick, ports: &[Option<PortEntry>]) -> Result<(), ConfigError>;
-    /// Decides one frame.
-    fn decide(&mut self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>) -> Outcome;
+    /// Whether [`Rules::prefetch`] pays for this batch: only when the tables outgrow the caches.
+    #[inline(always)]
+    fn prefetch_pays(&self) -> bool {
+        false
+    }
+    /// Warms the caches for a frame about to be decided (no effect on any decision).
+    #[inline(always)]
+    fn prefetch(&self, _vid: Vid, _info: &FrameInfo) {}
+    /// Decides one frame, writing verdict, why and learning into `d` (in place: a decision
+    /// goes straight to the batch's output slot instead of through temporaries).
+    fn decide(&mut self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>, d: &mut Decision);
+}
+
+impl Decision {
+    /// Records `verdict` decided by `why`.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, verdict: Verdict, why: Why) {
+        self.verdict = verdict;
+        self.why = why;
+    }
+
+    /// Records a whole outcome.
+    #[inline(always)]
+    pub(crate) fn set_outcome(&mut self, (verdict, why, learned): Outcome) {
+        self.verdict = verdict;
+        self.why = why;
+        self.learned = learned;
+    }
 }
