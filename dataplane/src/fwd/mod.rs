@@ -23,4 +23,4 @@ pub use switch::{
     UplinkPort,
 };
 pub use verdict::{Decision, DropReason, Verdict, Why};
-pub use vlan::{TagOp, Vid, VidSet, VlanMode};
+pub use vlan::{EgressVlan, TagOp, Vid, VidSet, VlanMode};

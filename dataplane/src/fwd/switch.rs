@@ -16,7 +16,7 @@ use super::mode::macvlan::{Macvlan, MacvlanMode, MacvlanPort};
 use super::mode::{Ctx, Ingress, Rules};
 use super::ports::{MAX_PORTS, PortId, PortSet};
 use super::verdict::{Decision, DropReason, Verdict, Why};
-use super::vlan::{TagOp, VlanError, VlanMode};
+use super::vlan::{EgressVlan, TagOp, VlanError, VlanMode};
 use crate::wire::{FrameInfo, Mac, WireError};
 
 /// Default MTU; the largest frame is MTU + Ethernet header + one VLAN tag
@@ -438,6 +438,7 @@ pub struct Switch {
     cfg: SwitchConfig,
     ports: Vec<Option<PortEntry>>,
     members: Vec<PortSet>,
+    egress: Box<[EgressVlan; MAX_PORTS]>,
     host: Option<PortId>,
     mode: ModeState,
     now: Tick,
@@ -458,6 +459,7 @@ impl Switch {
             cfg,
             ports: Vec::new(),
             members: vec![PortSet::EMPTY; 4096],
+            egress: Box::new([EgressVlan::default(); MAX_PORTS]),
             host: None,
             mode,
             now: Tick::default(),
@@ -599,11 +601,13 @@ impl Switch {
 
     fn rebuild(&mut self) -> Result<(), ConfigError> {
         let mut members = vec![PortSet::EMPTY; 4096];
+        let mut egress = Box::new([EgressVlan::default(); MAX_PORTS]);
         let mut host = None;
         for (i, e) in self.ports.iter().enumerate() {
             let (Some(e), Some(id)) = (e, PortId::new(i)) else {
                 continue;
             };
+            egress[i] = e.cfg.vlan.egress();
             for vid in e.cfg.vlan.members().iter() {
                 members[usize::from(vid)].insert(id);
             }
@@ -626,6 +630,7 @@ impl Switch {
             };
         }
         self.members = members;
+        self.egress = egress;
         self.host = host;
         Ok(())
     }
@@ -688,11 +693,9 @@ impl Switch {
         for (i, d) in decisions.iter().enumerate() {
             let frame = i as u16;
             let mut push = |p: PortId| {
-                if let Some(e) = self.ports[p.index()].as_ref() {
-                    let tag = TagOp::for_egress(&e.cfg.vlan, d.vid, d.ctag);
-                    queues[p.index()].push(TxItem { frame, tag });
-                    touched.insert(p);
-                }
+                let tag = TagOp::for_egress(self.egress[p.index()], d.vid, d.ctag);
+                queues[p.index()].push(TxItem { frame, tag });
+                touched.insert(p);
             };
             match d.verdict {
                 Verdict::Unicast(p) => push(p),
@@ -833,7 +836,7 @@ fn decide_one<M: Rules>(
     let rx = Ingress {
         port,
         frame,
-        info,
+        info: &info,
         vid,
     };
     mode.decide(cx, now, &rx, d);

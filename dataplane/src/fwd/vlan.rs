@@ -141,14 +141,29 @@ impl VlanMode {
         }
     }
 
-    /// Whether frames of `vid` leave this port without a tag.
-    #[inline]
-    pub fn egress_untagged(&self, vid: Vid) -> bool {
+    /// What the port needs on egress, in four bytes.
+    pub fn egress(&self) -> EgressVlan {
         match self {
-            VlanMode::Transparent | VlanMode::Access { .. } => true,
-            VlanMode::Trunk { native, .. } => *native == Some(vid),
+            VlanMode::Transparent => EgressVlan::Transparent,
+            VlanMode::Access { .. } => EgressVlan::Untagged,
+            VlanMode::Trunk { native, .. } => EgressVlan::Tagged { native: *native },
         }
     }
+}
+
+/// The egress side of a [`VlanMode`], small enough to read per frame.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum EgressVlan {
+    /// Frames leave exactly as they came.
+    #[default]
+    Transparent,
+    /// Every frame leaves untagged (access port).
+    Untagged,
+    /// Frames leave tagged, except those of the native VLAN (trunk port).
+    Tagged {
+        /// The VLAN sent untagged.
+        native: Option<Vid>,
+    },
 }
 
 /// The tag edit a frame needs on its way out of one port.
@@ -168,11 +183,13 @@ pub enum TagOp {
 impl TagOp {
     /// The edit for a frame of `vid` whose outer C-tag is `ctag`, leaving through `egress`.
     #[inline]
-    pub fn for_egress(egress: &VlanMode, vid: Vid, ctag: Option<Tag>) -> TagOp {
-        if matches!(egress, VlanMode::Transparent) {
-            return TagOp::Keep;
-        }
-        match (egress.egress_untagged(vid), ctag) {
+    pub fn for_egress(egress: EgressVlan, vid: Vid, ctag: Option<Tag>) -> TagOp {
+        let untagged = match egress {
+            EgressVlan::Transparent => return TagOp::Keep,
+            EgressVlan::Untagged => true,
+            EgressVlan::Tagged { native } => native == Some(vid),
+        };
+        match (untagged, ctag) {
             (true, None) => TagOp::Keep,
             (true, Some(_)) => TagOp::Pop,
             (false, None) => TagOp::Push(vid),
@@ -266,7 +283,7 @@ mod tests {
             tci: 10,
         };
         assert_eq!(
-            TagOp::for_egress(&VlanMode::Transparent, 0, Some(t)),
+            TagOp::for_egress(VlanMode::Transparent.egress(), 0, Some(t)),
             TagOp::Keep
         );
     }
@@ -297,11 +314,20 @@ mod tests {
             tpid: 0x8100,
             tci: 0x6000,
         };
-        assert_eq!(TagOp::for_egress(&trunk, 10, None), TagOp::Push(10));
-        assert_eq!(TagOp::for_egress(&trunk, 10, Some(t10)), TagOp::Keep);
-        assert_eq!(TagOp::for_egress(&trunk, 10, Some(t0)), TagOp::SetVid(10));
-        assert_eq!(TagOp::for_egress(&access, 10, Some(t10)), TagOp::Pop);
-        assert_eq!(TagOp::for_egress(&access, 10, None), TagOp::Keep);
+        assert_eq!(TagOp::for_egress(trunk.egress(), 10, None), TagOp::Push(10));
+        assert_eq!(
+            TagOp::for_egress(trunk.egress(), 10, Some(t10)),
+            TagOp::Keep
+        );
+        assert_eq!(
+            TagOp::for_egress(trunk.egress(), 10, Some(t0)),
+            TagOp::SetVid(10)
+        );
+        assert_eq!(
+            TagOp::for_egress(access.egress(), 10, Some(t10)),
+            TagOp::Pop
+        );
+        assert_eq!(TagOp::for_egress(access.egress(), 10, None), TagOp::Keep);
 
         let mut out = Vec::new();
         TagOp::Push(10).apply(&tagged(None), &mut out);

@@ -184,7 +184,7 @@ mod tests {
         let i = FrameInfo::parse(&f, 1518).unwrap();
         assert_eq!(
             (i.dst, i.src, i.ethertype),
-            (Mac::BROADCAST, A, EtherType::Arp)
+            (Mac::BROADCAST, A, EtherType::ARP)
         );
         assert_eq!(l3_addr(&f, &i, Side::Destination), Some(IpAddr::V4(ip_b)));
         assert_eq!(l3_addr(&f, &i, Side::Source), Some(IpAddr::V4(ip_a)));

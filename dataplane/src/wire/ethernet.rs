@@ -22,51 +22,44 @@ pub mod field {
     pub const TAG_LEN: usize = 4;
 }
 
-/// EtherType values l2sw looks at; every other value is kept as `Unknown` (smoltcp's open enums).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum EtherType {
-    /// 0x0800
-    Ipv4,
-    /// 0x0806
-    Arp,
-    /// 0x8100, IEEE 802.1Q C-tag
-    Vlan,
-    /// 0x88a8, IEEE 802.1ad S-tag
-    QinQ,
-    /// 0x86dd
-    Ipv6,
-    /// 0x8808, MAC control (PAUSE)
-    MacControl,
-    /// Anything else, value kept.
-    Unknown(u16),
-}
+/// An EtherType. Open: every value is kept, the ones l2sw looks at have names (the idea of
+/// smoltcp's `enum_with_unknown!`, as a newtype so that parsing is a plain load).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EtherType(pub u16);
 
-impl From<u16> for EtherType {
-    #[inline]
-    fn from(v: u16) -> EtherType {
-        match v {
-            0x0800 => EtherType::Ipv4,
-            0x0806 => EtherType::Arp,
-            0x8100 => EtherType::Vlan,
-            0x88a8 => EtherType::QinQ,
-            0x86dd => EtherType::Ipv6,
-            0x8808 => EtherType::MacControl,
-            other => EtherType::Unknown(other),
+impl EtherType {
+    /// 0x0800
+    pub const IPV4: EtherType = EtherType(0x0800);
+    /// 0x0806
+    pub const ARP: EtherType = EtherType(0x0806);
+    /// 0x8100, IEEE 802.1Q C-tag
+    pub const VLAN: EtherType = EtherType(0x8100);
+    /// 0x88a8, IEEE 802.1ad S-tag
+    pub const QINQ: EtherType = EtherType(0x88a8);
+    /// 0x86dd
+    pub const IPV6: EtherType = EtherType(0x86dd);
+    /// 0x8808, MAC control (PAUSE)
+    pub const MAC_CONTROL: EtherType = EtherType(0x8808);
+
+    /// The name of a known value.
+    pub const fn name(self) -> Option<&'static str> {
+        match self {
+            EtherType::IPV4 => Some("IPv4"),
+            EtherType::ARP => Some("ARP"),
+            EtherType::VLAN => Some("802.1Q"),
+            EtherType::QINQ => Some("802.1ad"),
+            EtherType::IPV6 => Some("IPv6"),
+            EtherType::MAC_CONTROL => Some("MAC control"),
+            _ => None,
         }
     }
 }
 
-impl From<EtherType> for u16 {
-    #[inline]
-    fn from(v: EtherType) -> u16 {
-        match v {
-            EtherType::Ipv4 => 0x0800,
-            EtherType::Arp => 0x0806,
-            EtherType::Vlan => 0x8100,
-            EtherType::QinQ => 0x88a8,
-            EtherType::Ipv6 => 0x86dd,
-            EtherType::MacControl => 0x8808,
-            EtherType::Unknown(v) => v,
+impl std::fmt::Debug for EtherType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "{n}"),
+            None => write!(f, "{:#06x}", self.0),
         }
     }
 }
@@ -154,30 +147,47 @@ impl FrameInfo {
             return Err(WireError::Oversize { len, max: max_len });
         }
         let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        let dst = Mac([b[0], b[1], b[2], b[3], b[4], b[5]]);
-        let src = Mac([b[6], b[7], b[8], b[9], b[10], b[11]]);
+        // Two 8-byte loads instead of twelve byte loads (the length is checked above).
+        let be64 = |at: usize| {
+            u64::from_be_bytes([
+                b[at],
+                b[at + 1],
+                b[at + 2],
+                b[at + 3],
+                b[at + 4],
+                b[at + 5],
+                b[at + 6],
+                b[at + 7],
+            ])
+        };
+        let dst = Mac::from_key(be64(0) >> 16);
+        let src = Mac::from_key(be64(4) & 0xffff_ffff_ffff);
         let mut at = field::ETHERTYPE.start;
         let mut tags = [None, None];
-        for slot in &mut tags {
-            let tpid = be16(at);
-            if tpid != TPID_8021Q && tpid != TPID_8021AD {
-                break;
+        let is_tpid = |v: u16| v == TPID_8021Q || v == TPID_8021AD;
+        // Most frames are untagged: one compare and on.
+        if is_tpid(be16(at)) {
+            for slot in &mut tags {
+                let tpid = be16(at);
+                if !is_tpid(tpid) {
+                    break;
+                }
+                if len < at + field::TAG_LEN + 2 {
+                    return Err(WireError::TruncatedTag { len });
+                }
+                *slot = Some(Tag {
+                    tpid,
+                    tci: be16(at + 2),
+                });
+                at += field::TAG_LEN;
             }
-            if len < at + field::TAG_LEN + 2 {
-                return Err(WireError::TruncatedTag { len });
-            }
-            *slot = Some(Tag {
-                tpid,
-                tci: be16(at + 2),
-            });
-            at += field::TAG_LEN;
         }
         Ok(FrameInfo {
             dst,
             src,
             outer: tags[0],
             inner: tags[1],
-            ethertype: EtherType::from(be16(at)),
+            ethertype: EtherType(be16(at)),
             // `at + 2 <= len <= u16::MAX`, checked above.
             l3_offset: (at + 2) as u16,
             len: len as u16,
@@ -208,7 +218,7 @@ mod tests {
         let f = frame([0xff; 6], [2, 0, 0, 0, 0, 1], &[0x08, 0x06, 0, 1]);
         let i = FrameInfo::parse(&f, 1518).unwrap();
         assert!(i.dst.is_broadcast());
-        assert_eq!(i.ethertype, EtherType::Arp);
+        assert_eq!(i.ethertype, EtherType::ARP);
         assert_eq!(i.outer, None);
         assert_eq!(i.l3_offset, 14);
     }
@@ -219,7 +229,7 @@ mod tests {
         let i = FrameInfo::parse(&f, 1518).unwrap();
         assert_eq!(i.ctag().map(Tag::vid), Some(10));
         assert_eq!(i.ctag().map(Tag::pcp), Some(1));
-        assert_eq!(i.ethertype, EtherType::Ipv6);
+        assert_eq!(i.ethertype, EtherType::IPV6);
         assert_eq!(i.l3_offset, 18);
 
         let qinq = frame(
@@ -231,7 +241,7 @@ mod tests {
         assert_eq!(i.outer.map(|t| (t.tpid, t.vid())), Some((0x88a8, 100)));
         assert_eq!(i.inner.map(Tag::vid), Some(10));
         assert_eq!(i.ctag(), None, "an S-tag is payload to an 802.1Q port");
-        assert_eq!(i.ethertype, EtherType::Ipv4);
+        assert_eq!(i.ethertype, EtherType::IPV4);
         assert_eq!(i.l3_offset, 22);
     }
 

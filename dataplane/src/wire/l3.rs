@@ -33,7 +33,7 @@ pub enum Side {
 pub fn l3_addr(frame: &[u8], info: &FrameInfo, side: Side) -> Option<IpAddr> {
     let l3 = frame.get(usize::from(info.l3_offset)..)?;
     match info.ethertype {
-        EtherType::Arp => {
+        EtherType::ARP => {
             let arp = ArpPacket::new(l3)?;
             let ok = arp.get_hardware_type() == ArpHardwareTypes::Ethernet
                 && arp.get_protocol_type() == EtherTypes::Ipv4
@@ -46,7 +46,7 @@ pub fn l3_addr(frame: &[u8], info: &FrameInfo, side: Side) -> Option<IpAddr> {
                 })
             })
         }
-        EtherType::Ipv4 => {
+        EtherType::IPV4 => {
             let ip = Ipv4Packet::new(l3)?;
             let ihl = usize::from(ip.get_header_length());
             let total = usize::from(ip.get_total_length());
@@ -57,7 +57,7 @@ pub fn l3_addr(frame: &[u8], info: &FrameInfo, side: Side) -> Option<IpAddr> {
             };
             ok.then_some(IpAddr::V4(addr))
         }
-        EtherType::Ipv6 => {
+        EtherType::IPV6 => {
             let ip = Ipv6Packet::new(l3)?;
             if ip.get_version() != 6 {
                 return None;

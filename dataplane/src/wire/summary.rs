@@ -46,7 +46,7 @@ impl fmt::Display for Summary<'_> {
             .get(usize::from(info.l3_offset)..)
             .unwrap_or_default();
         match info.ethertype {
-            EtherType::Arp => match ArpPacket::new(l3) {
+            EtherType::ARP => match ArpPacket::new(l3) {
                 Some(a) if a.get_operation() == ArpOperations::Request => write!(
                     f,
                     " ARP who-has {} tell {}",
@@ -61,7 +61,7 @@ impl fmt::Display for Summary<'_> {
                 ),
                 _ => write!(f, " ARP"),
             },
-            EtherType::Ipv4 => match Ipv4Packet::new(l3) {
+            EtherType::IPV4 => match Ipv4Packet::new(l3) {
                 Some(ip) => write!(
                     f,
                     " IPv4 {} > {} proto {}",
@@ -71,7 +71,7 @@ impl fmt::Display for Summary<'_> {
                 ),
                 None => write!(f, " IPv4 (truncated)"),
             },
-            EtherType::Ipv6 => match Ipv6Packet::new(l3) {
+            EtherType::IPV6 => match Ipv6Packet::new(l3) {
                 Some(ip) => write!(
                     f,
                     " IPv6 {} > {} next {}",
@@ -81,8 +81,8 @@ impl fmt::Display for Summary<'_> {
                 ),
                 None => write!(f, " IPv6 (truncated)"),
             },
-            EtherType::MacControl => write!(f, " MAC control (PAUSE)"),
-            other => write!(f, " ethertype {:#06x}", u16::from(other)),
+            EtherType::MAC_CONTROL => write!(f, " MAC control (PAUSE)"),
+            other => write!(f, " ethertype {:#06x}", other.0),
         }?;
         write!(f, ", length {}", self.frame.len())
     }

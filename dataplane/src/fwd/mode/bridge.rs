@@ -103,11 +103,44 @@ impl Default for BridgePort {
     }
 }
 
-#[derive(Copy, Clone, Debug)]
-enum PortKind {
-    None,
-    Port(BridgePort),
-    Host,
+/// What the bridge reads of an ingress port on every frame, packed in a byte.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct PortBits(u8);
+
+impl PortBits {
+    const BRIDGE_PORT: u8 = 1 << 0;
+    const HOST: u8 = 1 << 1;
+    const LEARNING: u8 = 1 << 2;
+    /// STP state learning or forwarding.
+    const STATE_LEARNS: u8 = 1 << 3;
+    /// STP state forwarding.
+    const STATE_FORWARDS: u8 = 1 << 4;
+    const HAIRPIN: u8 = 1 << 5;
+    const ISOLATED: u8 = 1 << 6;
+
+    fn of(p: &BridgePort) -> PortBits {
+        let mut b = PortBits::BRIDGE_PORT;
+        for (on, bit) in [
+            (p.learning, PortBits::LEARNING),
+            (
+                matches!(p.state, StpState::Learning | StpState::Forwarding),
+                PortBits::STATE_LEARNS,
+            ),
+            (p.state == StpState::Forwarding, PortBits::STATE_FORWARDS),
+            (p.hairpin, PortBits::HAIRPIN),
+            (p.isolated, PortBits::ISOLATED),
+        ] {
+            if on {
+                b |= bit;
+            }
+        }
+        PortBits(b)
+    }
+
+    #[inline(always)]
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
 }
 
 /// The learning bridge's state: settings, FDB and the sets precomputed from the ports.
@@ -115,7 +148,7 @@ enum PortKind {
 pub struct Bridge {
     cfg: BridgeConfig,
     fdb: Fdb,
-    by_port: Box<[PortKind; MAX_PORTS]>,
+    by_port: Box<[PortBits; MAX_PORTS]>,
     forwarding: PortSet,
     isolated: PortSet,
     flood_uc: PortSet,
@@ -135,7 +168,7 @@ impl Bridge {
         Ok(Bridge {
             cfg,
             fdb,
-            by_port: Box::new([PortKind::None; MAX_PORTS]),
+            by_port: Box::new([PortBits::default(); MAX_PORTS]),
             forwarding: PortSet::EMPTY,
             isolated: PortSet::EMPTY,
             flood_uc: PortSet::EMPTY,
@@ -165,15 +198,15 @@ impl Bridge {
         &self,
         cx: &Ctx<'_>,
         rx: &Ingress<'_>,
-        from: Option<BridgePort>,
+        from: PortBits,
         to: PortId,
         d: &mut Decision,
     ) {
         let host = self.cfg.host_promisc;
-        let hairpin = from.is_some_and(|f| f.hairpin);
+        let hairpin = from.has(PortBits::HAIRPIN);
         let refused = if to == rx.port && !hairpin {
             Some((DropReason::Reflect, Why::BrReflect))
-        } else if from.is_some_and(|f| f.isolated) && self.isolated.contains(to) {
+        } else if from.has(PortBits::ISOLATED) && self.isolated.contains(to) {
             Some((DropReason::Isolated, Why::BrIsolated))
         } else if !self.forwarding.contains(to) {
             Some((DropReason::PortState, Why::BrPortState))
@@ -211,17 +244,17 @@ impl Bridge {
         &self,
         cx: &Ctx<'_>,
         rx: &Ingress<'_>,
-        from: Option<BridgePort>,
+        from: PortBits,
         class: PortSet,
         host: bool,
     ) -> Verdict {
         let mut set = class
             .and(self.forwarding)
             .and(cx.members[usize::from(rx.vid)]);
-        if !from.is_some_and(|f| f.hairpin) {
+        if !from.has(PortBits::HAIRPIN) {
             set.remove(rx.port);
         }
-        if from.is_some_and(|f| f.isolated) {
+        if from.has(PortBits::ISOLATED) {
             set = set.minus(self.isolated);
         }
         Verdict::deliver(set, host, DropReason::NoDestination)
@@ -233,23 +266,23 @@ impl Bridge {
         let dst = rx.info.dst;
         if dst.is_broadcast() {
             d.set(
-                self.flood(cx, rx, None, self.forwarding, false),
+                self.flood(cx, rx, PortBits::default(), self.forwarding, false),
                 Why::BrFloodBroadcast,
             );
         } else if dst.is_multicast() {
             d.set(
-                self.flood(cx, rx, None, self.forwarding, false),
+                self.flood(cx, rx, PortBits::default(), self.forwarding, false),
                 Why::BrFloodMulticast,
             );
         } else {
             match self.fdb.lookup(now, rx.vid, dst) {
                 Some((to, _)) => {
-                    self.forward(cx, rx, None, to, d);
+                    self.forward(cx, rx, PortBits::default(), to, d);
                     // The host side never gets its own frame back, even with a promiscuous bridge.
                     d.verdict = strip_host(d.verdict);
                 }
                 None => d.set(
-                    self.flood(cx, rx, None, self.flood_uc, false),
+                    self.flood(cx, rx, PortBits::default(), self.flood_uc, false),
                     Why::BrFloodUnknown,
                 ),
             }
@@ -267,7 +300,7 @@ fn strip_host(v: Verdict) -> Verdict {
 
 impl Rules for Bridge {
     fn rebuild(&mut self, now: Tick, ports: &[Option<PortEntry>]) -> Result<(), ConfigError> {
-        let mut by_port = Box::new([PortKind::None; MAX_PORTS]);
+        let mut by_port = Box::new([PortBits::default(); MAX_PORTS]);
         let (mut fwd, mut iso, mut uc, mut mc, mut bc) = (
             PortSet::EMPTY,
             PortSet::EMPTY,
@@ -281,7 +314,7 @@ impl Rules for Bridge {
             let Some(id) = PortId::new(i) else { continue };
             match &e.cfg.role {
                 Role::Bridge(f) => {
-                    by_port[i] = PortKind::Port(*f);
+                    by_port[i] = PortBits::of(f);
                     if f.state == StpState::Forwarding {
                         fwd.insert(id);
                     }
@@ -300,7 +333,7 @@ impl Rules for Bridge {
                     if let Some(other) = host.replace(id) {
                         return Err(ConfigError::SecondHost { existing: other });
                     }
-                    by_port[i] = PortKind::Host;
+                    by_port[i] = PortBits(PortBits::HOST);
                 }
                 other => {
                     return Err(ConfigError::RoleNotInMode {
@@ -346,11 +379,13 @@ impl Rules for Bridge {
 
     #[inline(always)]
     fn decide(&mut self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>, d: &mut Decision) {
-        let f = match self.by_port[rx.port.index()] {
-            PortKind::Port(f) => f,
-            PortKind::Host => return self.on_host(cx, now, rx, d),
-            PortKind::None => return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort),
-        };
+        let f = self.by_port[rx.port.index()];
+        if !f.has(PortBits::BRIDGE_PORT) {
+            if f.has(PortBits::HOST) {
+                return self.on_host(cx, now, rx, d);
+            }
+            return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort);
+        }
         let (src, dst) = (rx.info.src, rx.info.dst);
         // br_handle_frame: an invalid source is dropped before anything else.
         if !src.is_valid_source() {
@@ -359,7 +394,7 @@ impl Rules for Bridge {
                 Why::BrInvalidSource,
             );
         }
-        let learns = f.learning && matches!(f.state, StpState::Learning | StpState::Forwarding);
+        let learns = f.has(PortBits::LEARNING) && f.has(PortBits::STATE_LEARNS);
         let mut link_local_forwarded = false;
         if dst.is_link_local() {
             let forward = match dst.0[5] {
@@ -379,14 +414,14 @@ impl Rules for Bridge {
             }
             link_local_forwarded = true;
         }
-        if !matches!(f.state, StpState::Learning | StpState::Forwarding) {
+        if !f.has(PortBits::STATE_LEARNS) {
             return d.set(Verdict::Drop(DropReason::PortState), Why::BrPortState);
         }
         // br_handle_frame_finish: learn first, then the learning state drops.
-        if f.learning {
+        if f.has(PortBits::LEARNING) {
             d.learned = Some(self.fdb.learn(now, rx.vid, src, rx.port));
         }
-        if f.state == StpState::Learning {
+        if !f.has(PortBits::STATE_FORWARDS) {
             return d.set(
                 Verdict::Drop(DropReason::LearningState),
                 Why::BrLearningState,
@@ -394,21 +429,21 @@ impl Rules for Bridge {
         }
         if dst.is_broadcast() {
             d.set(
-                self.flood(cx, rx, Some(f), self.flood_bc, true),
+                self.flood(cx, rx, f, self.flood_bc, true),
                 Why::BrFloodBroadcast,
             );
         } else if dst.is_multicast() {
             // No multicast snooping querier: unregistered multicast floods and goes up too.
             d.set(
-                self.flood(cx, rx, Some(f), self.flood_mc, true),
+                self.flood(cx, rx, f, self.flood_mc, true),
                 Why::BrFloodMulticast,
             );
         } else {
             match self.fdb.lookup(now, rx.vid, dst) {
                 Some((_, true)) => d.set(Verdict::Host, Why::BrLocal),
-                Some((to, false)) => self.forward(cx, rx, Some(f), to, d),
+                Some((to, false)) => self.forward(cx, rx, f, to, d),
                 None => {
-                    let v = self.flood(cx, rx, Some(f), self.flood_uc, self.cfg.host_promisc);
+                    let v = self.flood(cx, rx, f, self.flood_uc, self.cfg.host_promisc);
                     d.set(v, Why::BrFloodUnknown);
                 }
             }

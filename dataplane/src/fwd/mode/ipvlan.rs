@@ -113,7 +113,7 @@ impl Ipvlan {
     }
 
     fn lookup(&self, rx: &Ingress<'_>, side: Side) -> Option<PortId> {
-        l3_addr(rx.frame, &rx.info, side).and_then(|ip| self.port_of(ip))
+        l3_addr(rx.frame, rx.info, side).and_then(|ip| self.port_of(ip))
     }
 
     fn to_uplink(&self, why: Why) -> Outcome {
@@ -136,7 +136,7 @@ impl Ipvlan {
             };
         }
         if dst.is_multicast() {
-            if rx.info.ethertype == EtherType::MacControl {
+            if rx.info.ethertype == EtherType::MAC_CONTROL {
                 return (Verdict::Drop(DropReason::Pause), Why::IpPause, None);
             }
             let peers = self.mc_receivers(dst, self.slaves.without(rx.port));
@@ -159,7 +159,7 @@ impl Ipvlan {
         if own {
             return (Verdict::Host, Why::IpOwnMulticast, None);
         }
-        if rx.info.ethertype == EtherType::MacControl {
+        if rx.info.ethertype == EtherType::MAC_CONTROL {
             return (Verdict::Host, Why::IpPause, None);
         }
         let recv = self.mc_receivers(dst, self.slaves);

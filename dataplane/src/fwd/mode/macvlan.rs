@@ -235,7 +235,7 @@ impl Macvlan {
                 None,
             );
         }
-        if rx.info.ethertype == EtherType::MacControl {
+        if rx.info.ethertype == EtherType::MAC_CONTROL {
             return (Verdict::deliver(copies, true, nd), Why::MvPause, None);
         }
         use MacvlanMode::*;
@@ -263,7 +263,7 @@ impl Macvlan {
         if dst.is_multicast() {
             // macvlan_broadcast(MACVLAN_MODE_BRIDGE), then xmit_world.
             let peers = self.by_mode[MacvlanMode::Bridge.index()].without(rx.port);
-            let local = if rx.info.ethertype == EtherType::MacControl {
+            let local = if rx.info.ethertype == EtherType::MAC_CONTROL {
                 PortSet::EMPTY
             } else {
                 self.mc_receivers(dst, peers)

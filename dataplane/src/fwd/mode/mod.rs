@@ -20,7 +20,7 @@ use crate::wire::FrameInfo;
 pub(crate) struct Ingress<'a> {
     pub(crate) port: PortId,
     pub(crate) frame: &'a [u8],
-    pub(crate) info: FrameInfo,
+    pub(crate) info: &'a FrameInfo,
     pub(crate) vid: Vid,
 }
 
