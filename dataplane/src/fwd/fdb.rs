@@ -275,15 +275,6 @@ impl Fdb {
         Some((e.port, e.flags & LOCAL != 0))
     }
 
-    /// Touches the slot of `mac` on `vid` so that a lookup soon after finds it in cache.
-    /// `process` calls this for a whole batch before deciding it: the probes of different
-    /// frames are independent, so the CPU overlaps their cache misses (what VPP's
-    /// look-ahead prefetch achieves), where the decisions themselves must run one by one.
-    #[inline(always)]
-    pub fn prefetch(&self, vid: Vid, mac: Mac) {
-        std::hint::black_box(self.map.get(&key(vid, mac)));
-    }
-
     /// Removes expired dynamic entries (`br_fdb_cleanup`); returns how many.
     pub fn age(&mut self, now: Tick) -> usize {
         let before = self.map.len();

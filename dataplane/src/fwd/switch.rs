@@ -778,15 +778,6 @@ fn decide_all<B: AsRef<[u8]>, M: Rules>(
     rx: &[(PortId, B)],
     out: &mut Vec<Decision>,
 ) {
-    // Look-ahead pass: warm the mode's tables for the whole batch (see `Fdb::prefetch`).
-    for (port, frame) in rx.iter().filter(|_| mode.prefetch_pays()) {
-        let entry = ports.get(port.index()).and_then(Option::as_ref);
-        if let (Some(e), Ok(info)) = (entry, FrameInfo::parse(frame.as_ref(), max))
-            && let Some(vid) = e.cfg.vlan.classify(&info)
-        {
-            mode.prefetch(vid, &info);
-        }
-    }
     // Each decision is written in place into its output slot.
     out.clear();
     out.resize(rx.len(), Decision::EMPTY);

@@ -14,11 +14,6 @@ use crate::fwd::fdb::{DEFAULT_AGEING, Fdb};
 use crate::fwd::ports::{MAX_PORTS, PortId, PortSet};
 use crate::fwd::switch::{ConfigError, PortEntry, Role};
 use crate::fwd::verdict::{Decision, DropReason, Verdict, Why};
-use crate::fwd::vlan::Vid;
-use crate::wire::FrameInfo;
-
-/// FDB size from which `process` runs its look-ahead pass (see [`Fdb::prefetch`]).
-const PREFETCH_MIN_ENTRIES: usize = 1 << 16;
 
 /// Reserved group addresses the bridge may never forward (`BR_GROUPFWD_RESTRICTED`: STP,
 /// PAUSE, LACP).
@@ -360,21 +355,6 @@ impl Rules for Bridge {
             self.flood_bc,
         ) = (fwd, iso, uc, mc, bc);
         Ok(())
-    }
-
-    #[inline(always)]
-    fn prefetch_pays(&self) -> bool {
-        // Below this the table (16 bytes an entry) fits in L2 and the look-ahead pass only
-        // doubles the hashing; measured with `process/bridge/4k` and `1m-rotating`.
-        self.fdb.len() >= PREFETCH_MIN_ENTRIES
-    }
-
-    #[inline(always)]
-    fn prefetch(&self, vid: Vid, info: &FrameInfo) {
-        self.fdb.prefetch(vid, info.src);
-        if !info.dst.is_multicast() {
-            self.fdb.prefetch(vid, info.dst);
-        }
     }
 
     #[inline(always)]

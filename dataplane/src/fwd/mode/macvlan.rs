@@ -163,6 +163,16 @@ impl Macvlan {
         set.and(self.allmulti.or(joined))
     }
 
+    /// Source-mode devices listing `src`, and whether one of them has `nodst`
+    /// (`macvlan_forward_source`). Most uplinks have no source-mode device: no lookup then.
+    #[inline]
+    fn source_copies(&self, src: Mac) -> (PortSet, bool) {
+        if self.sources.is_empty() {
+            return (PortSet::EMPTY, false);
+        }
+        self.sources.get(&src.key()).copied().unwrap_or_default()
+    }
+
     fn mode_of(&self, p: PortId) -> Option<MacvlanMode> {
         match self.kind[p.index()] {
             Kind::Sub(m) => Some(m),
@@ -211,7 +221,7 @@ impl Macvlan {
         let nd = DropReason::NoDestination;
         let (src, dst) = (rx.info.src, rx.info.dst);
         // macvlan_forward_source: copies to source-mode devices listing the source, first.
-        let (copies, nodst) = self.sources.get(&src.key()).copied().unwrap_or_default();
+        let (copies, nodst) = self.source_copies(src);
         if nodst {
             return (
                 Verdict::deliver(copies, false, DropReason::NoDst),
@@ -275,11 +285,7 @@ impl Macvlan {
         match self.port_of(dst) {
             Some(d) if self.mode_of(d) == Some(MacvlanMode::Bridge) => {
                 // dev_forward_skb(lowerdev): received on the uplink again, source copies and all.
-                let (copies, nodst) = self
-                    .sources
-                    .get(&rx.info.src.key())
-                    .copied()
-                    .unwrap_or_default();
+                let (copies, nodst) = self.source_copies(rx.info.src);
                 if nodst {
                     return (
                         Verdict::deliver(copies, false, DropReason::NoDst),

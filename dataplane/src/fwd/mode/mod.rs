@@ -40,14 +40,6 @@ pub(crate) type Outcome = (Verdict, Why, Option<Learned>);
 pub(crate) trait Rules {
     /// Rebuilds the mode's tables from the ports, refusing configurations the kernel refuses.
     fn rebuild(&mut self, now: Tick, ports: &[Option<PortEntry>]) -> Result<(), ConfigError>;
-    /// Whether [`Rules::prefetch`] pays for this batch: only when the tables outgrow the caches.
-    #[inline(always)]
-    fn prefetch_pays(&self) -> bool {
-        false
-    }
-    /// Warms the caches for a frame about to be decided (no effect on any decision).
-    #[inline(always)]
-    fn prefetch(&self, _vid: Vid, _info: &FrameInfo) {}
     /// Decides one frame, writing verdict, why and learning into `d` (in place: a decision
     /// goes straight to the batch's output slot instead of through temporaries).
     fn decide(&mut self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>, d: &mut Decision);
