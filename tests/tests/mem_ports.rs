@@ -66,7 +66,7 @@ fn two_stations_find_each_other_through_a_bridge_on_mem_ports() {
     assert_eq!(pump(&mut sw, &mut switch_side, Tick(1)), 1);
     let got = hosts[0].drain();
     assert_eq!(got.len(), 1);
-    assert_eq!(FrameInfo::parse(&got[0], 1518).unwrap().src, station(1));
+    assert_eq!(FrameInfo::parse(&got[0], 1518).unwrap().src(), station(1));
     assert!(hosts[2].drain().is_empty());
 }
 

@@ -816,7 +816,7 @@ fn decide_one<M: Rules>(
     d.ctag = info.ctag();
     // The port's RX filter acts first, as a NIC's address filter does.
     if let Some(f) = &entry.ingress
-        && !f.accepts(info.dst)
+        && !f.accepts(info.dst())
     {
         return d.set(Verdict::Drop(DropReason::FilterMiss), Why::RxFilter);
     }

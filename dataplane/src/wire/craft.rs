@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(f.len(), 60);
         let i = FrameInfo::parse(&f, 1518).unwrap();
         assert_eq!(
-            (i.dst, i.src, i.ethertype),
+            (i.dst(), i.src(), i.ethertype),
             (Mac::BROADCAST, A, EtherType::ARP)
         );
         assert_eq!(l3_addr(&f, &i, Side::Destination), Some(IpAddr::V4(ip_b)));
@@ -201,7 +201,7 @@ mod tests {
 
         let f = ns_dad(A, v6b);
         let i = FrameInfo::parse(&f, 1518).unwrap();
-        assert_eq!(i.dst, solicited_node_mac(v6b));
+        assert_eq!(i.dst(), solicited_node_mac(v6b));
         // DAD is keyed by the target whichever side is asked.
         assert_eq!(l3_addr(&f, &i, Side::Source), Some(IpAddr::V6(v6b)));
 

@@ -32,7 +32,7 @@ impl fmt::Display for Summary<'_> {
             Ok(i) => i,
             Err(e) => return write!(f, "{e}"),
         };
-        write!(f, "{} > {}", info.src, info.dst)?;
+        write!(f, "{} > {}", info.src(), info.dst())?;
         for t in [info.outer, info.inner].into_iter().flatten() {
             let kind = if t.tpid == super::TPID_8021AD {
                 "s-vlan"

@@ -258,7 +258,7 @@ impl Bridge {
     fn on_host(&self, cx: &Ctx<'_>, now: Tick, rx: &Ingress<'_>, d: &mut Decision) {
         // br_dev_xmit: no learning, no local delivery back; the multicast and broadcast flood
         // flags do not apply to frames the bridge device itself sends (br_flood), BR_FLOOD does.
-        let dst = rx.info.dst;
+        let dst = rx.info.dst();
         if dst.is_broadcast() {
             d.set(
                 self.flood(cx, rx, PortBits::default(), self.forwarding, false),
@@ -366,7 +366,7 @@ impl Rules for Bridge {
             }
             return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort);
         }
-        let (src, dst) = (rx.info.src, rx.info.dst);
+        let (src, dst) = (rx.info.src(), rx.info.dst());
         // br_handle_frame: an invalid source is dropped before anything else.
         if !src.is_valid_source() {
             return d.set(

@@ -125,7 +125,7 @@ impl Ipvlan {
     }
 
     fn on_slave(&self, rx: &Ingress<'_>) -> Outcome {
-        let (src, dst) = (rx.info.src, rx.info.dst);
+        let (src, dst) = (rx.info.src(), rx.info.dst());
         if self.cfg.flag != IpvlanFlag::Vepa && dst == src {
             return match self.lookup(rx, Side::Destination) {
                 Some(_) if self.cfg.flag == IpvlanFlag::Private => {
@@ -148,7 +148,7 @@ impl Ipvlan {
     }
 
     fn on_uplink(&self, rx: &Ingress<'_>) -> Outcome {
-        let (src, dst) = (rx.info.src, rx.info.dst);
+        let (src, dst) = (rx.info.src(), rx.info.dst());
         if !dst.is_multicast() {
             return match self.lookup(rx, Side::Destination) {
                 Some(d) => (Verdict::Unicast(d), Why::IpDemux, None),

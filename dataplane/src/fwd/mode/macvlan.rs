@@ -199,7 +199,7 @@ impl Macvlan {
                 None,
             );
         }
-        let (v, why) = match self.port_of(rx.info.dst) {
+        let (v, why) = match self.port_of(rx.info.dst()) {
             Some(d) if self.mode_of(d) != Some(MacvlanMode::Source) => {
                 let why = if local {
                     Why::MvBridgeLocal
@@ -219,7 +219,7 @@ impl Macvlan {
 
     fn on_uplink(&self, rx: &Ingress<'_>) -> Outcome {
         let nd = DropReason::NoDestination;
-        let (src, dst) = (rx.info.src, rx.info.dst);
+        let (src, dst) = (rx.info.src(), rx.info.dst());
         // macvlan_forward_source: copies to source-mode devices listing the source, first.
         let (copies, nodst) = self.source_copies(src);
         if nodst {
@@ -269,7 +269,7 @@ impl Macvlan {
         if mode != MacvlanMode::Bridge {
             return self.to_uplink(Why::MvToUplink);
         }
-        let dst = rx.info.dst;
+        let dst = rx.info.dst();
         if dst.is_multicast() {
             // macvlan_broadcast(MACVLAN_MODE_BRIDGE), then xmit_world.
             let peers = self.by_mode[MacvlanMode::Bridge.index()].without(rx.port);
@@ -285,7 +285,7 @@ impl Macvlan {
         match self.port_of(dst) {
             Some(d) if self.mode_of(d) == Some(MacvlanMode::Bridge) => {
                 // dev_forward_skb(lowerdev): received on the uplink again, source copies and all.
-                let (copies, nodst) = self.source_copies(rx.info.src);
+                let (copies, nodst) = self.source_copies(rx.info.src());
                 if nodst {
                     return (
                         Verdict::deliver(copies, false, DropReason::NoDst),
