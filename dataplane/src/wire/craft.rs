@@ -74,6 +74,19 @@ pub fn arp_reply(src: Mac, src_ip: Ipv4Addr, dst: Mac, dst_ip: Ipv4Addr) -> Vec<
     ethernet(dst, src, 0x0806, &a)
 }
 
+/// Writes a UDP datagram from port 40000 to port 9 carrying `data` into `buf` (exactly
+/// `8 + data.len()` bytes), with the checksum `sum` computes over the pseudo-header.
+fn udp_into(buf: &mut [u8], data: &[u8], sum: impl Fn(&udp::UdpPacket<'_>) -> u16) {
+    if let Some(mut u) = MutableUdpPacket::new(buf) {
+        u.set_source(40000);
+        u.set_destination(9);
+        u.set_length((8 + data.len()) as u16);
+        u.payload_mut().copy_from_slice(data);
+        let checksum = sum(&u.to_immutable());
+        u.set_checksum(checksum);
+    }
+}
+
 /// An IPv4/UDP datagram (checksums filled in) from port 40000 to port 9.
 pub fn ipv4_udp(dst: Mac, src: Mac, src_ip: Ipv4Addr, dst_ip: Ipv4Addr, data: &[u8]) -> Vec<u8> {
     let udp_len = 8 + data.len();
@@ -86,14 +99,9 @@ pub fn ipv4_udp(dst: Mac, src: Mac, src_ip: Ipv4Addr, dst_ip: Ipv4Addr, data: &[
         ip.set_next_level_protocol(IpNextHeaderProtocols::Udp);
         ip.set_source(src_ip);
         ip.set_destination(dst_ip);
-        if let Some(mut u) = MutableUdpPacket::new(ip.payload_mut()) {
-            u.set_source(40000);
-            u.set_destination(9);
-            u.set_length(udp_len as u16);
-            u.payload_mut().copy_from_slice(data);
-            let sum = udp::ipv4_checksum(&u.to_immutable(), &src_ip, &dst_ip);
-            u.set_checksum(sum);
-        }
+        udp_into(ip.payload_mut(), data, |u| {
+            udp::ipv4_checksum(u, &src_ip, &dst_ip)
+        });
         let sum = ipv4::checksum(&ip.to_immutable());
         ip.set_checksum(sum);
     }
@@ -111,14 +119,9 @@ pub fn ipv6_udp(dst: Mac, src: Mac, src_ip: Ipv6Addr, dst_ip: Ipv6Addr, data: &[
         ip.set_hop_limit(64);
         ip.set_source(src_ip);
         ip.set_destination(dst_ip);
-        if let Some(mut u) = MutableUdpPacket::new(ip.payload_mut()) {
-            u.set_source(40000);
-            u.set_destination(9);
-            u.set_length(udp_len as u16);
-            u.payload_mut().copy_from_slice(data);
-            let sum = udp::ipv6_checksum(&u.to_immutable(), &src_ip, &dst_ip);
-            u.set_checksum(sum);
-        }
+        udp_into(ip.payload_mut(), data, |u| {
+            udp::ipv6_checksum(u, &src_ip, &dst_ip)
+        });
     }
     ethernet(dst, src, 0x86dd, &buf)
 }
