@@ -8,16 +8,18 @@ use std::fmt;
 pub const MAX_PORTS: usize = 256;
 const WORDS: usize = MAX_PORTS / 64;
 
-/// A port's index in its switch (dense, reused after removal).
+/// A port's index in its switch (dense, reused after removal). A `u8`, so that every index
+/// derived from it is provably inside a [`PortSet`] or a per-port array: no bounds checks on
+/// the hot path.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PortId(u16);
+pub struct PortId(u8);
 
 impl PortId {
     /// The port with index `i`, if `i < MAX_PORTS`.
     #[inline]
     pub const fn new(i: usize) -> Option<PortId> {
         if i < MAX_PORTS {
-            Some(PortId(i as u16))
+            Some(PortId(i as u8))
         } else {
             None
         }
@@ -58,22 +60,30 @@ impl PortSet {
         s
     }
 
+    #[inline(always)]
+    fn word_bit(p: PortId) -> (usize, u64) {
+        (usize::from(p.0 >> 6), 1 << (p.0 & 63))
+    }
+
     /// Adds `p`.
     #[inline]
     pub fn insert(&mut self, p: PortId) {
-        self.0[p.index() / 64] |= 1 << (p.index() % 64);
+        let (w, b) = PortSet::word_bit(p);
+        self.0[w] |= b;
     }
 
     /// Removes `p`.
     #[inline]
     pub fn remove(&mut self, p: PortId) {
-        self.0[p.index() / 64] &= !(1 << (p.index() % 64));
+        let (w, b) = PortSet::word_bit(p);
+        self.0[w] &= !b;
     }
 
     /// Whether `p` is in the set.
     #[inline]
     pub fn contains(&self, p: PortId) -> bool {
-        self.0[p.index() / 64] & (1 << (p.index() % 64)) != 0
+        let (w, b) = PortSet::word_bit(p);
+        self.0[w] & b != 0
     }
 
     /// `self ∩ other`.

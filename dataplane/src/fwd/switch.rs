@@ -437,7 +437,7 @@ impl<B: AsRef<[u8]>> Batch<B> {
 pub struct Switch {
     cfg: SwitchConfig,
     ports: Vec<Option<PortEntry>>,
-    members: Vec<PortSet>,
+    members: Box<[PortSet; 4096]>,
     egress: Box<[EgressVlan; MAX_PORTS]>,
     host: Option<PortId>,
     mode: ModeState,
@@ -458,7 +458,7 @@ impl Switch {
         Ok(Switch {
             cfg,
             ports: Vec::new(),
-            members: vec![PortSet::EMPTY; 4096],
+            members: Box::new([PortSet::EMPTY; 4096]),
             egress: Box::new([EgressVlan::default(); MAX_PORTS]),
             host: None,
             mode,
@@ -563,10 +563,7 @@ impl Switch {
 
     /// The ports that are members of `vid`.
     pub fn vlan_members(&self, vid: u16) -> PortSet {
-        self.members
-            .get(usize::from(vid))
-            .copied()
-            .unwrap_or_default()
+        self.members[usize::from(vid & 0xfff)]
     }
 
     /// The forwarding database (learning bridges only).
@@ -600,7 +597,7 @@ impl Switch {
     }
 
     fn rebuild(&mut self) -> Result<(), ConfigError> {
-        let mut members = vec![PortSet::EMPTY; 4096];
+        let mut members = Box::new([PortSet::EMPTY; 4096]);
         let mut egress = Box::new([EgressVlan::default(); MAX_PORTS]);
         let mut host = None;
         for (i, e) in self.ports.iter().enumerate() {
@@ -609,7 +606,7 @@ impl Switch {
             };
             egress[i] = e.cfg.vlan.egress();
             for vid in e.cfg.vlan.members().iter() {
-                members[usize::from(vid)].insert(id);
+                members[usize::from(vid & 0xfff)].insert(id);
             }
             if e.cfg.role == Role::Host {
                 host = Some(id);
@@ -833,14 +830,14 @@ fn decide_one<M: Rules>(
     mode.decide(cx, now, &rx, d);
     // No frame ever leaves its VLAN, whatever the mode decided. Without a host port the host
     // side is the uplink's own stack, which sees every VLAN of its interface.
-    let members = cx.members[usize::from(vid)];
+    let members = cx.members_of(vid);
     let host_ok = cx.host.is_none_or(|h| members.contains(h));
     confine(d, members, host_ok);
 }
 
 /// Keeps only receivers that are members of the frame's VLAN.
 #[inline(always)]
-fn confine(d: &mut Decision, members: PortSet, host_ok: bool) {
+fn confine(d: &mut Decision, members: &PortSet, host_ok: bool) {
     let v = d.verdict;
     let (ports, host) = match v {
         Verdict::Unicast(p) if members.contains(p) => return,
@@ -848,7 +845,7 @@ fn confine(d: &mut Decision, members: PortSet, host_ok: bool) {
         Verdict::Host if host_ok => return,
         _ => (v.ports(), v.to_host()),
     };
-    let kept = ports.and(members);
+    let kept = ports.and(*members);
     let host = host && host_ok;
     if kept == ports && host == v.to_host() {
         return;

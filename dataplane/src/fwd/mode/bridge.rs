@@ -205,7 +205,7 @@ impl Bridge {
             Some((DropReason::Isolated, Why::BrIsolated))
         } else if !self.forwarding.contains(to) {
             Some((DropReason::PortState, Why::BrPortState))
-        } else if !cx.members[usize::from(rx.vid)].contains(to) {
+        } else if !cx.members_of(rx.vid).contains(to) {
             Some((DropReason::VlanNotAllowed, Why::VlanEgress))
         } else {
             None
@@ -243,9 +243,7 @@ impl Bridge {
         class: PortSet,
         host: bool,
     ) -> Verdict {
-        let mut set = class
-            .and(self.forwarding)
-            .and(cx.members[usize::from(rx.vid)]);
+        let mut set = class.and(self.forwarding).and(*cx.members_of(rx.vid));
         if !from.has(PortBits::HAIRPIN) {
             set.remove(rx.port);
         }

@@ -28,9 +28,17 @@ pub(crate) struct Ingress<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     /// VLAN membership: `members[vid]` is the set of ports in that VLAN.
-    pub(crate) members: &'a [PortSet],
+    pub(crate) members: &'a [PortSet; 4096],
     /// The host port, if the switch has one.
     pub(crate) host: Option<PortId>,
+}
+
+impl Ctx<'_> {
+    /// The ports of VLAN `vid` (12 bits, so the index is always in bounds).
+    #[inline(always)]
+    pub(crate) fn members_of(&self, vid: Vid) -> &PortSet {
+        &self.members[usize::from(vid & 0xfff)]
+    }
 }
 
 /// What a mode's helpers return for one frame.
