@@ -799,7 +799,9 @@ fn decide_one<M: Rules>(
     let Some(entry) = ports.get(port.index()).and_then(Option::as_ref) else {
         return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort);
     };
-    let info = match FrameInfo::parse(frame, max) {
+    // Borrowed from the result in place rather than moved out of it (a 40-byte copy a frame).
+    let parsed = FrameInfo::parse(frame, max);
+    let info = match &parsed {
         Ok(info) => info,
         Err(e) => {
             let reason = match e {
@@ -824,7 +826,7 @@ fn decide_one<M: Rules>(
     let rx = Ingress {
         port,
         frame,
-        info: &info,
+        info,
         vid,
     };
     mode.decide(cx, now, &rx, d);
@@ -838,18 +840,17 @@ fn decide_one<M: Rules>(
 /// Keeps only receivers that are members of the frame's VLAN.
 #[inline(always)]
 fn confine(d: &mut Decision, members: &PortSet, host_ok: bool) {
-    let v = d.verdict;
-    let (ports, host) = match v {
-        Verdict::Unicast(p) if members.contains(p) => return,
+    let (ports, host) = match &d.verdict {
+        Verdict::Unicast(p) if members.contains(*p) => return,
         Verdict::Drop(_) => return,
         Verdict::Host if host_ok => return,
-        _ => (v.ports(), v.to_host()),
+        v => (v.ports(), v.to_host()),
     };
     let kept = ports.and(*members);
-    let host = host && host_ok;
-    if kept == ports && host == v.to_host() {
+    if kept == ports && (host_ok || !host) {
         return;
     }
+    let host = host && host_ok;
     d.verdict = Verdict::deliver(kept, host, DropReason::VlanNotAllowed);
     if matches!(d.verdict, Verdict::Drop(_)) {
         d.why = Why::VlanEgress;
