@@ -819,7 +819,7 @@ fn decide_one<M: Rules>(
     {
         return d.set(Verdict::Drop(DropReason::FilterMiss), Why::RxFilter);
     }
-    let Some(vid) = entry.cfg.vlan.classify(&info) else {
+    let Some(vid) = entry.cfg.vlan.classify(info) else {
         return d.set(Verdict::Drop(DropReason::VlanNotAllowed), Why::VlanIngress);
     };
     d.vid = vid;
