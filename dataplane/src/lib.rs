@@ -5,6 +5,8 @@
 //! - [`fwd`]: the pure forwarding core: FDB, RX filters, modes, verdicts, [`fwd::Switch`].
 //! - [`port`]: the `Port` trait and its backends (in-memory today).
 
+#![deny(unsafe_code)]
+
 pub mod fwd;
 pub mod port;
 pub mod wire;

@@ -3,6 +3,8 @@
 //! backends implement the same trait.
 
 pub mod mem;
+#[allow(unsafe_code)]
+pub mod sys;
 
 use std::io;
 

@@ -1,0 +1,39 @@
+//! The system side of ports. Every `unsafe` block and every libc call of l2sw lives below this
+//! module, each with a `// SAFETY:` comment; file descriptors are `OwnedFd`s, opened
+//! non-blocking and close-on-exec, closed on drop. Errors name the interface or namespace.
+
+pub mod netns;
+pub mod packet;
+
+use std::io;
+
+/// A failed system call, with what l2sw was doing and on which interface or namespace.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} on {on}: {source}")]
+pub struct SysError {
+    /// What was attempted (`"socket(AF_PACKET)"`, `"setns"`, ...).
+    pub op: &'static str,
+    /// The interface or namespace concerned.
+    pub on: String,
+    /// The kernel's answer.
+    #[source]
+    pub source: io::Error,
+}
+
+impl SysError {
+    pub(crate) fn last(op: &'static str, on: &str) -> SysError {
+        SysError {
+            op,
+            on: on.to_owned(),
+            source: io::Error::last_os_error(),
+        }
+    }
+
+    pub(crate) fn new(op: &'static str, on: &str, source: io::Error) -> SysError {
+        SysError {
+            op,
+            on: on.to_owned(),
+            source,
+        }
+    }
+}

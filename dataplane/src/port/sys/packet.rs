@@ -1,0 +1,174 @@
+//! AF_PACKET sockets bound to one interface: whole Ethernet frames in and out, bypassing the
+//! interface's own protocol stack. This is the plain socket (one frame per call); the
+//! TPACKET_V3 rings of the AF_PACKET port build on it.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use super::SysError;
+
+const ETH_P_ALL: u16 = 0x0003;
+
+/// An AF_PACKET raw socket bound to one interface.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifname: String,
+    ifindex: i32,
+}
+
+/// The index of interface `name` in the calling thread's namespace.
+pub fn if_index(name: &str) -> Result<i32, SysError> {
+    let c = CString::new(name).map_err(|_| {
+        SysError::new(
+            "if_nametoindex",
+            name,
+            io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"),
+        )
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(SysError::last("if_nametoindex", name));
+    }
+    i32::try_from(idx).map_err(|_| {
+        SysError::new(
+            "if_nametoindex",
+            name,
+            io::Error::other("interface index out of range"),
+        )
+    })
+}
+
+impl PacketSocket {
+    /// Opens a non-blocking, close-on-exec socket receiving every frame that arrives on
+    /// `ifname` (frames the host itself sends there are ignored) and sending frames out of it.
+    pub fn open(ifname: &str) -> Result<PacketSocket, SysError> {
+        let ifindex = if_index(ifname)?;
+        let proto = ETH_P_ALL.to_be();
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                i32::from(proto),
+            )
+        };
+        if raw < 0 {
+            return Err(SysError::last("socket(AF_PACKET)", ifname));
+        }
+        // SAFETY: `raw` is a fresh descriptor owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = PacketSocket {
+            fd,
+            ifname: ifname.to_owned(),
+            ifindex,
+        };
+        sock.set_int(
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            1,
+            "PACKET_IGNORE_OUTGOING",
+        )?;
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value to fill in.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = proto;
+        addr.sll_ifindex = ifindex;
+        // SAFETY: `addr` is a valid sockaddr_ll and the length passed is its size.
+        let rc = unsafe {
+            libc::bind(
+                sock.fd.as_raw_fd(),
+                (&raw const addr).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(SysError::last("bind(AF_PACKET)", ifname));
+        }
+        Ok(sock)
+    }
+
+    fn set_int(
+        &self,
+        level: i32,
+        opt: i32,
+        value: i32,
+        what: &'static str,
+    ) -> Result<(), SysError> {
+        // SAFETY: `value` lives across the call and the length passed is its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                opt,
+                (&raw const value).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(SysError::last(what, &self.ifname));
+        }
+        Ok(())
+    }
+
+    /// Puts the interface in promiscuous mode for as long as the socket lives
+    /// (`PACKET_MR_PROMISC`, counted by the kernel, undone when the socket closes).
+    pub fn set_promiscuous(&self) -> Result<(), SysError> {
+        // SAFETY: packet_mreq is plain data; all-zero is valid.
+        let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+        mreq.mr_ifindex = self.ifindex;
+        mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+        // SAFETY: `mreq` lives across the call and the length passed is its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                (&raw const mreq).cast(),
+                std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(SysError::last("PACKET_ADD_MEMBERSHIP", &self.ifname));
+        }
+        Ok(())
+    }
+
+    /// The interface name.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Sends one whole frame.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is valid for reads of its length for the duration of the call.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Receives one frame into `buf`; `Ok(None)` when none is waiting. Frames longer than
+    /// `buf` are cut to its length.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        // SAFETY: `buf` is valid for writes of its length for the duration of the call.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        Ok(Some(n as usize))
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
