@@ -25,7 +25,16 @@ fn mv(subs: &[(&str, u8, MacvlanMode)]) -> Lab {
     let mut lab = Lab::macvlan();
     lab.add(uplink(false));
     for (name, n, mode) in subs {
-        lab.add(PortConfig::macvlan(*name, mac(*n), *mode));
+        if *mode == Passthru {
+            // A passthru sub-interface has the uplink's MAC (eth_hw_addr_inherit).
+            let cfg = MacvlanPort {
+                mode: Passthru,
+                ..MacvlanPort::default()
+            };
+            lab.add(PortConfig::new(*name, Role::Macvlan(cfg)));
+        } else {
+            lab.add(PortConfig::macvlan(*name, mac(*n), *mode));
+        }
     }
     lab
 }
@@ -218,9 +227,11 @@ fn spec2_passthru_takes_every_unicast_including_its_own_reflected_unknowns() {
 
 #[test]
 fn spec2_passthru_reflected_broadcast_back_to_it_alone() {
-    // Measured on 6.18: A receives its own broadcasts back.
+    // Measured on 6.18: A receives its own broadcasts back (its source is the uplink's MAC,
+    // which passthru took).
     let mut lab = mv(&[("a", 1, Passthru)]);
-    assert_eq!(lab.send("up", &bc(mac(1))).to(), ["a"]);
+    let g = lab.send("up", &bc(mac(UP)));
+    assert_eq!((g.to(), g.why), (vec!["a"], Why::MvToOrigin));
     // A broadcast from outside reaches it and the uplink stack.
     assert_eq!(lab.send("up", &bc(mac(E))).to(), ["a", "host"]);
 }
@@ -505,6 +516,18 @@ fn spec2_passthru_is_the_only_sub_interface_of_its_uplink() {
     let mut lab = mv(&[("a", 1, Bridge)]);
     let late = lab.sw.add_port(PortConfig::macvlan("p", mac(2), Passthru));
     assert_eq!(late, Err(ConfigError::PassthruExclusive));
+}
+
+#[test]
+fn spec2_passthru_refuses_a_mac_of_its_own() {
+    let mut lab = mv(&[]);
+    let own = PortConfig::macvlan("p", mac(1), Passthru);
+    assert!(matches!(
+        lab.sw.add_port(own),
+        Err(ConfigError::PassthruMac { .. })
+    ));
+    // The uplink's own MAC is accepted.
+    lab.add(PortConfig::macvlan("p", mac(UP), Passthru));
 }
 
 #[test]

@@ -85,8 +85,8 @@ impl Sandbox {
                 mac_b, "netns", ns_b,
             ],
         );
-        self.ip(ns_a, &["link", "set", a, "up"]);
-        self.ip(ns_b, &["link", "set", b, "up"]);
+        self.ip(ns_a, &["link", "set", "dev", a, "up"]);
+        self.ip(ns_b, &["link", "set", "dev", b, "up"]);
     }
 }
 

@@ -267,6 +267,18 @@ pub enum ConfigError {
         /// The port.
         port: String,
     },
+    /// A passthru sub-interface configured with a MAC other than the uplink's.
+    #[error(
+        "passthru sub-interface {port:?} takes the uplink's MAC {uplink}, not {mac}: set the uplink's MAC instead"
+    )]
+    PassthruMac {
+        /// The port.
+        port: String,
+        /// The MAC it was given.
+        mac: Mac,
+        /// The uplink's MAC.
+        uplink: Mac,
+    },
     /// Passthru shares its uplink with nobody.
     #[error("a passthru macvlan must be the only sub-interface of its uplink")]
     PassthruExclusive,
@@ -716,8 +728,9 @@ fn default_filter(cfg: &PortConfig) -> RxFilter {
     if let Some(f) = &cfg.filter {
         return f.clone();
     }
+    // A sub-interface filters multicast by its own list, passthru included: passthru makes
+    // the *uplink* promiscuous, not the sub-interface (measured against the kernel).
     match (&cfg.role, cfg.mac) {
-        (Role::Macvlan(m), _) if m.mode == MacvlanMode::Passthru => RxFilter::Promiscuous,
         (Role::Macvlan(_) | Role::Ipvlan(_), Some(mac)) => RxFilter::unicast([mac]),
         (Role::Macvlan(_) | Role::Ipvlan(_), None) => RxFilter::unicast([]),
         _ => RxFilter::Promiscuous,

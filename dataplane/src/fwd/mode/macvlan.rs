@@ -339,10 +339,22 @@ impl Rules for Macvlan {
                         }
                         t.passthru = Some(id);
                     }
-                    let mac = match (e.cfg.mac, m.mode) {
-                        (Some(mac), _) => mac,
-                        (None, MacvlanMode::Passthru) => uplink_mac.unwrap_or_default(),
-                        (None, _) => {
+                    // A passthru device takes the uplink's MAC, whatever it was created with
+                    // (eth_hw_addr_inherit; measured: `ip link add ... address X ... mode
+                    // passthru` shows the uplink's MAC). Its own frames are recognised by it.
+                    let mac = match (m.mode, e.cfg.mac, uplink_mac) {
+                        (MacvlanMode::Passthru, Some(mac), Some(up)) if mac != up => {
+                            return Err(ConfigError::PassthruMac {
+                                port: e.cfg.name.clone(),
+                                mac,
+                                uplink: up,
+                            });
+                        }
+                        (MacvlanMode::Passthru, _, Some(up)) => up,
+                        (MacvlanMode::Passthru, Some(mac), None) => mac,
+                        (MacvlanMode::Passthru, None, None) => continue,
+                        (_, Some(mac), _) => mac,
+                        (_, None, _) => {
                             return Err(ConfigError::MissingMac {
                                 port: e.cfg.name.clone(),
                             });
