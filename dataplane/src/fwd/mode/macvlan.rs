@@ -117,6 +117,12 @@ pub struct Macvlan {
     groups: HashMap<u64, PortSet, foldhash::fast::RandomState>,
     sources: HashMap<u64, (PortSet, bool), foldhash::fast::RandomState>,
     passthru: Option<PortId>,
+    /// Receivers of a broadcast from outside: private, vepa, passthru and bridge subs.
+    from_outside: PortSet,
+    /// Receivers of a reflected broadcast from a vepa sub: vepa and bridge subs.
+    from_vepa: PortSet,
+    /// Receivers of a reflected broadcast from a bridge sub: vepa subs.
+    from_bridge: PortSet,
 }
 
 impl Default for Macvlan {
@@ -137,6 +143,9 @@ impl Macvlan {
             groups: HashMap::default(),
             sources: HashMap::default(),
             passthru: None,
+            from_outside: PortSet::EMPTY,
+            from_vepa: PortSet::EMPTY,
+            from_bridge: PortSet::EMPTY,
         }
     }
 
@@ -149,6 +158,14 @@ impl Macvlan {
         modes
             .iter()
             .fold(PortSet::EMPTY, |s, m| s.or(self.by_mode[m.index()]))
+    }
+
+    /// The receiver masks of `macvlan_process_broadcast`, computed once per configuration.
+    fn precompute_masks(&mut self) {
+        use MacvlanMode::*;
+        self.from_outside = self.set(&[Private, Vepa, Passthru, Bridge]);
+        self.from_vepa = self.set(&[Vepa, Bridge]);
+        self.from_bridge = self.set(&[Vepa]);
     }
 
     /// Narrows `set` to the sub-interfaces whose filter accepts `dst` (`vlan->mc_filter`).
@@ -248,14 +265,10 @@ impl Macvlan {
         if rx.info.ethertype == EtherType::MAC_CONTROL {
             return (Verdict::deliver(copies, true, nd), Why::MvPause, None);
         }
-        use MacvlanMode::*;
         let (mask, why) = match origin_mode {
-            Some(Vepa) => (self.set(&[Vepa, Bridge]), Why::MvFloodFromVepa),
-            Some(_) => (self.set(&[Vepa]), Why::MvFloodFromBridge),
-            None => (
-                self.set(&[Private, Vepa, Passthru, Bridge]),
-                Why::MvFloodExternal,
-            ),
+            Some(MacvlanMode::Vepa) => (self.from_vepa, Why::MvFloodFromVepa),
+            Some(_) => (self.from_bridge, Why::MvFloodFromBridge),
+            None => (self.from_outside, Why::MvFloodExternal),
         };
         let mask = match origin {
             Some(o) => mask.without(o),
@@ -400,6 +413,7 @@ impl Rules for Macvlan {
                 }
             }
         }
+        t.precompute_masks();
         *self = t;
         Ok(())
     }
