@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod engine;
 pub mod fwd;
 pub mod port;
 pub mod wire;

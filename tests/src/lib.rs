@@ -135,9 +135,11 @@ impl Tap {
 
     /// Sends `frame` out of the interface.
     pub fn send(&self, frame: &[u8]) {
-        self.sock
+        let sent = self
+            .sock
             .send(frame)
             .unwrap_or_else(|e| panic!("tap {}: send: {e}", self.name));
+        assert!(sent, "tap {}: queue full", self.name);
     }
 
     /// Every frame waiting, in arrival order.

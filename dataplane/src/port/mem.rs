@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Port;
@@ -71,11 +72,16 @@ impl Port for MemPort {
         &self.name
     }
 
-    fn recv_batch(&mut self, out: &mut Vec<Vec<u8>>, max: usize) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         let mut q = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = max.min(q.frames.len());
-        out.extend(q.frames.drain(..n));
-        Ok(n)
+        match q.frames.pop_front() {
+            Some(f) => {
+                buf.clear();
+                buf.extend_from_slice(&f);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
@@ -86,6 +92,10 @@ impl Port for MemPort {
         }
         q.frames.push_back(frame.to_vec());
         Ok(true)
+    }
+
+    fn readiness(&self) -> Option<BorrowedFd<'_>> {
+        None
     }
 }
 
@@ -101,10 +111,12 @@ mod tests {
         assert!(!a.send(&[3]).unwrap(), "third frame exceeds the bound");
         assert_eq!(a.tx_dropped(), 1);
         let mut got = Vec::new();
-        assert_eq!(b.recv_batch(&mut got, 8).unwrap(), 2);
-        assert_eq!(got, vec![vec![1], vec![2]]);
+        assert!(b.recv(&mut got).unwrap());
+        assert_eq!(got, vec![1]);
+        assert!(b.recv(&mut got).unwrap());
+        assert_eq!(got, vec![2]);
         assert!(b.send(&[9]).unwrap());
         assert_eq!(a.drain(), vec![vec![9]]);
-        assert_eq!(b.recv_batch(&mut got, 8).unwrap(), 0);
+        assert!(!b.recv(&mut got).unwrap());
     }
 }

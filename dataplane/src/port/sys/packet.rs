@@ -141,14 +141,41 @@ impl PacketSocket {
         &self.ifname
     }
 
-    /// Sends one whole frame.
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+    /// Sends one whole frame. `Ok(false)` when the interface's queue is full and the frame
+    /// was not sent (`EAGAIN`, `ENOBUFS`).
+    pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
         // SAFETY: `frame` is valid for reads of its length for the duration of the call.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
         if n < 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
+                return Ok(false);
+            }
+            return Err(e);
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Receives one frame into `buf`, replacing its contents, without zeroing `buf` first:
+    /// `Ok(false)` when none is waiting. Frames longer than `max` are cut to `max` bytes.
+    pub fn recv_into(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<bool> {
+        buf.clear();
+        buf.reserve(max);
+        let room = buf.spare_capacity_mut();
+        let len = room.len().min(max);
+        // SAFETY: `room` is valid for writes of `len` bytes (uninitialised memory the kernel
+        // only writes to) for the duration of the call.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), room.as_mut_ptr().cast(), len, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(false);
+            }
+            return Err(e);
+        }
+        // SAFETY: the kernel initialised the first `n <= len <= capacity` bytes.
+        unsafe { buf.set_len(n as usize) };
+        Ok(true)
     }
 
     /// Receives one frame into `buf`; `Ok(None)` when none is waiting. Frames longer than

@@ -1,0 +1,234 @@
+//! The run loop: wait for ports to become readable (mio), read a batch per ready port, let the
+//! switch decide it, transmit each egress queue, and return the frame buffers to a pool. The
+//! engine never decides forwarding; the switch never does I/O. A full TX queue loses the frame
+//! (counted) and never blocks the loop; a port that fails is detached (counted, logged by the
+//! caller) while the others go on.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::fwd::{Batch, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick};
+use crate::port::Port;
+
+/// Frames read from one port before the switch decides them.
+pub const BATCH: usize = 32;
+
+/// Counters of the engine (one per event).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Frames read from ports.
+    pub rx: u64,
+    /// Frames written to ports.
+    pub tx: u64,
+    /// Frames lost to a full TX queue.
+    pub tx_full: u64,
+    /// Receive or send errors other than a full queue.
+    pub io_errors: u64,
+    /// Ports detached after an error.
+    pub detached: u64,
+}
+
+/// A switch and its ports.
+pub struct Engine {
+    sw: Switch,
+    ports: Vec<Option<Box<dyn Port + Send>>>,
+    pool: Vec<Vec<u8>>,
+    batch: Batch<Vec<u8>>,
+    scratch: Vec<u8>,
+    stats: EngineStats,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "ports",
+                &self
+                    .ports
+                    .iter()
+                    .flatten()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>(),
+            )
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine around `sw`, with no port attached yet.
+    pub fn new(sw: Switch) -> Engine {
+        Engine {
+            sw,
+            ports: (0..MAX_PORTS).map(|_| None).collect(),
+            pool: Vec::new(),
+            batch: Batch::with_capacity(BATCH),
+            scratch: Vec::new(),
+            stats: EngineStats::default(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Attaches the I/O of switch port `id`.
+    pub fn attach(&mut self, id: PortId, port: Box<dyn Port + Send>) {
+        self.ports[id.index()] = Some(port);
+    }
+
+    /// The switch.
+    pub fn switch(&self) -> &Switch {
+        &self.sw
+    }
+
+    /// The switch, for configuration changes.
+    pub fn switch_mut(&mut self) -> &mut Switch {
+        &mut self.sw
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    fn now(&self) -> Tick {
+        Tick::from_duration(self.epoch.elapsed())
+    }
+
+    /// Reads up to [`BATCH`] frames from `id`, forwards them; returns how many were read.
+    pub fn service(&mut self, id: PortId) -> usize {
+        let Engine {
+            sw,
+            ports,
+            pool,
+            batch,
+            scratch,
+            stats,
+            epoch,
+        } = self;
+        let Some(port) = ports[id.index()].as_mut() else {
+            return 0;
+        };
+        batch.clear();
+        while batch.len() < BATCH {
+            let mut buf = pool.pop().unwrap_or_default();
+            match port.recv(&mut buf) {
+                Ok(true) => {
+                    if let Err(buf) = batch.push(id, buf) {
+                        pool.push(buf);
+                        break;
+                    }
+                }
+                Ok(false) => {
+                    pool.push(buf);
+                    break;
+                }
+                Err(_) => {
+                    pool.push(buf);
+                    stats.io_errors += 1;
+                    stats.detached += 1;
+                    ports[id.index()] = None;
+                    break;
+                }
+            }
+        }
+        let n = batch.len();
+        if n == 0 {
+            return 0;
+        }
+        stats.rx += n as u64;
+        sw.process(Tick::from_duration(epoch.elapsed()), batch);
+        let mut failed = PortSet::EMPTY;
+        for (egress, items) in batch.egress() {
+            let Some(out) = ports[egress.index()].as_mut() else {
+                continue;
+            };
+            for it in items {
+                let Some((_, frame)) = batch.frame(usize::from(it.frame)) else {
+                    continue;
+                };
+                let bytes = match it.tag {
+                    TagOp::Keep => frame,
+                    op => {
+                        op.apply(frame, scratch);
+                        scratch.as_slice()
+                    }
+                };
+                match out.send(bytes) {
+                    Ok(true) => stats.tx += 1,
+                    Ok(false) => stats.tx_full += 1,
+                    Err(_) => {
+                        stats.io_errors += 1;
+                        failed.insert(egress);
+                        break;
+                    }
+                }
+            }
+        }
+        for p in failed.iter() {
+            ports[p.index()] = None;
+            stats.detached += 1;
+        }
+        pool.extend(batch.drain().map(|(_, buf)| buf));
+        n
+    }
+
+    /// Runs until `stop` is set: waits for readable ports (polling those without a
+    /// descriptor every millisecond), forwards, and ages the FDB once a second.
+    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+        let mut poll = Poll::new()?;
+        let mut polled = PortSet::EMPTY;
+        let ids = (0..MAX_PORTS).map_while(PortId::new);
+        for (id, p) in ids.zip(&self.ports) {
+            let Some(p) = p else { continue };
+            match p.readiness() {
+                Some(fd) => poll.registry().register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    Token(id.index()),
+                    Interest::READABLE,
+                )?,
+                None => polled.insert(id),
+            }
+        }
+        let mut events = Events::with_capacity(MAX_PORTS);
+        // Ports may hold more than one batch: keep servicing them until they run dry, since
+        // readiness is reported on edges.
+        let mut ready = PortSet::EMPTY;
+        let mut last_age = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let timeout = if !ready.is_empty() {
+                Duration::ZERO
+            } else if !polled.is_empty() {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_millis(100)
+            };
+            match poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for ev in &events {
+                if let Some(p) = PortId::new(ev.token().0) {
+                    ready.insert(p);
+                }
+            }
+            ready = ready.or(polled);
+            for p in ready.iter() {
+                if self.service(p) < BATCH {
+                    ready.remove(p);
+                }
+            }
+            if last_age.elapsed() >= Duration::from_secs(1) {
+                let now = self.now();
+                self.sw.age(now);
+                last_age = Instant::now();
+            }
+        }
+        Ok(())
+    }
+}

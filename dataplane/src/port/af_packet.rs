@@ -1,0 +1,56 @@
+//! A port on an existing interface (a veth end, a NIC) through an AF_PACKET socket: every
+//! frame arriving on the interface is read, frames are written out of it whole. The interface
+//! is made promiscuous for as long as the port lives. This is the plain-socket version, one
+//! system call per frame; the TPACKET_V3 rings replace its receive path.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::Port;
+use super::sys::SysError;
+use super::sys::netns;
+use super::sys::packet::PacketSocket;
+
+/// An AF_PACKET port.
+#[derive(Debug)]
+pub struct AfPacketPort {
+    sock: PacketSocket,
+    max_frame: usize,
+}
+
+impl AfPacketPort {
+    /// Opens a port on `ifname` in this process's namespace; frames longer than `max_frame`
+    /// are cut (and then dropped by the switch as oversize).
+    pub fn open(ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
+        let sock = PacketSocket::open(ifname)?;
+        sock.set_promiscuous()?;
+        Ok(AfPacketPort {
+            sock,
+            max_frame: max_frame + 1,
+        })
+    }
+
+    /// Opens a port on `ifname` inside the named network namespace `ns`.
+    pub fn open_in(ns: &str, ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
+        netns::run_in(ns, || AfPacketPort::open(ifname, max_frame))?
+    }
+}
+
+impl Port for AfPacketPort {
+    fn name(&self) -> &str {
+        self.sock.ifname()
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        self.sock.recv_into(buf, self.max_frame)
+    }
+
+    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+        // A full queue loses the frame (counted by the caller); the loop goes on.
+        self.sock.send(frame)
+    }
+
+    fn readiness(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.sock.as_fd())
+    }
+}

@@ -1,0 +1,111 @@
+//! The l2sw engine on real ports: an l2sw learning bridge over AF_PACKET ports on veth ends in
+//! a namespace of its own, between three workload namespaces, against the kernel's bridge on
+//! the same scenario (kernel_bridge.rs). The host side is left out: this switch has no host port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use l2sw::engine::Engine;
+use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
+use l2sw::port::af_packet::AfPacketPort;
+use l2sw::wire::{Mac, craft};
+use l2sw_tests::{Sandbox, Tap, deliveries};
+
+fn station(n: u8) -> Mac {
+    Mac([2, 0, 0, 0, 0, n])
+}
+
+fn uc(dst: Mac, src: Mac) -> Vec<u8> {
+    craft::ethernet(dst, src, 0x88b5, b"l2sw live")
+}
+
+/// Three workloads a, b, c; their veth peers pa, pb, pc in namespace "sw", either enslaved to
+/// a kernel bridge or served by an l2sw engine. Returns who received each scenario frame.
+fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
+    let mut sb = Sandbox::new(test)?;
+    let sw = sb.netns("sw");
+    if kernel {
+        sb.ip(&sw, &["link", "add", "br0", "type", "bridge"]);
+        sb.ip(&sw, &["link", "set", "br0", "up"]);
+    }
+    let mut taps = Vec::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let n = i as u8 + 1;
+        let ns = sb.netns(name);
+        let port = format!("p{name}");
+        sb.veth(
+            &sw,
+            &port,
+            &format!("02:00:00:00:01:0{n}"),
+            &ns,
+            "eth0",
+            &station(n).to_string(),
+        );
+        if kernel {
+            sb.ip(&sw, &["link", "set", &port, "master", "br0"]);
+        }
+        taps.push(Tap::open(name, &ns, "eth0"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = (!kernel).then(|| {
+        let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+        let max = s.config().max_frame();
+        let mut ports = Vec::new();
+        for name in ["pa", "pb", "pc"] {
+            let id = s.add_port(PortConfig::bridge(name)).unwrap();
+            ports.push((id, AfPacketPort::open_in(&sw, name, max).unwrap()));
+        }
+        let mut e = Engine::new(s);
+        for (id, p) in ports {
+            e.attach(id, Box::new(p));
+        }
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            e.run(&stop).unwrap();
+            e
+        })
+    });
+    let (a, b, c) = (station(1), station(2), station(3));
+    let scenario = [
+        ("a", "broadcast", uc(Mac::BROADCAST, a)),
+        ("b", "unicast to a", uc(a, b)),
+        ("a", "unknown unicast", uc(station(9), a)),
+        ("a", "multicast", uc(Mac([1, 0, 0x5e, 0, 0, 5]), a)),
+        ("a", "STP group", uc(Mac([1, 0x80, 0xc2, 0, 0, 0]), a)),
+        ("a", "LLDP group", uc(Mac([1, 0x80, 0xc2, 0, 0, 0x0e]), a)),
+        ("c", "multicast source", uc(b, Mac([1, 0, 0x5e, 0, 0, 1]))),
+        ("c", "unicast to b", uc(b, c)),
+        ("b", "unicast to c", uc(c, b)),
+        ("a", "to its own MAC", uc(a, a)),
+    ];
+    let mut out = Vec::new();
+    for (from, what, frame) in scenario {
+        let sender = taps.iter().find(|t| t.name == from).unwrap();
+        out.push((format!("{from} {what}"), deliveries(&taps, sender, &frame)));
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = engine {
+        let e = h.join().unwrap();
+        assert_eq!(e.stats().io_errors, 0, "{:?}", e.stats());
+    }
+    Some(out)
+}
+
+#[test]
+fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
+    let Some(kernel) = run("livek", true) else {
+        return;
+    };
+    let Some(ours) = run("livel", false) else {
+        return;
+    };
+    let mut report = String::new();
+    for ((what, k), (_, l)) in kernel.iter().zip(&ours) {
+        let mark = if k == l { "  " } else { "!!" };
+        report += &format!("{mark} {what:<22} kernel {k:?} l2sw {l:?}\n");
+    }
+    eprintln!("{report}");
+    assert_eq!(kernel, ours, "\n{report}");
+}
