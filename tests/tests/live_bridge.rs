@@ -109,3 +109,58 @@ fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
     eprintln!("{report}");
     assert_eq!(kernel, ours, "\n{report}");
 }
+
+#[test]
+fn the_daemon_runs_a_network_from_its_configuration_file() {
+    use l2sw::config::Config;
+    use l2sw::daemon;
+
+    let Some(mut sb) = Sandbox::new("cfg") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let mut taps = Vec::new();
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        let n = i as u8 + 1;
+        let ns = sb.netns(name);
+        sb.veth(
+            &sw,
+            &format!("p{name}"),
+            &format!("02:00:00:00:01:0{n}"),
+            &ns,
+            "eth0",
+            &station(n).to_string(),
+        );
+        taps.push(Tap::open(name, &ns, "eth0"));
+    }
+    let text = format!(
+        r#"
+        [[network]]
+        name = "lab"
+        mode = "bridge"
+        [[network.port]]
+        interface = "pa"
+        netns = "{sw}"
+        role = "bridge"
+        [[network.port]]
+        interface = "pb"
+        netns = "{sw}"
+        role = "bridge"
+        "#
+    );
+    let plans = Config::from_toml(&text).unwrap().plan().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let running: Vec<_> = plans
+        .into_iter()
+        .map(|p| daemon::start(p, Arc::clone(&stop)).unwrap())
+        .collect();
+    let got = deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1)));
+    assert_eq!(got, ["b"]);
+    let got = deliveries(&taps, &taps[1], &uc(station(1), station(2)));
+    assert_eq!(got, ["a"]);
+    stop.store(true, Ordering::Relaxed);
+    for r in running {
+        let s = r.join().unwrap();
+        assert_eq!((s.rx, s.tx, s.io_errors), (2, 2, 0));
+    }
+}

@@ -1,0 +1,479 @@
+//! The daemon's configuration file (TOML): one `[[network]]` per switch, each with its mode and
+//! `[[network.port]]`s on existing interfaces. Unknown keys and settings that do not apply to a
+//! port's role are refused with the network and port named, so that nothing is silently lost.
+//!
+//! ```toml
+//! [[network]]
+//! name = "lab"
+//! mode = "bridge"              # bridge | macvlan | ipvlan
+//!
+//! [[network.port]]
+//! interface = "veth-a"         # an existing interface
+//! netns = "switch"             # optional: the named namespace it lives in
+//! role = "bridge"              # bridge | host | uplink | macvlan | ipvlan
+//! hairpin = true
+//! ```
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::fwd::{
+    BridgeConfig, BridgePort, IpvlanConfig, IpvlanFlag, IpvlanPort, MacSet, MacvlanMode,
+    MacvlanPort, ModeConfig, PortConfig, Role, StpState, SwitchConfig, UplinkPort, VidSet,
+    VlanMode,
+};
+use crate::wire::Mac;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// Not valid TOML, or keys and types that do not fit.
+    #[error("{0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A value that does not make sense where it stands.
+    #[error("network {network:?}{}: {what}", port.as_ref().map(|p| format!(", port {p:?}")).unwrap_or_default())]
+    Invalid {
+        /// The network.
+        network: String,
+        /// The port, if the problem is in one.
+        port: Option<String>,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The switches.
+    #[serde(default, rename = "network")]
+    pub networks: Vec<NetworkSpec>,
+}
+
+/// One switch.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Its name.
+    pub name: String,
+    /// `bridge`, `macvlan` or `ipvlan`.
+    pub mode: String,
+    /// MTU of its ports (default 1500).
+    pub mtu: Option<usize>,
+    /// Bridge: FDB ageing in seconds (default 300, 0 = no learning).
+    pub ageing_secs: Option<u64>,
+    /// Bridge: cap on learned entries (default 0 = unlimited).
+    pub max_learned: Option<u32>,
+    /// ipvlan: `bridge`, `private` or `vepa` (default bridge).
+    pub ipvlan_flag: Option<String>,
+    /// The ports.
+    #[serde(default, rename = "port")]
+    pub ports: Vec<PortSpec>,
+}
+
+/// One port on an existing interface.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PortSpec {
+    /// The interface.
+    pub interface: String,
+    /// The named network namespace the interface lives in (default: the daemon's).
+    pub netns: Option<String>,
+    /// `bridge`, `host`, `uplink`, `macvlan` or `ipvlan`.
+    pub role: String,
+    /// The port's MAC (a sub-interface's MAC, the uplink's, a bridge port's own).
+    pub mac: Option<String>,
+    /// 802.1Q: `{ access = 10 }` or `{ trunk = [10, 20], native = 1 }`; default transparent.
+    pub vlan: Option<VlanSpec>,
+    /// Bridge port: hairpin (reflective relay).
+    pub hairpin: Option<bool>,
+    /// Bridge port: isolated.
+    pub isolated: Option<bool>,
+    /// Bridge port: learning (default on).
+    pub learning: Option<bool>,
+    /// Bridge port: STP state (`forwarding`, `learning`, `blocking`, `listening`, `disabled`).
+    pub state: Option<String>,
+    /// macvlan: the sub-interface's mode (default bridge).
+    pub macvlan_mode: Option<String>,
+    /// macvlan source mode: the allowed source MACs.
+    pub source: Option<Vec<String>>,
+    /// macvlan source mode: consume the original frame.
+    pub nodst: Option<bool>,
+    /// ipvlan slave: its addresses.
+    pub ips: Option<Vec<IpAddr>>,
+    /// Uplink: accept every frame (veth-like) instead of the sub-interfaces' MACs only.
+    pub promiscuous: Option<bool>,
+}
+
+/// 802.1Q settings of a port.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VlanSpec {
+    /// Access port in this VLAN.
+    pub access: Option<u16>,
+    /// Trunk carrying these VLANs tagged.
+    pub trunk: Option<Vec<u16>>,
+    /// Trunk: the VLAN sent untagged.
+    pub native: Option<u16>,
+}
+
+/// A network ready to build: the switch settings and each port's configuration and location.
+#[derive(Debug, Clone)]
+pub struct NetworkPlan {
+    /// The network's name.
+    pub name: String,
+    /// The switch.
+    pub switch: SwitchConfig,
+    /// The ports: configuration, interface and namespace.
+    pub ports: Vec<(PortConfig, String, Option<String>)>,
+}
+
+impl Config {
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigFileError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Checks every value and turns each network into a plan.
+    pub fn plan(&self) -> Result<Vec<NetworkPlan>, ConfigFileError> {
+        let mut names = std::collections::BTreeSet::new();
+        self.networks
+            .iter()
+            .map(|n| {
+                if !names.insert(n.name.as_str()) {
+                    return Err(invalid(
+                        &n.name,
+                        None,
+                        "a network of that name is already defined".into(),
+                    ));
+                }
+                n.plan()
+            })
+            .collect()
+    }
+}
+
+fn invalid(network: &str, port: Option<&str>, what: String) -> ConfigFileError {
+    ConfigFileError::Invalid {
+        network: network.to_owned(),
+        port: port.map(str::to_owned),
+        what,
+    }
+}
+
+impl NetworkSpec {
+    fn plan(&self) -> Result<NetworkPlan, ConfigFileError> {
+        let err = |what: String| invalid(&self.name, None, what);
+        let not_here = |key: &str| err(format!("{key} does not apply to a {} network", self.mode));
+        let mode = match self.mode.as_str() {
+            "bridge" => {
+                if self.ipvlan_flag.is_some() {
+                    return Err(not_here("ipvlan_flag"));
+                }
+                let mut b = BridgeConfig::default();
+                if let Some(s) = self.ageing_secs {
+                    b.ageing = Duration::from_secs(s);
+                }
+                b.max_learned = self.max_learned.unwrap_or(0);
+                ModeConfig::Bridge(b)
+            }
+            "macvlan" | "ipvlan" => {
+                if self.ageing_secs.is_some() {
+                    return Err(not_here("ageing_secs"));
+                }
+                if self.max_learned.is_some() {
+                    return Err(not_here("max_learned"));
+                }
+                if self.mode == "macvlan" {
+                    if self.ipvlan_flag.is_some() {
+                        return Err(not_here("ipvlan_flag"));
+                    }
+                    ModeConfig::Macvlan
+                } else {
+                    let flag = match self.ipvlan_flag.as_deref().unwrap_or("bridge") {
+                        "bridge" => IpvlanFlag::Bridge,
+                        "private" => IpvlanFlag::Private,
+                        "vepa" => IpvlanFlag::Vepa,
+                        other => {
+                            return Err(err(format!(
+                                "ipvlan_flag {other:?}: expected bridge, private or vepa"
+                            )));
+                        }
+                    };
+                    ModeConfig::Ipvlan(IpvlanConfig { flag })
+                }
+            }
+            other => {
+                return Err(err(format!(
+                    "mode {other:?}: expected bridge, macvlan or ipvlan"
+                )));
+            }
+        };
+        let switch = SwitchConfig {
+            mode,
+            mtu: self.mtu.unwrap_or(crate::fwd::switch::DEFAULT_MTU),
+        };
+        let ports = self
+            .ports
+            .iter()
+            .map(|p| {
+                Ok((
+                    p.port_config(&self.name, &self.mode)?,
+                    p.interface.clone(),
+                    p.netns.clone(),
+                ))
+            })
+            .collect::<Result<_, ConfigFileError>>()?;
+        Ok(NetworkPlan {
+            name: self.name.clone(),
+            switch,
+            ports,
+        })
+    }
+}
+
+impl PortSpec {
+    fn port_config(&self, network: &str, mode: &str) -> Result<PortConfig, ConfigFileError> {
+        let err = |what: String| invalid(network, Some(&self.interface), what);
+        let parse_mac = |s: &str| s.parse::<Mac>().map_err(|e| err(e.to_string()));
+        let only = |present: bool, key: &str, roles: &str| {
+            if present {
+                Err(err(format!(
+                    "{key} applies to {roles} ports only, not to a {} port",
+                    self.role
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let is_bridge = self.role == "bridge";
+        only(!is_bridge && self.hairpin.is_some(), "hairpin", "bridge")?;
+        only(!is_bridge && self.isolated.is_some(), "isolated", "bridge")?;
+        only(!is_bridge && self.learning.is_some(), "learning", "bridge")?;
+        only(!is_bridge && self.state.is_some(), "state", "bridge")?;
+        let is_macvlan = self.role == "macvlan";
+        only(
+            !is_macvlan && self.macvlan_mode.is_some(),
+            "macvlan_mode",
+            "macvlan",
+        )?;
+        only(!is_macvlan && self.source.is_some(), "source", "macvlan")?;
+        only(!is_macvlan && self.nodst.is_some(), "nodst", "macvlan")?;
+        only(self.role != "ipvlan" && self.ips.is_some(), "ips", "ipvlan")?;
+        only(
+            self.role != "uplink" && self.promiscuous.is_some(),
+            "promiscuous",
+            "uplink",
+        )?;
+        let role = match self.role.as_str() {
+            "bridge" => {
+                let state = match self.state.as_deref().unwrap_or("forwarding") {
+                    "forwarding" => StpState::Forwarding,
+                    "learning" => StpState::Learning,
+                    "blocking" => StpState::Blocking,
+                    "listening" => StpState::Listening,
+                    "disabled" => StpState::Disabled,
+                    other => {
+                        return Err(err(format!(
+                            "state {other:?}: expected forwarding, learning, blocking, listening or disabled"
+                        )));
+                    }
+                };
+                Role::Bridge(BridgePort {
+                    state,
+                    learning: self.learning.unwrap_or(true),
+                    hairpin: self.hairpin.unwrap_or(false),
+                    isolated: self.isolated.unwrap_or(false),
+                    ..BridgePort::default()
+                })
+            }
+            "host" => Role::Host,
+            "uplink" => Role::Uplink(UplinkPort {
+                promiscuous: self.promiscuous.unwrap_or(false),
+                ..UplinkPort::default()
+            }),
+            "macvlan" => {
+                let mode = match &self.macvlan_mode {
+                    Some(m) => m.parse::<MacvlanMode>().map_err(|e| err(e.to_string()))?,
+                    None => MacvlanMode::default(),
+                };
+                let source = self
+                    .source
+                    .iter()
+                    .flatten()
+                    .map(|s| parse_mac(s))
+                    .collect::<Result<MacSet, _>>()?;
+                Role::Macvlan(MacvlanPort {
+                    mode,
+                    source,
+                    nodst: self.nodst.unwrap_or(false),
+                    nopromisc: false,
+                })
+            }
+            "ipvlan" => Role::Ipvlan(IpvlanPort {
+                addrs: self.ips.clone().unwrap_or_default(),
+            }),
+            other => {
+                return Err(err(format!(
+                    "role {other:?}: expected bridge, host, uplink, macvlan or ipvlan"
+                )));
+            }
+        };
+        let fits = matches!(
+            (mode, &role),
+            ("bridge", Role::Bridge(_) | Role::Host)
+                | ("macvlan", Role::Uplink(_) | Role::Macvlan(_) | Role::Host)
+                | ("ipvlan", Role::Uplink(_) | Role::Ipvlan(_) | Role::Host)
+        );
+        if !fits {
+            return Err(err(format!(
+                "a {} port cannot be part of a {mode} network",
+                self.role
+            )));
+        }
+        let vlan = match &self.vlan {
+            None => VlanMode::Transparent,
+            Some(VlanSpec {
+                access: Some(vid),
+                trunk: None,
+                native: None,
+            }) => VlanMode::Access { vid: *vid },
+            Some(VlanSpec {
+                access: None,
+                trunk: Some(vids),
+                native,
+            }) => VlanMode::Trunk {
+                allowed: vids.iter().copied().collect::<VidSet>(),
+                native: *native,
+            },
+            Some(_) => {
+                return Err(err(
+                    "vlan: give either { access = VID } or { trunk = [VIDs], native = VID }".into(),
+                ));
+            }
+        };
+        vlan.validate().map_err(|e| err(e.to_string()))?;
+        let mut cfg = PortConfig::new(self.interface.clone(), role).with_vlan(vlan);
+        if let Some(m) = &self.mac {
+            cfg = cfg.with_mac(parse_mac(m)?);
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_plans() {
+        let text = r#"
+            [[network]]
+            name = "lab"
+            mode = "bridge"
+            ageing_secs = 10
+            [[network.port]]
+            interface = "pa"
+            netns = "sw"
+            role = "bridge"
+            hairpin = true
+            vlan = { trunk = [10, 20], native = 1 }
+            [[network.port]]
+            interface = "l2sw0"
+            role = "host"
+            mac = "02:42:ac:11:00:01"
+
+            [[network]]
+            name = "mv"
+            mode = "macvlan"
+            [[network.port]]
+            interface = "eth1"
+            role = "uplink"
+            [[network.port]]
+            interface = "m1"
+            role = "macvlan"
+            macvlan_mode = "private"
+            mac = "02:00:00:00:00:01"
+        "#;
+        let plans = Config::from_toml(text).unwrap().plan().unwrap();
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[0].ports[0].2.as_deref(), Some("sw"));
+        assert!(matches!(
+            plans[0].ports[0].0.role,
+            Role::Bridge(BridgePort { hairpin: true, .. })
+        ));
+        assert!(matches!(
+            plans[1].ports[1].0.role,
+            Role::Macvlan(MacvlanPort {
+                mode: MacvlanMode::Private,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                color = "blue""#,
+                "unknown field",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "hub""#,
+                "mode \"hub\"",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "macvlan"
+                [[network.port]]
+                interface = "m"
+                role = "macvlan"
+                hairpin = true"#,
+                "hairpin applies to bridge ports only",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "p"
+                role = "uplink""#,
+                "cannot be part of a bridge network",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "p"
+                role = "bridge"
+                vlan = { access = 5000 }"#,
+                "vlan id must be between 1 and 4094",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "p"
+                role = "bridge"
+                mac = "nope""#,
+                "invalid MAC address",
+            ),
+        ];
+        for (text, expect) in cases {
+            let got = Config::from_toml(text).and_then(|c| c.plan().map(|_| ()));
+            let msg = got.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.contains(expect), "{expect:?} not in {msg:?}");
+        }
+    }
+}

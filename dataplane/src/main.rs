@@ -1,0 +1,111 @@
+//! `l2sw`: the switch daemon.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand};
+use l2sw::config::Config;
+use l2sw::daemon;
+
+/// l2sw: a userspace L2 switch that forwards frames between interfaces the way the Linux
+/// bridge, macvlan and ipvlan do.
+#[derive(Debug, Parser)]
+#[command(name = "l2sw", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Forward frames between the ports of every network in a configuration file.
+    ///
+    /// Each `[[network]]` is a switch (mode bridge, macvlan or ipvlan) whose
+    /// `[[network.port]]`s are existing interfaces, opened with AF_PACKET sockets (in a named
+    /// network namespace with `netns = "..."`). Runs until SIGINT or SIGTERM, then closes every
+    /// port and prints each network's counters. Needs CAP_NET_RAW (and CAP_SYS_ADMIN for
+    /// ports in other namespaces). Example:
+    ///
+    ///   [[network]]
+    ///   name = "lab"
+    ///   mode = "bridge"
+    ///   [[network.port]]
+    ///   interface = "veth-a"
+    ///   role = "bridge"
+    ///   [[network.port]]
+    ///   interface = "veth-b"
+    ///   role = "bridge"
+    ///   hairpin = true
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => match run(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("l2sw: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(path: &PathBuf) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let plans = Config::from_toml(&text)
+        .and_then(|c| c.plan())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if plans.is_empty() {
+        return Err(format!("{}: no [[network]] to run", path.display()));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("installing signal handlers: {e}"))?;
+    }
+    let mut running = Vec::new();
+    for plan in plans {
+        match daemon::start(plan, Arc::clone(&stop)) {
+            Ok(r) => running.push(r),
+            Err(e) => {
+                // Stop what already runs before reporting.
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                for r in running {
+                    let _ = r.join();
+                }
+                return Err(e.to_string());
+            }
+        }
+    }
+    let mut failed = None;
+    for r in running {
+        let name = r.name.clone();
+        match r.join() {
+            Ok(s) => tracing::info!(
+                network = %name, rx = s.rx, tx = s.tx, tx_full = s.tx_full,
+                io_errors = s.io_errors, detached = s.detached, "stopped"
+            ),
+            Err(e) => failed = Some(format!("network {name}: {e}")),
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
