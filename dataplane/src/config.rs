@@ -74,12 +74,15 @@ pub struct NetworkSpec {
     pub ports: Vec<PortSpec>,
 }
 
-/// One port on an existing interface.
+/// One port: an existing interface (AF_PACKET) or a TAP device l2sw creates.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PortSpec {
-    /// The interface.
+    /// The interface (for `kind = "tap"`, the TAP device to create).
     pub interface: String,
+    /// `af_packet` (default: an existing interface) or `tap` (a TAP device l2sw creates and
+    /// removes on exit).
+    pub kind: Option<String>,
     /// The named network namespace the interface lives in (default: the daemon's).
     pub netns: Option<String>,
     /// `bridge`, `host`, `uplink`, `macvlan` or `ipvlan`.
@@ -120,15 +123,35 @@ pub struct VlanSpec {
     pub native: Option<u16>,
 }
 
-/// A network ready to build: the switch settings and each port's configuration and location.
+/// How a port reaches its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortKind {
+    /// An AF_PACKET socket on an existing interface.
+    AfPacket,
+    /// A TAP device l2sw creates.
+    Tap,
+}
+
+/// Where a port's frames come from: kind, interface and namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPlace {
+    /// AF_PACKET or TAP.
+    pub kind: PortKind,
+    /// The interface name.
+    pub interface: String,
+    /// The named network namespace, if not the daemon's.
+    pub netns: Option<String>,
+}
+
+/// A network ready to build: the switch settings and each port's configuration and place.
 #[derive(Debug, Clone)]
 pub struct NetworkPlan {
     /// The network's name.
     pub name: String,
     /// The switch.
     pub switch: SwitchConfig,
-    /// The ports: configuration, interface and namespace.
-    pub ports: Vec<(PortConfig, String, Option<String>)>,
+    /// The ports.
+    pub ports: Vec<(PortConfig, PortPlace)>,
 }
 
 impl Config {
@@ -219,13 +242,7 @@ impl NetworkSpec {
         let ports = self
             .ports
             .iter()
-            .map(|p| {
-                Ok((
-                    p.port_config(&self.name, &self.mode)?,
-                    p.interface.clone(),
-                    p.netns.clone(),
-                ))
-            })
+            .map(|p| Ok((p.port_config(&self.name, &self.mode)?, p.place(&self.name)?)))
             .collect::<Result<_, ConfigFileError>>()?;
         Ok(NetworkPlan {
             name: self.name.clone(),
@@ -236,6 +253,22 @@ impl NetworkSpec {
 }
 
 impl PortSpec {
+    fn place(&self, network: &str) -> Result<PortPlace, ConfigFileError> {
+        let kind = match self.kind.as_deref().unwrap_or("af_packet") {
+            "af_packet" => PortKind::AfPacket,
+            "tap" => PortKind::Tap,
+            other => {
+                let what = format!("kind {other:?}: expected af_packet or tap");
+                return Err(invalid(network, Some(&self.interface), what));
+            }
+        };
+        Ok(PortPlace {
+            kind,
+            interface: self.interface.clone(),
+            netns: self.netns.clone(),
+        })
+    }
+
     fn port_config(&self, network: &str, mode: &str) -> Result<PortConfig, ConfigFileError> {
         let err = |what: String| invalid(network, Some(&self.interface), what);
         let parse_mac = |s: &str| s.parse::<Mac>().map_err(|e| err(e.to_string()));
@@ -383,6 +416,7 @@ mod tests {
             vlan = { trunk = [10, 20], native = 1 }
             [[network.port]]
             interface = "l2sw0"
+            kind = "tap"
             role = "host"
             mac = "02:42:ac:11:00:01"
 
@@ -400,7 +434,8 @@ mod tests {
         "#;
         let plans = Config::from_toml(text).unwrap().plan().unwrap();
         assert_eq!(plans.len(), 2);
-        assert_eq!(plans[0].ports[0].2.as_deref(), Some("sw"));
+        assert_eq!(plans[0].ports[0].1.netns.as_deref(), Some("sw"));
+        assert_eq!(plans[0].ports[1].1.kind, PortKind::Tap);
         assert!(matches!(
             plans[0].ports[0].0.role,
             Role::Bridge(BridgePort { hairpin: true, .. })

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 
-use crate::config::NetworkPlan;
+use crate::config::{NetworkPlan, PortKind, PortPlace};
 use crate::engine::{Engine, EngineStats};
 use crate::fwd::{ConfigError, Switch};
+use crate::port::Port;
 use crate::port::af_packet::AfPacketPort;
 use crate::port::sys::SysError;
+use crate::port::tap::TapPort;
 
 /// Why the daemon could not start a network.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,10 @@ impl Running {
     }
 }
 
+fn box_port(p: impl Port + Send + 'static) -> Box<dyn Port + Send> {
+    Box::new(p)
+}
+
 /// Builds `plan`'s switch and ports and starts its engine; it runs until `stop` is set.
 pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, DaemonError> {
     let network = plan.name.clone();
@@ -75,22 +81,31 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
     let mut sw = Switch::new(plan.switch).map_err(config_err)?;
     let max = sw.config().max_frame();
     let mut opened = Vec::new();
-    for (cfg, ifname, netns) in plan.ports {
-        let port = match &netns {
-            Some(ns) => AfPacketPort::open_in(ns, &ifname, max),
-            None => AfPacketPort::open(&ifname, max),
+    for (cfg, place) in plan.ports {
+        let PortPlace {
+            kind,
+            interface,
+            netns,
+        } = &place;
+        let port: Box<dyn Port + Send> = match (kind, netns) {
+            (PortKind::AfPacket, Some(ns)) => {
+                AfPacketPort::open_in(ns, interface, max).map(box_port)
+            }
+            (PortKind::AfPacket, None) => AfPacketPort::open(interface, max).map(box_port),
+            (PortKind::Tap, Some(ns)) => TapPort::create_in(ns, interface, max).map(box_port),
+            (PortKind::Tap, None) => TapPort::create(interface, max).map(box_port),
         }
         .map_err(|source| DaemonError::Port {
             network: network.clone(),
             source,
         })?;
         let id = sw.add_port(cfg).map_err(config_err)?;
-        tracing::info!(network = %network, port = %id, interface = %ifname, netns = ?netns, "port attached");
+        tracing::info!(network = %network, port = %id, interface = %interface, kind = ?kind, netns = ?netns, "port attached");
         opened.push((id, port));
     }
     let mut engine = Engine::new(sw);
     for (id, port) in opened {
-        engine.attach(id, Box::new(port));
+        engine.attach(id, port);
     }
     let handle = std::thread::Builder::new()
         .name(format!("l2sw-{network}"))

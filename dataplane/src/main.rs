@@ -24,9 +24,10 @@ enum Command {
     /// Forward frames between the ports of every network in a configuration file.
     ///
     /// Each `[[network]]` is a switch (mode bridge, macvlan or ipvlan) whose
-    /// `[[network.port]]`s are existing interfaces, opened with AF_PACKET sockets (in a named
-    /// network namespace with `netns = "..."`). Runs until SIGINT or SIGTERM, then closes every
-    /// port and prints each network's counters. Needs CAP_NET_RAW (and CAP_SYS_ADMIN for
+    /// `[[network.port]]`s are existing interfaces opened with AF_PACKET sockets, or TAP
+    /// devices l2sw creates (`kind = "tap"`), in a named network namespace with
+    /// `netns = "..."`. Runs until SIGINT or SIGTERM, then closes every port (TAP devices
+    /// vanish with it) and prints each network's counters. Needs CAP_NET_RAW (and CAP_SYS_ADMIN for
     /// ports in other namespaces). Example:
     ///
     ///   [[network]]

@@ -164,3 +164,51 @@ fn the_daemon_runs_a_network_from_its_configuration_file() {
         assert_eq!((s.rx, s.tx, s.io_errors), (2, 2, 0));
     }
 }
+
+#[test]
+fn a_tap_port_is_the_workloads_own_interface() {
+    use l2sw::port::tap::TapPort;
+
+    let Some(mut sb) = Sandbox::new("tap") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let a = sb.netns("a");
+    let b = sb.netns("b");
+    sb.veth(
+        &sw,
+        "pb",
+        "02:00:00:00:01:02",
+        &b,
+        "eth0",
+        &station(2).to_string(),
+    );
+    let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+    let max = s.config().max_frame();
+    // The TAP device lives in workload a's namespace: l2sw holds its descriptor.
+    let tap_id = s.add_port(PortConfig::bridge("tap0")).unwrap();
+    let tap = TapPort::create_in(&a, "tap0", max).unwrap();
+    let pb_id = s.add_port(PortConfig::bridge("pb")).unwrap();
+    let pb = AfPacketPort::open_in(&sw, "pb", max).unwrap();
+    let mut e = Engine::new(s);
+    e.attach(tap_id, Box::new(tap));
+    e.attach(pb_id, Box::new(pb));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let h = std::thread::spawn(move || {
+        e.run(&stop2).unwrap();
+        e
+    });
+    let taps = [Tap::open("a", &a, "tap0"), Tap::open("b", &b, "eth0")];
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b"]
+    );
+    assert_eq!(
+        deliveries(&taps, &taps[1], &uc(station(1), station(2))),
+        ["a"]
+    );
+    stop.store(true, Ordering::Relaxed);
+    let e = h.join().unwrap();
+    assert_eq!((e.stats().tx, e.stats().io_errors), (2, 0));
+}

@@ -7,6 +7,7 @@ pub mod af_packet;
 pub mod mem;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tap;
 
 use std::io;
 use std::os::fd::BorrowedFd;

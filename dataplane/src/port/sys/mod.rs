@@ -2,8 +2,10 @@
 //! module, each with a `// SAFETY:` comment; file descriptors are `OwnedFd`s, opened
 //! non-blocking and close-on-exec, closed on drop. Errors name the interface or namespace.
 
+pub mod link;
 pub mod netns;
 pub mod packet;
+pub mod tap;
 
 use std::io;
 
