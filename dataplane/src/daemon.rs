@@ -5,9 +5,10 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::config::{NetworkPlan, PortKind, PortPlace};
-use crate::engine::{Engine, EngineStats};
+use crate::engine::{Engine, EngineStats, Job, WAKER};
 use crate::fwd::{ConfigError, Switch};
 use crate::port::Port;
 use crate::port::af_packet::AfPacketPort;
@@ -46,18 +47,70 @@ pub enum DaemonError {
     },
 }
 
+/// How to reach a running network's engine from another thread.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// The network's name.
+    pub name: String,
+    /// Its mode (`bridge`, `macvlan`, `ipvlan`).
+    pub mode: &'static str,
+    jobs: crossbeam_channel::Sender<Job>,
+    waker: Arc<mio::Waker>,
+}
+
+/// Why a request to an engine got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The engine has stopped.
+    #[error("network {0:?} is not running")]
+    Stopped(String),
+    /// The engine did not answer in time.
+    #[error("network {0:?} did not answer within {1:?}")]
+    Timeout(String, Duration),
+}
+
+impl Handle {
+    /// Runs `f` on the engine's thread between two batches and returns its result.
+    pub fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
+    ) -> Result<T, CallError> {
+        const WAIT: Duration = Duration::from_secs(2);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let job: Job = Box::new(move |e: &mut Engine| {
+            let _ = tx.send(f(e));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| CallError::Stopped(self.name.clone()))?;
+        self.waker
+            .wake()
+            .map_err(|_| CallError::Stopped(self.name.clone()))?;
+        rx.recv_timeout(WAIT).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => {
+                CallError::Timeout(self.name.clone(), WAIT)
+            }
+            crossbeam_channel::RecvTimeoutError::Disconnected => {
+                CallError::Stopped(self.name.clone())
+            }
+        })
+    }
+}
+
 /// A network whose engine is running.
 #[derive(Debug)]
 pub struct Running {
     /// The network's name.
     pub name: String,
-    handle: JoinHandle<io::Result<Engine>>,
+    /// The way to its engine.
+    pub handle: Handle,
+    thread: JoinHandle<io::Result<Engine>>,
 }
 
 impl Running {
     /// Waits for the engine to stop (after `stop` is set) and returns its counters.
     pub fn join(self) -> io::Result<EngineStats> {
-        match self.handle.join() {
+        match self.thread.join() {
             Ok(r) => r.map(|e| e.stats()),
             Err(_) => Err(io::Error::other(format!(
                 "network {}: engine panicked",
@@ -103,20 +156,31 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
         tracing::info!(network = %network, port = %id, interface = %interface, kind = ?kind, netns = ?netns, "port attached");
         opened.push((id, port));
     }
+    let mode = sw.config().mode.name();
     let mut engine = Engine::new(sw);
     for (id, port) in opened {
         engine.attach(id, port);
     }
-    let handle = std::thread::Builder::new()
+    let thread_err = |source| DaemonError::Thread {
+        network: network.clone(),
+        source,
+    };
+    let poll = mio::Poll::new().map_err(thread_err)?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(thread_err)?);
+    let (jobs, rx) = crossbeam_channel::unbounded();
+    let thread = std::thread::Builder::new()
         .name(format!("l2sw-{network}"))
-        .spawn(move || engine.run(&stop).map(|()| engine))
-        .map_err(|source| DaemonError::Thread {
-            network: network.clone(),
-            source,
-        })?;
+        .spawn(move || engine.run_with(&stop, poll, Some(rx)).map(|()| engine))
+        .map_err(thread_err)?;
     tracing::info!(network = %network, "forwarding");
     Ok(Running {
-        name: network,
-        handle,
+        name: network.clone(),
+        handle: Handle {
+            name: network,
+            mode,
+            jobs,
+            waker,
+        },
+        thread,
     })
 }

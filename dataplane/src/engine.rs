@@ -18,8 +18,14 @@ use crate::port::Port;
 /// Frames read from one port before the switch decides them.
 pub const BATCH: usize = 32;
 
+/// Work sent to an engine's thread, run between two batches (control requests).
+pub type Job = Box<dyn FnOnce(&mut Engine) + Send>;
+
+/// The token of the waker that announces jobs.
+pub const WAKER: Token = Token(MAX_PORTS);
+
 /// Counters of the engine (one per event).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct EngineStats {
     /// Frames read from ports.
     pub rx: u64,
@@ -93,6 +99,11 @@ impl Engine {
     /// Counters.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// The current time on the engine's clock (for FDB ages and operator entries).
+    pub fn tick(&self) -> Tick {
+        self.now()
     }
 
     fn now(&self) -> Tick {
@@ -180,7 +191,17 @@ impl Engine {
     /// Runs until `stop` is set: waits for readable ports (polling those without a
     /// descriptor every millisecond), forwards, and ages the FDB once a second.
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
-        let mut poll = Poll::new()?;
+        self.run_with(stop, Poll::new()?, None)
+    }
+
+    /// [`Engine::run`] on a `poll` made by the caller, also running the [`Job`]s that arrive
+    /// on `jobs` (announced by a `mio::Waker` registered on `poll` with token [`WAKER`]).
+    pub fn run_with(
+        &mut self,
+        stop: &AtomicBool,
+        mut poll: Poll,
+        jobs: Option<crossbeam_channel::Receiver<Job>>,
+    ) -> io::Result<()> {
         let mut polled = PortSet::EMPTY;
         let ids = (0..MAX_PORTS).map_while(PortId::new);
         for (id, p) in ids.zip(&self.ports) {
@@ -213,7 +234,11 @@ impl Engine {
                 Err(e) => return Err(e),
             }
             for ev in &events {
-                if let Some(p) = PortId::new(ev.token().0) {
+                if ev.token() == WAKER {
+                    while let Some(job) = jobs.as_ref().and_then(|j| j.try_recv().ok()) {
+                        job(self);
+                    }
+                } else if let Some(p) = PortId::new(ev.token().0) {
                     ready.insert(p);
                 }
             }

@@ -7,7 +7,9 @@
 
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod fwd;

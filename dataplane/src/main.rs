@@ -45,6 +45,9 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// The control socket (JSON lines; `l2ctl` talks to it).
+        #[arg(long, default_value = l2sw::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
 }
 
@@ -59,7 +62,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => match run(&config) {
+        Command::Run { config, socket } => match run(&config, &socket) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("l2sw: {e}");
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &PathBuf) -> Result<(), String> {
+fn run(path: &PathBuf, socket: &std::path::Path) -> Result<(), String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let plans = Config::from_toml(&text)
@@ -97,6 +100,18 @@ fn run(path: &PathBuf) -> Result<(), String> {
             }
         }
     }
+    let handles = running.iter().map(|r| r.handle.clone()).collect();
+    let control = match l2sw::control::serve(socket, handles, Arc::clone(&stop)) {
+        Ok(c) => c,
+        Err(e) => {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for r in running {
+                let _ = r.join();
+            }
+            return Err(e.to_string());
+        }
+    };
+    tracing::info!(socket = %socket.display(), "control socket ready");
     let mut failed = None;
     for r in running {
         let name = r.name.clone();
@@ -108,5 +123,6 @@ fn run(path: &PathBuf) -> Result<(), String> {
             Err(e) => failed = Some(format!("network {name}: {e}")),
         }
     }
+    let _ = control.join();
     failed.map_or(Ok(()), Err)
 }

@@ -212,3 +212,110 @@ fn a_tap_port_is_the_workloads_own_interface() {
     let e = h.join().unwrap();
     assert_eq!((e.stats().tx, e.stats().io_errors), (2, 0));
 }
+
+#[test]
+fn the_control_socket_shows_the_fdb_and_survives_garbage() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+
+    use l2sw::config::Config;
+    use l2sw::{control, daemon};
+
+    let Some(mut sb) = Sandbox::new("ctl") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let mut taps = Vec::new();
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        let n = i as u8 + 1;
+        let ns = sb.netns(name);
+        sb.veth(
+            &sw,
+            &format!("p{name}"),
+            &format!("02:00:00:00:01:0{n}"),
+            &ns,
+            "eth0",
+            &station(n).to_string(),
+        );
+        taps.push(Tap::open(name, &ns, "eth0"));
+    }
+    let text = format!(
+        r#"
+        [[network]]
+        name = "lab"
+        mode = "bridge"
+        [[network.port]]
+        interface = "pa"
+        netns = "{sw}"
+        role = "bridge"
+        [[network.port]]
+        interface = "pb"
+        netns = "{sw}"
+        role = "bridge"
+        "#
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let plan = Config::from_toml(&text).unwrap().plan().unwrap().remove(0);
+    let running = daemon::start(plan, Arc::clone(&stop)).unwrap();
+    let dir = std::env::temp_dir().join(format!("l2sw-ctl-{}", std::process::id()));
+    let sock = dir.join("l2sw.sock");
+    let server = control::serve(&sock, vec![running.handle.clone()], Arc::clone(&stop)).unwrap();
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1)));
+    deliveries(&taps, &taps[1], &uc(station(1), station(2)));
+
+    let stream = UnixStream::connect(&sock).unwrap();
+    let mut out = stream.try_clone().unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    let mut ask = |req: &str| {
+        out.write_all(format!("{req}\n").as_bytes()).unwrap();
+        lines.next().unwrap().unwrap()
+    };
+    let fdb = ask(r#"{"v":1,"op":"fdb","network":"lab"}"#);
+    assert!(fdb.contains(r#""ok":true"#), "{fdb}");
+    assert!(
+        fdb.contains(r#""mac":"02:00:00:00:00:01","port":"pa""#),
+        "{fdb}"
+    );
+    assert!(
+        fdb.contains(r#""mac":"02:00:00:00:00:02","port":"pb""#),
+        "{fdb}"
+    );
+    let bad = ask("this is not json");
+    assert!(
+        bad.contains(r#""ok":false"#) && bad.contains("malformed request"),
+        "{bad}"
+    );
+    let stats = ask(r#"{"v":1,"op":"stats","network":"lab"}"#);
+    assert!(
+        stats.contains(r#""rx":2"#) && stats.contains(r#""tx":2"#),
+        "{stats}"
+    );
+    let set =
+        ask(r#"{"v":1,"op":"add_static","network":"lab","mac":"02:00:00:00:00:09","port":"pb"}"#);
+    assert!(set.contains(r#""ok":true"#), "{set}");
+    let nets = ask(r#"{"v":1,"op":"networks"}"#);
+    assert!(
+        nets.contains(r#""name":"lab","#) && nets.contains(r#""name":"pa""#),
+        "{nets}"
+    );
+    // The static entry steers traffic.
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(station(9), station(1))),
+        ["b"]
+    );
+    // Hang up, so that the server is free to stop at once.
+    drop(lines);
+    drop(out);
+
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    assert!(!sock.exists(), "the socket file is removed on stop");
+    running.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

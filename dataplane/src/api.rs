@@ -1,0 +1,294 @@
+//! The control protocol: one JSON object per line each way, versioned. A request names an
+//! operation (`op`) and carries `"v": 1`; every request gets exactly one response with `ok`,
+//! and `error` or `data`. Requests are limited to [`MAX_REQUEST`] bytes; a malformed one gets
+//! an error response and never harms the daemon.
+//!
+//! ```text
+//! {"v":1,"op":"networks"}
+//! {"v":1,"op":"fdb","network":"lab"}
+//! {"v":1,"op":"stats","network":"lab"}
+//! {"v":1,"op":"set_ageing","network":"lab","secs":30}
+//! {"v":1,"op":"add_static","network":"lab","mac":"02:00:00:00:00:01","port":"veth-a","vid":0,"sticky":false}
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::daemon::Handle;
+use crate::engine::Engine;
+use crate::fwd::EntryKind;
+use crate::wire::Mac;
+
+/// The protocol version this daemon speaks.
+pub const VERSION: u32 = 1;
+/// The largest request line, in bytes.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Every network with its mode and ports.
+    Networks {
+        /// Protocol version.
+        v: u32,
+    },
+    /// A network's forwarding database.
+    Fdb {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+    },
+    /// A network's counters.
+    Stats {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+    },
+    /// Sets a bridge network's ageing time (0 = no learning).
+    SetAgeing {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+        /// Seconds.
+        secs: u64,
+    },
+    /// Adds a static FDB entry to a bridge network.
+    AddStatic {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+        /// The station.
+        mac: String,
+        /// The port's name (its interface).
+        port: String,
+        /// VLAN (0 on VLAN-unaware ports).
+        #[serde(default)]
+        vid: u16,
+        /// Never moves.
+        #[serde(default)]
+        sticky: bool,
+    },
+}
+
+impl Request {
+    fn version(&self) -> u32 {
+        match self {
+            Request::Networks { v }
+            | Request::Fdb { v, .. }
+            | Request::Stats { v, .. }
+            | Request::SetAgeing { v, .. }
+            | Request::AddStatic { v, .. } => *v,
+        }
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    /// Protocol version.
+    pub v: u32,
+    /// Whether the request was carried out.
+    pub ok: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The answer.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub data: Value,
+}
+
+impl Response {
+    fn ok(data: Value) -> Response {
+        Response {
+            v: VERSION,
+            ok: true,
+            error: None,
+            data,
+        }
+    }
+
+    fn error(e: impl std::fmt::Display) -> Response {
+        Response {
+            v: VERSION,
+            ok: false,
+            error: Some(e.to_string()),
+            data: Value::Null,
+        }
+    }
+
+    /// The response as one line of JSON (with its newline).
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"v":1,"ok":false,"error":"response could not be encoded"}"#.to_owned()
+        });
+        s.push('\n');
+        s
+    }
+}
+
+/// Answers one request line against the running networks.
+pub fn handle(line: &str, networks: &[Handle]) -> Response {
+    if line.len() > MAX_REQUEST {
+        return Response::error(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    let req: Request = match serde_json::from_str(line) {
+        Ok(r) => r,
+        Err(e) => return Response::error(format!("malformed request: {e}")),
+    };
+    if req.version() != VERSION {
+        return Response::error(format!(
+            "protocol version {} not supported (this daemon speaks {VERSION})",
+            req.version()
+        ));
+    }
+    let find = |name: &str| {
+        networks
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| format!("no network {name:?}"))
+    };
+    let result: Result<Value, String> = match req {
+        Request::Networks { .. } => networks
+            .iter()
+            .map(|n| {
+                let ports = n.call(port_list).map_err(|e| e.to_string())?;
+                Ok(json!({"name": n.name, "mode": n.mode, "ports": ports}))
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map(Value::from),
+        Request::Fdb { network, .. } => find(&network).and_then(|n| {
+            n.call(fdb_rows).map_err(|e| e.to_string())?.ok_or_else(|| {
+                format!("network {network:?} is not a learning bridge: it has no FDB")
+            })
+        }),
+        Request::Stats { network, .. } => find(&network).and_then(|n| {
+            let s = n.call(|e| e.stats()).map_err(|e| e.to_string())?;
+            serde_json::to_value(s).map_err(|e| e.to_string())
+        }),
+        Request::SetAgeing { network, secs, .. } => find(&network).and_then(|n| {
+            n.call(move |e| {
+                e.switch_mut()
+                    .fdb_mut()
+                    .map(|f| f.set_ageing(Duration::from_secs(secs)))
+                    .ok_or("not a learning bridge: it has no FDB")
+            })
+            .map_err(|e| e.to_string())?
+            .map(|()| Value::Null)
+            .map_err(str::to_owned)
+        }),
+        Request::AddStatic {
+            network,
+            mac,
+            port,
+            vid,
+            sticky,
+            ..
+        } => find(&network).and_then(|n| {
+            let mac: Mac = mac
+                .parse()
+                .map_err(|e: crate::wire::ParseMacError| e.to_string())?;
+            n.call(move |e| add_static(e, mac, &port, vid, sticky))
+                .map_err(|e| e.to_string())?
+                .map(|()| Value::Null)
+        }),
+    };
+    match result {
+        Ok(data) => Response::ok(data),
+        Err(e) => Response::error(e),
+    }
+}
+
+fn port_list(e: &mut Engine) -> Value {
+    e.switch()
+        .ports()
+        .map(|(id, p)| json!({"id": id.index(), "name": p.cfg.name, "role": p.cfg.role.name()}))
+        .collect()
+}
+
+fn fdb_rows(e: &mut Engine) -> Option<Value> {
+    let now = e.tick();
+    let sw = e.switch();
+    let name = |p| {
+        sw.port(p)
+            .map_or_else(|| format!("{p}"), |e| e.cfg.name.clone())
+    };
+    let fdb = sw.fdb()?;
+    let mut rows: Vec<_> = fdb.entries(now).collect();
+    rows.sort_by_key(|r| (r.vid, r.mac));
+    Some(
+        rows.into_iter()
+            .map(|r| {
+                let kind = match r.kind {
+                    EntryKind::Dynamic => "dynamic",
+                    EntryKind::Static => "static",
+                    EntryKind::Local => "local",
+                };
+                json!({
+                    "vid": r.vid, "mac": r.mac.to_string(), "port": name(r.port),
+                    "kind": kind, "sticky": r.sticky, "age_secs": f64::from(r.age) / 100.0,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn add_static(e: &mut Engine, mac: Mac, port: &str, vid: u16, sticky: bool) -> Result<(), String> {
+    let now = e.tick();
+    let sw = e.switch_mut();
+    let id = sw
+        .port_by_name(port)
+        .ok_or_else(|| format!("no port {port:?}"))?;
+    let fdb = sw.fdb_mut().ok_or("not a learning bridge: it has no FDB")?;
+    fdb.add_static(now, vid, mac, id, sticky)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_requests_get_errors() {
+        for (line, expect) in [
+            ("", "malformed request"),
+            ("{", "malformed request"),
+            (r#"{"v":1,"op":"reboot"}"#, "unknown variant"),
+            (r#"{"v":1,"op":"fdb"}"#, "missing field `network`"),
+            (
+                r#"{"v":1,"op":"fdb","network":"x","extra":1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"v":2,"op":"networks"}"#,
+                "protocol version 2 not supported",
+            ),
+            (
+                r#"{"v":1,"op":"fdb","network":"nope"}"#,
+                "no network \"nope\"",
+            ),
+        ] {
+            let r = handle(line, &[]);
+            assert!(!r.ok);
+            let e = r.error.clone().unwrap_or_default();
+            assert!(e.contains(expect), "{line}: {e}");
+            assert!(r.to_line().ends_with('\n'));
+        }
+        let huge = "x".repeat(MAX_REQUEST + 1);
+        assert!(
+            handle(&huge, &[])
+                .error
+                .unwrap_or_default()
+                .contains("longer than")
+        );
+        let none = handle(r#"{"v":1,"op":"networks"}"#, &[]);
+        assert!(none.ok);
+        assert_eq!(none.data, json!([]));
+    }
+}
