@@ -138,10 +138,11 @@ impl Engine {
                     pool.push(buf);
                     break;
                 }
-                Err(_) => {
+                Err(e) => {
                     pool.push(buf);
                     stats.io_errors += 1;
                     stats.detached += 1;
+                    tracing::warn!(port = %id, name = port.name(), error = %e, "receive failed: port detached");
                     ports[id.index()] = None;
                     break;
                 }
@@ -172,9 +173,10 @@ impl Engine {
                 match out.send(bytes) {
                     Ok(true) => stats.tx += 1,
                     Ok(false) => stats.tx_full += 1,
-                    Err(_) => {
+                    Err(e) => {
                         stats.io_errors += 1;
                         failed.insert(egress);
+                        tracing::warn!(port = %egress, name = out.name(), error = %e, "send failed: port detached");
                         break;
                     }
                 }

@@ -93,7 +93,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
 }

@@ -319,3 +319,64 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
     running.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
+    let Some(mut sb) = Sandbox::new("gone") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let mut taps = Vec::new();
+    let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+    let max = s.config().max_frame();
+    let mut ports = Vec::new();
+    let mut nss = Vec::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let n = i as u8 + 1;
+        let ns = sb.netns(name);
+        let port = format!("p{name}");
+        sb.veth(
+            &sw,
+            &port,
+            &format!("02:00:00:00:01:0{n}"),
+            &ns,
+            "eth0",
+            &station(n).to_string(),
+        );
+        taps.push(Tap::open(name, &ns, "eth0"));
+        let id = s.add_port(PortConfig::bridge(&port)).unwrap();
+        ports.push((id, AfPacketPort::open_in(&sw, &port, max).unwrap()));
+        nss.push(ns);
+    }
+    let mut e = Engine::new(s);
+    for (id, p) in ports {
+        e.attach(id, Box::new(p));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let h = std::thread::spawn(move || {
+        e.run(&stop2).unwrap();
+        e
+    });
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b", "c"]
+    );
+    // Workload c's namespace disappears, and its veth pair with it.
+    let c = taps.pop().unwrap();
+    drop(c);
+    l2sw_tests::run("ip", &["netns", "del", &nss[2]]);
+    for _ in 0..3 {
+        assert_eq!(
+            deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+            ["b"]
+        );
+    }
+    assert_eq!(
+        deliveries(&taps, &taps[1], &uc(station(1), station(2))),
+        ["a"]
+    );
+    stop.store(true, Ordering::Relaxed);
+    let e = h.join().unwrap();
+    assert_eq!(e.stats().detached, 1, "{:?}", e.stats());
+}
