@@ -11,6 +11,10 @@ use super::sys::SysError;
 use super::sys::netns;
 use super::sys::packet::PacketSocket;
 
+/// Receive buffer of each port: room for a few milliseconds of 64-byte frames at line rate
+/// while the loop serves other ports.
+const RCVBUF: usize = 4 << 20;
+
 /// An AF_PACKET port.
 #[derive(Debug)]
 pub struct AfPacketPort {
@@ -24,6 +28,7 @@ impl AfPacketPort {
     pub fn open(ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
         let sock = PacketSocket::open(ifname)?;
         sock.set_promiscuous()?;
+        sock.set_rcvbuf(RCVBUF)?;
         Ok(AfPacketPort {
             sock,
             max_frame: max_frame + 1,

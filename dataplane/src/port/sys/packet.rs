@@ -113,6 +113,15 @@ impl PacketSocket {
         Ok(())
     }
 
+    /// Sets the receive buffer to `bytes` (`SO_RCVBUFFORCE`, beyond `rmem_max`, with
+    /// CAP_NET_ADMIN; `SO_RCVBUF` otherwise), so bursts wait in the socket instead of being
+    /// dropped while the loop is busy.
+    pub fn set_rcvbuf(&self, bytes: usize) -> Result<(), SysError> {
+        let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+        self.set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v, "SO_RCVBUFFORCE")
+            .or_else(|_| self.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, v, "SO_RCVBUF"))
+    }
+
     /// Puts the interface in promiscuous mode for as long as the socket lives
     /// (`PACKET_MR_PROMISC`, counted by the kernel, undone when the socket closes).
     pub fn set_promiscuous(&self) -> Result<(), SysError> {

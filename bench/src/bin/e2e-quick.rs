@@ -1,0 +1,147 @@
+//! A first end-to-end measurement (the full harness is `l2bench`, to come): 64-byte frames sent
+//! as fast as one AF_PACKET socket can from namespace a to namespace b, through the kernel's
+//! bridge and then through l2sw (AF_PACKET ports, this build), on the same veth setup with the
+//! same generator. Prints frames/s received and sent for each. Needs root.
+//!
+//! `cargo run --release -p l2sw-bench --bin e2e-quick [SECONDS]`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use l2sw::engine::Engine;
+use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
+use l2sw::port::af_packet::AfPacketPort;
+use l2sw::port::sys::netns;
+use l2sw::port::sys::packet::PacketSocket;
+use l2sw::wire::{Mac, craft};
+use l2sw_tests::Sandbox;
+
+fn station(n: u8) -> Mac {
+    Mac([2, 0, 0, 0, 0, n])
+}
+
+/// Runs the generator and sink for `secs` through either switch; returns (sent/s, received/s).
+fn measure(kernel: bool, secs: f64) -> Option<(f64, f64)> {
+    let mut sb = Sandbox::new(if kernel { "e2ek" } else { "e2el" })?;
+    let sw = sb.netns("sw");
+    let a = sb.netns("a");
+    let b = sb.netns("b");
+    sb.veth(
+        &sw,
+        "pa",
+        "02:00:00:00:01:01",
+        &a,
+        "eth0",
+        &station(1).to_string(),
+    );
+    sb.veth(
+        &sw,
+        "pb",
+        "02:00:00:00:01:02",
+        &b,
+        "eth0",
+        &station(2).to_string(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = if kernel {
+        sb.ip(&sw, &["link", "add", "br0", "type", "bridge"]);
+        sb.ip(&sw, &["link", "set", "br0", "up"]);
+        for p in ["pa", "pb"] {
+            sb.ip(&sw, &["link", "set", p, "master", "br0"]);
+        }
+        None
+    } else {
+        let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+        let max = s.config().max_frame();
+        let mut ports = Vec::new();
+        for p in ["pa", "pb"] {
+            let id = s.add_port(PortConfig::bridge(p)).unwrap();
+            ports.push((id, AfPacketPort::open_in(&sw, p, max).unwrap()));
+        }
+        let mut e = Engine::new(s);
+        for (id, p) in ports {
+            e.attach(id, Box::new(p));
+        }
+        let stop = Arc::clone(&stop);
+        Some(std::thread::spawn(move || {
+            e.run(&stop).unwrap();
+            e
+        }))
+    };
+    let tx = netns::run_in(&a, || PacketSocket::open("eth0"))
+        .unwrap()
+        .unwrap();
+    let rx = netns::run_in(&b, || PacketSocket::open("eth0"))
+        .unwrap()
+        .unwrap();
+    rx.set_rcvbuf(16 << 20).unwrap();
+    // Teach the switch where b is, then let it settle.
+    let hello = craft::ethernet(Mac::BROADCAST, station(2), 0x88b5, b"hello");
+    let rx_hello = netns::run_in(&b, || PacketSocket::open("eth0"))
+        .unwrap()
+        .unwrap();
+    rx_hello.send(&hello).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let frame = craft::ethernet(station(2), station(1), 0x88b5, b"l2sw e2e");
+    let received = Arc::new(AtomicU64::new(0));
+    let sink = {
+        let received = Arc::clone(&received);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                match rx.recv(&mut buf) {
+                    Ok(Some(n)) if buf[..n] == frame[..] => {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Empty: sleep rather than spin, so the sink does not take a core from
+                    // the switch under test (the socket buffer holds the burst).
+                    Ok(_) => std::thread::sleep(Duration::from_micros(200)),
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    let frame = craft::ethernet(station(2), station(1), 0x88b5, b"l2sw e2e");
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        for _ in 0..256 {
+            if tx.send(&frame).unwrap_or(false) {
+                sent += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    sink.join().unwrap();
+    if let Some(h) = engine {
+        h.join().unwrap();
+    }
+    Some((
+        sent as f64 / elapsed,
+        received.load(Ordering::Relaxed) as f64 / elapsed,
+    ))
+}
+
+fn main() {
+    let secs: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    for (name, kernel) in [("kernel bridge", true), ("l2sw (AF_PACKET)", false)] {
+        match measure(kernel, secs) {
+            Some((sent, got)) => println!(
+                "{name:<18} sent {:>9.0} frames/s  received {:>9.0} frames/s  ({:.1}% delivered)",
+                sent,
+                got,
+                100.0 * got / sent.max(1.0)
+            ),
+            None => println!("{name}: skipped (needs root)"),
+        }
+    }
+}
