@@ -9,9 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use l2sw::engine::Engine;
+use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
+use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
 
@@ -179,4 +183,73 @@ pub fn deliveries(taps: &[Tap], from: &Tap, frame: &[u8]) -> Vec<String> {
     }
     got.sort();
     got
+}
+
+/// Station `n`'s MAC: 02:00:00:00:00:nn.
+pub fn station(n: u8) -> l2sw::wire::Mac {
+    l2sw::wire::Mac([2, 0, 0, 0, 0, n])
+}
+
+impl Sandbox {
+    /// Workload `name`: namespace `name` whose `eth0` has MAC `station(n)`, linked by a veth
+    /// pair to port `p{name}` (MAC 02:00:00:00:01:nn) in namespace `sw`. Returns the
+    /// workload's namespace and a tap on its `eth0`.
+    pub fn workload(&mut self, sw: &str, name: &str, n: u8) -> (String, Tap) {
+        let ns = self.netns(name);
+        let port_mac = format!("02:00:00:00:01:{n:02x}");
+        self.veth(
+            sw,
+            &format!("p{name}"),
+            &port_mac,
+            &ns,
+            "eth0",
+            &station(n).to_string(),
+        );
+        let tap = Tap::open(name, &ns, "eth0");
+        (ns, tap)
+    }
+}
+
+/// An l2sw engine running on a thread of its own until stopped.
+#[derive(Debug)]
+pub struct LiveEngine {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Engine>,
+}
+
+impl LiveEngine {
+    /// Runs `engine` on a new thread.
+    pub fn start(mut engine: Engine) -> LiveEngine {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            engine.run(&flag).expect("engine run");
+            engine
+        });
+        LiveEngine { stop, thread }
+    }
+
+    /// A learning bridge with default ports over AF_PACKET sockets on `ifaces` in namespace
+    /// `ns`, running.
+    pub fn bridge(ns: &str, ifaces: &[&str]) -> LiveEngine {
+        let mut sw = Switch::new(SwitchConfig::bridge()).expect("bridge");
+        let max = sw.config().max_frame();
+        let mut ports = Vec::new();
+        for name in ifaces {
+            let id = sw.add_port(PortConfig::bridge(*name)).expect("add port");
+            let port = AfPacketPort::open_in(ns, name, max).unwrap_or_else(|e| panic!("{e}"));
+            ports.push((id, port));
+        }
+        let mut engine = Engine::new(sw);
+        for (id, p) in ports {
+            engine.attach(id, Box::new(p));
+        }
+        LiveEngine::start(engine)
+    }
+
+    /// Stops the engine and returns it (for its counters).
+    pub fn stop(self) -> Engine {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("engine thread")
+    }
 }

@@ -1,28 +1,27 @@
-//! The l2sw engine on real ports: an l2sw learning bridge over AF_PACKET ports on veth ends in
-//! a namespace of its own, between three workload namespaces, against the kernel's bridge on
-//! the same scenario (kernel_bridge.rs). The host side is left out: this switch has no host port.
+//! The l2sw engine and daemon on real ports: learning bridges over AF_PACKET ports on veth ends
+//! in a namespace of their own (and over a TAP device), between workload namespaces. The host
+//! side is left out: these switches have no host port.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use l2sw::config::Config;
+use l2sw::daemon::{self, Running};
 use l2sw::engine::Engine;
 use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
 use l2sw::port::af_packet::AfPacketPort;
+use l2sw::port::tap::TapPort;
 use l2sw::wire::{Mac, craft};
-use l2sw_tests::{Sandbox, Tap, deliveries};
-
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries, station};
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
     craft::ethernet(dst, src, 0x88b5, b"l2sw live")
 }
 
-/// Three workloads a, b, c; their veth peers pa, pb, pc in namespace "sw", either enslaved to
-/// a kernel bridge or served by an l2sw engine. Returns who received each scenario frame.
+/// Workloads a, b, c whose veth peers pa, pb, pc in namespace "sw" are either enslaved to a
+/// kernel bridge or served by an l2sw engine. Returns who received each scenario frame.
 fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
@@ -31,42 +30,13 @@ fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
         sb.ip(&sw, &["link", "set", "br0", "up"]);
     }
     let mut taps = Vec::new();
-    for (i, name) in ["a", "b", "c"].iter().enumerate() {
-        let n = i as u8 + 1;
-        let ns = sb.netns(name);
-        let port = format!("p{name}");
-        sb.veth(
-            &sw,
-            &port,
-            &format!("02:00:00:00:01:0{n}"),
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
+    for (n, name) in (1..).zip(["a", "b", "c"]) {
+        taps.push(sb.workload(&sw, name, n).1);
         if kernel {
-            sb.ip(&sw, &["link", "set", &port, "master", "br0"]);
+            sb.ip(&sw, &["link", "set", &format!("p{name}"), "master", "br0"]);
         }
-        taps.push(Tap::open(name, &ns, "eth0"));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let engine = (!kernel).then(|| {
-        let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
-        let max = s.config().max_frame();
-        let mut ports = Vec::new();
-        for name in ["pa", "pb", "pc"] {
-            let id = s.add_port(PortConfig::bridge(name)).unwrap();
-            ports.push((id, AfPacketPort::open_in(&sw, name, max).unwrap()));
-        }
-        let mut e = Engine::new(s);
-        for (id, p) in ports {
-            e.attach(id, Box::new(p));
-        }
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            e.run(&stop).unwrap();
-            e
-        })
-    });
+    let engine = (!kernel).then(|| LiveEngine::bridge(&sw, &["pa", "pb", "pc"]));
     let (a, b, c) = (station(1), station(2), station(3));
     let scenario = [
         ("a", "broadcast", uc(Mac::BROADCAST, a)),
@@ -85,9 +55,8 @@ fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
         let sender = taps.iter().find(|t| t.name == from).unwrap();
         out.push((format!("{from} {what}"), deliveries(&taps, sender, &frame)));
     }
-    stop.store(true, Ordering::Relaxed);
-    if let Some(h) = engine {
-        let e = h.join().unwrap();
+    if let Some(e) = engine {
+        let e = e.stop();
         assert_eq!(e.stats().io_errors, 0, "{:?}", e.stats());
     }
     Some(out)
@@ -110,29 +79,12 @@ fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
     assert_eq!(kernel, ours, "\n{report}");
 }
 
-#[test]
-fn the_daemon_runs_a_network_from_its_configuration_file() {
-    use l2sw::config::Config;
-    use l2sw::daemon;
-
-    let Some(mut sb) = Sandbox::new("cfg") else {
-        return;
-    };
+/// Workloads a and b behind ports pa and pb of namespace "sw", and a daemon running the
+/// network "lab" (a learning bridge over both ports) from a configuration file.
+fn daemon_lab(test: &str) -> Option<(Sandbox, Vec<Tap>, Arc<AtomicBool>, Running)> {
+    let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
-    let mut taps = Vec::new();
-    for (i, name) in ["a", "b"].iter().enumerate() {
-        let n = i as u8 + 1;
-        let ns = sb.netns(name);
-        sb.veth(
-            &sw,
-            &format!("p{name}"),
-            &format!("02:00:00:00:01:0{n}"),
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
-        taps.push(Tap::open(name, &ns, "eth0"));
-    }
+    let taps = vec![sb.workload(&sw, "a", 1).1, sb.workload(&sw, "b", 2).1];
     let text = format!(
         r#"
         [[network]]
@@ -148,58 +100,17 @@ fn the_daemon_runs_a_network_from_its_configuration_file() {
         role = "bridge"
         "#
     );
-    let plans = Config::from_toml(&text).unwrap().plan().unwrap();
+    let plan = Config::from_toml(&text).unwrap().plan().unwrap().remove(0);
     let stop = Arc::new(AtomicBool::new(false));
-    let running: Vec<_> = plans
-        .into_iter()
-        .map(|p| daemon::start(p, Arc::clone(&stop)).unwrap())
-        .collect();
-    let got = deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1)));
-    assert_eq!(got, ["b"]);
-    let got = deliveries(&taps, &taps[1], &uc(station(1), station(2)));
-    assert_eq!(got, ["a"]);
-    stop.store(true, Ordering::Relaxed);
-    for r in running {
-        let s = r.join().unwrap();
-        assert_eq!((s.rx, s.tx, s.io_errors), (2, 2, 0));
-    }
+    let running = daemon::start(plan, Arc::clone(&stop)).unwrap();
+    Some((sb, taps, stop, running))
 }
 
 #[test]
-fn a_tap_port_is_the_workloads_own_interface() {
-    use l2sw::port::tap::TapPort;
-
-    let Some(mut sb) = Sandbox::new("tap") else {
+fn the_daemon_runs_a_network_from_its_configuration_file() {
+    let Some((_sb, taps, stop, running)) = daemon_lab("cfg") else {
         return;
     };
-    let sw = sb.netns("sw");
-    let a = sb.netns("a");
-    let b = sb.netns("b");
-    sb.veth(
-        &sw,
-        "pb",
-        "02:00:00:00:01:02",
-        &b,
-        "eth0",
-        &station(2).to_string(),
-    );
-    let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
-    let max = s.config().max_frame();
-    // The TAP device lives in workload a's namespace: l2sw holds its descriptor.
-    let tap_id = s.add_port(PortConfig::bridge("tap0")).unwrap();
-    let tap = TapPort::create_in(&a, "tap0", max).unwrap();
-    let pb_id = s.add_port(PortConfig::bridge("pb")).unwrap();
-    let pb = AfPacketPort::open_in(&sw, "pb", max).unwrap();
-    let mut e = Engine::new(s);
-    e.attach(tap_id, Box::new(tap));
-    e.attach(pb_id, Box::new(pb));
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let h = std::thread::spawn(move || {
-        e.run(&stop2).unwrap();
-        e
-    });
-    let taps = [Tap::open("a", &a, "tap0"), Tap::open("b", &b, "eth0")];
     assert_eq!(
         deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
         ["b"]
@@ -209,8 +120,8 @@ fn a_tap_port_is_the_workloads_own_interface() {
         ["a"]
     );
     stop.store(true, Ordering::Relaxed);
-    let e = h.join().unwrap();
-    assert_eq!((e.stats().tx, e.stats().io_errors), (2, 0));
+    let s = running.join().unwrap();
+    assert_eq!((s.rx, s.tx, s.io_errors), (2, 2, 0));
 }
 
 #[test]
@@ -219,48 +130,13 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixStream;
 
-    use l2sw::config::Config;
-    use l2sw::{control, daemon};
-
-    let Some(mut sb) = Sandbox::new("ctl") else {
+    let Some((_sb, taps, stop, running)) = daemon_lab("ctl") else {
         return;
     };
-    let sw = sb.netns("sw");
-    let mut taps = Vec::new();
-    for (i, name) in ["a", "b"].iter().enumerate() {
-        let n = i as u8 + 1;
-        let ns = sb.netns(name);
-        sb.veth(
-            &sw,
-            &format!("p{name}"),
-            &format!("02:00:00:00:01:0{n}"),
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
-        taps.push(Tap::open(name, &ns, "eth0"));
-    }
-    let text = format!(
-        r#"
-        [[network]]
-        name = "lab"
-        mode = "bridge"
-        [[network.port]]
-        interface = "pa"
-        netns = "{sw}"
-        role = "bridge"
-        [[network.port]]
-        interface = "pb"
-        netns = "{sw}"
-        role = "bridge"
-        "#
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let plan = Config::from_toml(&text).unwrap().plan().unwrap().remove(0);
-    let running = daemon::start(plan, Arc::clone(&stop)).unwrap();
     let dir = std::env::temp_dir().join(format!("l2sw-ctl-{}", std::process::id()));
     let sock = dir.join("l2sw.sock");
-    let server = control::serve(&sock, vec![running.handle.clone()], Arc::clone(&stop)).unwrap();
+    let server =
+        l2sw::control::serve(&sock, vec![running.handle.clone()], Arc::clone(&stop)).unwrap();
     assert_eq!(
         std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
         0o600
@@ -321,50 +197,57 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
 }
 
 #[test]
+fn a_tap_port_is_the_workloads_own_interface() {
+    let Some(mut sb) = Sandbox::new("tap") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let a = sb.netns("a");
+    let (_, tap_b) = sb.workload(&sw, "b", 2);
+    let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+    let max = s.config().max_frame();
+    // The TAP device lives in workload a's namespace: l2sw holds its descriptor.
+    let tap_id = s.add_port(PortConfig::bridge("tap0")).unwrap();
+    let tap = TapPort::create_in(&a, "tap0", max).unwrap();
+    let pb_id = s.add_port(PortConfig::bridge("pb")).unwrap();
+    let pb = AfPacketPort::open_in(&sw, "pb", max).unwrap();
+    let mut e = Engine::new(s);
+    e.attach(tap_id, Box::new(tap));
+    e.attach(pb_id, Box::new(pb));
+    let live = LiveEngine::start(e);
+    let taps = [Tap::open("a", &a, "tap0"), tap_b];
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b"]
+    );
+    assert_eq!(
+        deliveries(&taps, &taps[1], &uc(station(1), station(2))),
+        ["a"]
+    );
+    let e = live.stop();
+    assert_eq!((e.stats().tx, e.stats().io_errors), (2, 0));
+}
+
+#[test]
 fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
     let Some(mut sb) = Sandbox::new("gone") else {
         return;
     };
     let sw = sb.netns("sw");
     let mut taps = Vec::new();
-    let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
-    let max = s.config().max_frame();
-    let mut ports = Vec::new();
     let mut nss = Vec::new();
-    for (i, name) in ["a", "b", "c"].iter().enumerate() {
-        let n = i as u8 + 1;
-        let ns = sb.netns(name);
-        let port = format!("p{name}");
-        sb.veth(
-            &sw,
-            &port,
-            &format!("02:00:00:00:01:0{n}"),
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
-        taps.push(Tap::open(name, &ns, "eth0"));
-        let id = s.add_port(PortConfig::bridge(&port)).unwrap();
-        ports.push((id, AfPacketPort::open_in(&sw, &port, max).unwrap()));
+    for (n, name) in (1..).zip(["a", "b", "c"]) {
+        let (ns, tap) = sb.workload(&sw, name, n);
         nss.push(ns);
+        taps.push(tap);
     }
-    let mut e = Engine::new(s);
-    for (id, p) in ports {
-        e.attach(id, Box::new(p));
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let h = std::thread::spawn(move || {
-        e.run(&stop2).unwrap();
-        e
-    });
+    let live = LiveEngine::bridge(&sw, &["pa", "pb", "pc"]);
     assert_eq!(
         deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
         ["b", "c"]
     );
     // Workload c's namespace disappears, and its veth pair with it.
-    let c = taps.pop().unwrap();
-    drop(c);
+    drop(taps.pop());
     l2sw_tests::run("ip", &["netns", "del", &nss[2]]);
     for _ in 0..3 {
         assert_eq!(
@@ -376,7 +259,6 @@ fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
         deliveries(&taps, &taps[1], &uc(station(1), station(2))),
         ["a"]
     );
-    stop.store(true, Ordering::Relaxed);
-    let e = h.join().unwrap();
+    let e = live.stop();
     assert_eq!(e.stats().detached, 1, "{:?}", e.stats());
 }

@@ -11,40 +11,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use l2sw::engine::Engine;
-use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
-use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
 use l2sw::wire::{Mac, craft};
-use l2sw_tests::Sandbox;
-
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw_tests::{LiveEngine, Sandbox, station};
 
 /// Runs the generator and sink for `secs` through either switch; returns (sent/s, received/s).
 fn measure(kernel: bool, secs: f64) -> Option<(f64, f64)> {
     let mut sb = Sandbox::new(if kernel { "e2ek" } else { "e2el" })?;
     let sw = sb.netns("sw");
-    let a = sb.netns("a");
-    let b = sb.netns("b");
-    sb.veth(
-        &sw,
-        "pa",
-        "02:00:00:00:01:01",
-        &a,
-        "eth0",
-        &station(1).to_string(),
-    );
-    sb.veth(
-        &sw,
-        "pb",
-        "02:00:00:00:01:02",
-        &b,
-        "eth0",
-        &station(2).to_string(),
-    );
+    let (a, _) = sb.workload(&sw, "a", 1);
+    let (b, _) = sb.workload(&sw, "b", 2);
     let stop = Arc::new(AtomicBool::new(false));
     let engine = if kernel {
         sb.ip(&sw, &["link", "add", "br0", "type", "bridge"]);
@@ -54,22 +31,7 @@ fn measure(kernel: bool, secs: f64) -> Option<(f64, f64)> {
         }
         None
     } else {
-        let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
-        let max = s.config().max_frame();
-        let mut ports = Vec::new();
-        for p in ["pa", "pb"] {
-            let id = s.add_port(PortConfig::bridge(p)).unwrap();
-            ports.push((id, AfPacketPort::open_in(&sw, p, max).unwrap()));
-        }
-        let mut e = Engine::new(s);
-        for (id, p) in ports {
-            e.attach(id, Box::new(p));
-        }
-        let stop = Arc::clone(&stop);
-        Some(std::thread::spawn(move || {
-            e.run(&stop).unwrap();
-            e
-        }))
+        Some(LiveEngine::bridge(&sw, &["pa", "pb"]))
     };
     let tx = netns::run_in(&a, || PacketSocket::open("eth0"))
         .unwrap()
@@ -119,8 +81,8 @@ fn measure(kernel: bool, secs: f64) -> Option<(f64, f64)> {
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
     sink.join().unwrap();
-    if let Some(h) = engine {
-        h.join().unwrap();
+    if let Some(e) = engine {
+        e.stop();
     }
     Some((
         sent as f64 / elapsed,
