@@ -9,6 +9,8 @@
 //! {"v":1,"op":"stats","network":"lab"}
 //! {"v":1,"op":"set_ageing","network":"lab","secs":30}
 //! {"v":1,"op":"add_static","network":"lab","mac":"02:00:00:00:00:01","port":"veth-a","vid":0,"sticky":false}
+//! {"v":1,"op":"add_port","network":"lab","port":{"interface":"veth-c","role":"bridge"}}
+//! {"v":1,"op":"remove_port","network":"lab","port":"veth-c"}
 //! ```
 
 use std::time::Duration;
@@ -16,7 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::daemon::Handle;
+use crate::config::PortSpec;
+use crate::daemon::{self, Handle};
 use crate::engine::Engine;
 use crate::fwd::EntryKind;
 use crate::wire::Mac;
@@ -27,7 +30,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: usize = 64 * 1024;
 
 /// A request.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Every network with its mode and ports.
@@ -58,6 +61,24 @@ pub enum Request {
         /// Seconds.
         secs: u64,
     },
+    /// Adds a port to a running network; `port` is written as in the configuration file.
+    AddPort {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+        /// The port, as a `[[network.port]]` table.
+        port: Box<PortSpec>,
+    },
+    /// Removes a port (by its interface name) from a running network; TAP devices vanish.
+    RemovePort {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+        /// The port's name.
+        port: String,
+    },
     /// Adds a static FDB entry to a bridge network.
     AddStatic {
         /// Protocol version.
@@ -84,6 +105,8 @@ impl Request {
             | Request::Fdb { v, .. }
             | Request::Stats { v, .. }
             | Request::SetAgeing { v, .. }
+            | Request::AddPort { v, .. }
+            | Request::RemovePort { v, .. }
             | Request::AddStatic { v, .. } => *v,
         }
     }
@@ -183,6 +206,20 @@ pub fn handle(line: &str, networks: &[Handle]) -> Response {
             .map(|()| Value::Null)
             .map_err(str::to_owned)
         }),
+        Request::AddPort { network, port, .. } => find(&network).and_then(|n| add_port(n, &port)),
+        Request::RemovePort { network, port, .. } => find(&network).and_then(|n| {
+            n.call(move |e| {
+                let sw = e.switch_mut();
+                let id = sw
+                    .port_by_name(&port)
+                    .ok_or_else(|| format!("no port {port:?}"))?;
+                sw.remove_port(id).map_err(|e| e.to_string())?;
+                e.detach(id);
+                tracing::info!(port = %port, "port removed");
+                Ok(Value::Null)
+            })
+            .map_err(|e| e.to_string())?
+        }),
         Request::AddStatic {
             network,
             mac,
@@ -203,6 +240,24 @@ pub fn handle(line: &str, networks: &[Handle]) -> Response {
         Ok(data) => Response::ok(data),
         Err(e) => Response::error(e),
     }
+}
+
+/// Opens the port's I/O here (sockets in other namespaces included), then hands it to the
+/// engine with the switch configuration; the switch refuses what the kernel would refuse.
+fn add_port(n: &Handle, spec: &PortSpec) -> Result<Value, String> {
+    let (cfg, place) = spec.plan(&n.name, n.mode).map_err(|e| e.to_string())?;
+    let io = daemon::open_port(&place, n.max_frame).map_err(|e| e.to_string())?;
+    let name = cfg.name.clone();
+    n.call(move |e| {
+        let id = e.switch_mut().add_port(cfg).map_err(|e| e.to_string())?;
+        if let Err(err) = e.attach(id, io) {
+            let _ = e.switch_mut().remove_port(id);
+            return Err(format!("attaching {name}: {err}"));
+        }
+        tracing::info!(port = %id, name = %name, "port added");
+        Ok(json!({"id": id.index()}))
+    })
+    .map_err(|e| e.to_string())?
 }
 
 fn port_list(e: &mut Engine) -> Value {

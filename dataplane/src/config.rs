@@ -253,6 +253,15 @@ impl NetworkSpec {
 }
 
 impl PortSpec {
+    /// The port's switch configuration and place, for a port of `network` (of `mode`).
+    pub fn plan(
+        &self,
+        network: &str,
+        mode: &str,
+    ) -> Result<(PortConfig, PortPlace), ConfigFileError> {
+        Ok((self.port_config(network, mode)?, self.place(network)?))
+    }
+
     fn place(&self, network: &str) -> Result<PortPlace, ConfigFileError> {
         let kind = match self.kind.as_deref().unwrap_or("af_packet") {
             "af_packet" => PortKind::AfPacket,

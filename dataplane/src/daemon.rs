@@ -54,6 +54,8 @@ pub struct Handle {
     pub name: String,
     /// Its mode (`bridge`, `macvlan`, `ipvlan`).
     pub mode: &'static str,
+    /// The largest frame its ports carry.
+    pub max_frame: usize,
     jobs: crossbeam_channel::Sender<Job>,
     waker: Arc<mio::Waker>,
 }
@@ -124,6 +126,24 @@ fn box_port(p: impl Port + Send + 'static) -> Box<dyn Port + Send> {
     Box::new(p)
 }
 
+/// Opens the I/O of a port: an AF_PACKET socket on an existing interface or a new TAP
+/// device, in the port's namespace; frames longer than `max_frame` are cut.
+pub fn open_port(place: &PortPlace, max_frame: usize) -> Result<Box<dyn Port + Send>, SysError> {
+    let PortPlace {
+        kind,
+        interface,
+        netns,
+    } = place;
+    match (kind, netns) {
+        (PortKind::AfPacket, Some(ns)) => {
+            AfPacketPort::open_in(ns, interface, max_frame).map(box_port)
+        }
+        (PortKind::AfPacket, None) => AfPacketPort::open(interface, max_frame).map(box_port),
+        (PortKind::Tap, Some(ns)) => TapPort::create_in(ns, interface, max_frame).map(box_port),
+        (PortKind::Tap, None) => TapPort::create(interface, max_frame).map(box_port),
+    }
+}
+
 /// Builds `plan`'s switch and ports and starts its engine; it runs until `stop` is set.
 pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, DaemonError> {
     let network = plan.name.clone();
@@ -135,36 +155,24 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
     let max = sw.config().max_frame();
     let mut opened = Vec::new();
     for (cfg, place) in plan.ports {
-        let PortPlace {
-            kind,
-            interface,
-            netns,
-        } = &place;
-        let port: Box<dyn Port + Send> = match (kind, netns) {
-            (PortKind::AfPacket, Some(ns)) => {
-                AfPacketPort::open_in(ns, interface, max).map(box_port)
-            }
-            (PortKind::AfPacket, None) => AfPacketPort::open(interface, max).map(box_port),
-            (PortKind::Tap, Some(ns)) => TapPort::create_in(ns, interface, max).map(box_port),
-            (PortKind::Tap, None) => TapPort::create(interface, max).map(box_port),
-        }
-        .map_err(|source| DaemonError::Port {
+        let port = open_port(&place, max).map_err(|source| DaemonError::Port {
             network: network.clone(),
             source,
         })?;
         let id = sw.add_port(cfg).map_err(config_err)?;
-        tracing::info!(network = %network, port = %id, interface = %interface, kind = ?kind, netns = ?netns, "port attached");
+        tracing::info!(network = %network, port = %id, interface = %place.interface, kind = ?place.kind, netns = ?place.netns, "port attached");
         opened.push((id, port));
     }
     let mode = sw.config().mode.name();
     let mut engine = Engine::new(sw);
-    for (id, port) in opened {
-        engine.attach(id, port);
-    }
     let thread_err = |source| DaemonError::Thread {
         network: network.clone(),
         source,
     };
+    for (id, port) in opened {
+        // Not running yet: attaching only stores the port.
+        engine.attach(id, port).map_err(thread_err)?;
+    }
     let poll = mio::Poll::new().map_err(thread_err)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(thread_err)?);
     let (jobs, rx) = crossbeam_channel::unbounded();
@@ -178,6 +186,7 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
         handle: Handle {
             name: network,
             mode,
+            max_frame: max,
             jobs,
             waker,
         },

@@ -48,6 +48,8 @@ pub struct Engine {
     scratch: Vec<u8>,
     stats: EngineStats,
     epoch: Instant,
+    registry: Option<mio::Registry>,
+    polled: PortSet,
 }
 
 impl std::fmt::Debug for Engine {
@@ -78,12 +80,36 @@ impl Engine {
             scratch: Vec::new(),
             stats: EngineStats::default(),
             epoch: Instant::now(),
+            registry: None,
+            polled: PortSet::EMPTY,
         }
     }
 
-    /// Attaches the I/O of switch port `id`.
-    pub fn attach(&mut self, id: PortId, port: Box<dyn Port + Send>) {
+    /// Attaches the I/O of switch port `id` (also while running: a job may attach ports).
+    pub fn attach(&mut self, id: PortId, port: Box<dyn Port + Send>) -> io::Result<()> {
+        if let Some(registry) = &self.registry {
+            match port.readiness() {
+                Some(fd) => registry.register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    Token(id.index()),
+                    Interest::READABLE,
+                )?,
+                None => self.polled.insert(id),
+            }
+        }
         self.ports[id.index()] = Some(port);
+        Ok(())
+    }
+
+    /// Detaches and returns the I/O of switch port `id`.
+    pub fn detach(&mut self, id: PortId) -> Option<Box<dyn Port + Send>> {
+        let port = self.ports[id.index()].take()?;
+        if let (Some(registry), Some(fd)) = (&self.registry, port.readiness()) {
+            // The descriptor closes with the port anyway; deregistering first keeps epoll tidy.
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        self.polled.remove(id);
+        Some(port)
     }
 
     /// The switch.
@@ -120,6 +146,7 @@ impl Engine {
             scratch,
             stats,
             epoch,
+            ..
         } = self;
         let Some(port) = ports[id.index()].as_mut() else {
             return 0;
@@ -204,17 +231,11 @@ impl Engine {
         mut poll: Poll,
         jobs: Option<crossbeam_channel::Receiver<Job>>,
     ) -> io::Result<()> {
-        let mut polled = PortSet::EMPTY;
-        let ids = (0..MAX_PORTS).map_while(PortId::new);
-        for (id, p) in ids.zip(&self.ports) {
-            let Some(p) = p else { continue };
-            match p.readiness() {
-                Some(fd) => poll.registry().register(
-                    &mut SourceFd(&fd.as_raw_fd()),
-                    Token(id.index()),
-                    Interest::READABLE,
-                )?,
-                None => polled.insert(id),
+        self.registry = Some(poll.registry().try_clone()?);
+        let ids: Vec<PortId> = (0..MAX_PORTS).filter_map(PortId::new).collect();
+        for id in ids {
+            if let Some(p) = self.ports[id.index()].take() {
+                self.attach(id, p)?;
             }
         }
         let mut events = Events::with_capacity(MAX_PORTS);
@@ -225,7 +246,7 @@ impl Engine {
         while !stop.load(Ordering::Relaxed) {
             let timeout = if !ready.is_empty() {
                 Duration::ZERO
-            } else if !polled.is_empty() {
+            } else if !self.polled.is_empty() {
                 Duration::from_millis(1)
             } else {
                 Duration::from_millis(100)
@@ -244,7 +265,7 @@ impl Engine {
                     ready.insert(p);
                 }
             }
-            ready = ready.or(polled);
+            ready = ready.or(self.polled);
             for p in ready.iter() {
                 if self.service(p) < BATCH {
                     ready.remove(p);
@@ -256,6 +277,7 @@ impl Engine {
                 last_age = Instant::now();
             }
         }
+        self.registry = None;
         Ok(())
     }
 }

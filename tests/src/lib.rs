@@ -242,7 +242,7 @@ impl LiveEngine {
         }
         let mut engine = Engine::new(sw);
         for (id, p) in ports {
-            engine.attach(id, Box::new(p));
+            engine.attach(id, Box::new(p)).unwrap();
         }
         LiveEngine::start(engine)
     }

@@ -81,7 +81,7 @@ fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
 
 /// Workloads a and b behind ports pa and pb of namespace "sw", and a daemon running the
 /// network "lab" (a learning bridge over both ports) from a configuration file.
-fn daemon_lab(test: &str) -> Option<(Sandbox, Vec<Tap>, Arc<AtomicBool>, Running)> {
+fn daemon_lab(test: &str) -> Option<(Sandbox, String, Vec<Tap>, Arc<AtomicBool>, Running)> {
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
     let taps = vec![sb.workload(&sw, "a", 1).1, sb.workload(&sw, "b", 2).1];
@@ -103,12 +103,12 @@ fn daemon_lab(test: &str) -> Option<(Sandbox, Vec<Tap>, Arc<AtomicBool>, Running
     let plan = Config::from_toml(&text).unwrap().plan().unwrap().remove(0);
     let stop = Arc::new(AtomicBool::new(false));
     let running = daemon::start(plan, Arc::clone(&stop)).unwrap();
-    Some((sb, taps, stop, running))
+    Some((sb, sw, taps, stop, running))
 }
 
 #[test]
 fn the_daemon_runs_a_network_from_its_configuration_file() {
-    let Some((_sb, taps, stop, running)) = daemon_lab("cfg") else {
+    let Some((_sb, _, taps, stop, running)) = daemon_lab("cfg") else {
         return;
     };
     assert_eq!(
@@ -130,7 +130,7 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixStream;
 
-    let Some((_sb, taps, stop, running)) = daemon_lab("ctl") else {
+    let Some((_sb, _, taps, stop, running)) = daemon_lab("ctl") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("l2sw-ctl-{}", std::process::id()));
@@ -212,8 +212,8 @@ fn a_tap_port_is_the_workloads_own_interface() {
     let pb_id = s.add_port(PortConfig::bridge("pb")).unwrap();
     let pb = AfPacketPort::open_in(&sw, "pb", max).unwrap();
     let mut e = Engine::new(s);
-    e.attach(tap_id, Box::new(tap));
-    e.attach(pb_id, Box::new(pb));
+    e.attach(tap_id, Box::new(tap)).unwrap();
+    e.attach(pb_id, Box::new(pb)).unwrap();
     let live = LiveEngine::start(e);
     let taps = [Tap::open("a", &a, "tap0"), tap_b];
     assert_eq!(
@@ -261,4 +261,37 @@ fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
     );
     let e = live.stop();
     assert_eq!(e.stats().detached, 1, "{:?}", e.stats());
+}
+
+#[test]
+fn ports_are_added_and_removed_while_the_network_runs() {
+    let Some((mut sb, sw, mut taps, stop, running)) = daemon_lab("live") else {
+        return;
+    };
+    let (_, tap_c) = sb.workload(&sw, "c", 3);
+    taps.push(tap_c);
+    let h = &running.handle;
+    let ask = |req: String| l2sw::api::handle(&req, std::slice::from_ref(h));
+    let add = ask(format!(
+        r#"{{"v":1,"op":"add_port","network":"lab","port":{{"interface":"pc","netns":"{sw}","role":"bridge"}}}}"#
+    ));
+    assert!(add.ok, "{add:?}");
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b", "c"]
+    );
+    let again = ask(format!(
+        r#"{{"v":1,"op":"add_port","network":"lab","port":{{"interface":"pc","netns":"{sw}","role":"bridge"}}}}"#
+    ));
+    assert!(!again.ok && again.error.unwrap_or_default().contains("already exists"));
+    let rm = ask(r#"{"v":1,"op":"remove_port","network":"lab","port":"pb"}"#.into());
+    assert!(rm.ok, "{rm:?}");
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["c"]
+    );
+    let gone = ask(r#"{"v":1,"op":"remove_port","network":"lab","port":"pb"}"#.into());
+    assert!(!gone.ok);
+    stop.store(true, Ordering::Relaxed);
+    running.join().unwrap();
 }

@@ -56,11 +56,10 @@ fn vepa_through_l2sw(test: &str, hairpin: bool) -> Option<Vec<Vec<String>>> {
         .unwrap();
     let pe = s.add_port(PortConfig::bridge("pe")).unwrap();
     let mut e = Engine::new(s);
-    e.attach(
-        dwn,
-        Box::new(AfPacketPort::open_in(&sw, "dwn", max).unwrap()),
-    );
-    e.attach(pe, Box::new(AfPacketPort::open_in(&sw, "pe", max).unwrap()));
+    let dwn_port = AfPacketPort::open_in(&sw, "dwn", max).unwrap();
+    e.attach(dwn, Box::new(dwn_port)).unwrap();
+    e.attach(pe, Box::new(AfPacketPort::open_in(&sw, "pe", max).unwrap()))
+        .unwrap();
     let live = LiveEngine::start(e);
     let tap = |n: &str| taps.iter().find(|t| t.name == n).unwrap();
     let got = vec![

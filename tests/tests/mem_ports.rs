@@ -38,7 +38,7 @@ fn two_stations_find_each_other_through_a_bridge_on_mem_ports() {
     }
     let mut engine = Engine::new(sw);
     for (id, s) in switch_side {
-        engine.attach(id, Box::new(s));
+        engine.attach(id, Box::new(s)).unwrap();
     }
     let ip = |n: u8| Ipv4Addr::new(10, 0, 0, n);
     // h0 asks for h1: everyone else hears it.
@@ -77,8 +77,8 @@ fn a_trunk_mem_port_carries_tags_the_access_ports_never_see() {
         .add_port(PortConfig::bridge("access").with_vlan(VlanMode::Access { vid: 10 }))
         .unwrap();
     let mut engine = Engine::new(sw);
-    engine.attach(tid, Box::new(t));
-    engine.attach(aid, Box::new(a));
+    engine.attach(tid, Box::new(t)).unwrap();
+    engine.attach(aid, Box::new(a)).unwrap();
     let frame = craft::ipv4_udp(
         station(9),
         station(1),
@@ -107,8 +107,8 @@ fn a_full_tx_queue_loses_frames_and_counts_them() {
     let i0 = sw.add_port(PortConfig::bridge("s0")).unwrap();
     let i1 = sw.add_port(PortConfig::bridge("s1")).unwrap();
     let mut engine = Engine::new(sw);
-    engine.attach(i0, Box::new(s0));
-    engine.attach(i1, Box::new(s1));
+    engine.attach(i0, Box::new(s0)).unwrap();
+    engine.attach(i1, Box::new(s1)).unwrap();
     for _ in 0..5 {
         h0.send(&craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"x"))
             .unwrap();
