@@ -79,9 +79,17 @@ fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
     assert_eq!(kernel, ours, "\n{report}");
 }
 
-/// Workloads a and b behind ports pa and pb of namespace "sw", and a daemon running the
+/// Workloads a and b behind ports pa and pb of namespace `sw`, and a daemon running the
 /// network "lab" (a learning bridge over both ports) from a configuration file.
-fn daemon_lab(test: &str) -> Option<(Sandbox, String, Vec<Tap>, Arc<AtomicBool>, Running)> {
+struct DaemonLab {
+    sb: Sandbox,
+    sw: String,
+    taps: Vec<Tap>,
+    stop: Arc<AtomicBool>,
+    running: Running,
+}
+
+fn daemon_lab(test: &str) -> Option<DaemonLab> {
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
     let taps = vec![sb.workload(&sw, "a", 1).1, sb.workload(&sw, "b", 2).1];
@@ -103,12 +111,24 @@ fn daemon_lab(test: &str) -> Option<(Sandbox, String, Vec<Tap>, Arc<AtomicBool>,
     let plan = Config::from_toml(&text).unwrap().plan().unwrap().remove(0);
     let stop = Arc::new(AtomicBool::new(false));
     let running = daemon::start(plan, Arc::clone(&stop)).unwrap();
-    Some((sb, sw, taps, stop, running))
+    Some(DaemonLab {
+        sb,
+        sw,
+        taps,
+        stop,
+        running,
+    })
 }
 
 #[test]
 fn the_daemon_runs_a_network_from_its_configuration_file() {
-    let Some((_sb, _, taps, stop, running)) = daemon_lab("cfg") else {
+    let Some(DaemonLab {
+        taps,
+        stop,
+        running,
+        ..
+    }) = daemon_lab("cfg")
+    else {
         return;
     };
     assert_eq!(
@@ -130,7 +150,13 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixStream;
 
-    let Some((_sb, _, taps, stop, running)) = daemon_lab("ctl") else {
+    let Some(DaemonLab {
+        taps,
+        stop,
+        running,
+        ..
+    }) = daemon_lab("ctl")
+    else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("l2sw-ctl-{}", std::process::id()));
@@ -265,7 +291,14 @@ fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
 
 #[test]
 fn ports_are_added_and_removed_while_the_network_runs() {
-    let Some((mut sb, sw, mut taps, stop, running)) = daemon_lab("live") else {
+    let Some(DaemonLab {
+        mut sb,
+        sw,
+        mut taps,
+        stop,
+        running,
+    }) = daemon_lab("live")
+    else {
         return;
     };
     let (_, tap_c) = sb.workload(&sw, "c", 3);
