@@ -146,12 +146,12 @@ impl Tap {
         assert!(sent, "tap {}: queue full", self.name);
     }
 
-    /// Every frame waiting, in arrival order.
+    /// Every frame waiting, in arrival order, as it was on the wire (VLAN tags included).
     pub fn drain(&self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        while let Ok(Some(n)) = self.sock.recv(&mut buf) {
-            out.push(buf[..n].to_vec());
+        let mut buf = Vec::new();
+        while let Ok(true) = self.sock.recv_into(&mut buf, 65536) {
+            out.push(buf.clone());
         }
         out
     }

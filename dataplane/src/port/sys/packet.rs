@@ -9,6 +9,52 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use super::SysError;
 
 const ETH_P_ALL: u16 = 0x0003;
+const PACKET_AUXDATA: i32 = 8;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// `struct tpacket_auxdata` (linux/if_packet.h).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct AuxData {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+}
+
+/// The 4 bytes of the VLAN tag the kernel took out of a received frame, if it did.
+fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
+    // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR/CMSG_NXTHDR stay within its control
+    // buffer and return null past the end.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !cmsg.is_null() {
+        // SAFETY: non-null headers returned by CMSG_* lie inside the control buffer.
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_PACKET && hdr.cmsg_type == PACKET_AUXDATA {
+            // SAFETY: a PACKET_AUXDATA message carries a tpacket_auxdata; read unaligned.
+            let aux: AuxData = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            if aux.tp_status & TP_STATUS_VLAN_VALID == 0 {
+                return None;
+            }
+            let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                aux.tp_vlan_tpid
+            } else {
+                0x8100
+            };
+            let mut tag = [0u8; 4];
+            tag[..2].copy_from_slice(&tpid.to_be_bytes());
+            tag[2..].copy_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+            return Some(tag);
+        }
+        // SAFETY: as above.
+        cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+    }
+    None
+}
 
 /// An AF_PACKET raw socket bound to one interface.
 #[derive(Debug)]
@@ -71,6 +117,7 @@ impl PacketSocket {
             1,
             "PACKET_IGNORE_OUTGOING",
         )?;
+        sock.set_int(libc::SOL_PACKET, PACKET_AUXDATA, 1, "PACKET_AUXDATA")?;
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value to fill in.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
@@ -167,14 +214,30 @@ impl PacketSocket {
 
     /// Receives one frame into `buf`, replacing its contents, without zeroing `buf` first:
     /// `Ok(false)` when none is waiting. Frames longer than `max` are cut to `max` bytes.
+    ///
+    /// Interfaces that parse VLAN tags on receive (veth among them) hand AF_PACKET the frame
+    /// without its tag and the tag in metadata; the tag is put back where it was, so the switch
+    /// sees the frame as it was on the wire (`PACKET_AUXDATA`).
     pub fn recv_into(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<bool> {
         buf.clear();
-        buf.reserve(max);
+        buf.reserve(max + 4);
         let room = buf.spare_capacity_mut();
         let len = room.len().min(max);
-        // SAFETY: `room` is valid for writes of `len` bytes (uninitialised memory the kernel
-        // only writes to) for the duration of the call.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), room.as_mut_ptr().cast(), len, 0) };
+        let mut iov = libc::iovec {
+            iov_base: room.as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        // Room for one cmsghdr with a tpacket_auxdata, 8-byte aligned.
+        let mut control = [0u64; 8];
+        // SAFETY: msghdr is plain data; all-zero is valid before the fields are set.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: `msg` points at `iov` (valid for writes of `len` bytes of `buf`'s spare
+        // capacity) and at `control`, all of which outlive the call.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, 0) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::WouldBlock {
@@ -182,8 +245,16 @@ impl PacketSocket {
             }
             return Err(e);
         }
+        let n = n as usize;
         // SAFETY: the kernel initialised the first `n <= len <= capacity` bytes.
-        unsafe { buf.set_len(n as usize) };
+        unsafe { buf.set_len(n) };
+        if let Some(tag) = vlan_tag(&msg)
+            && n >= 12
+        {
+            buf.extend_from_slice(&[0; 4]);
+            buf.copy_within(12..n, 16);
+            buf[12..16].copy_from_slice(&tag);
+        }
         Ok(true)
     }
 
