@@ -8,12 +8,14 @@
 
 use std::collections::VecDeque;
 
+use l2sw::engine::Engine;
 use l2sw::fwd::{
     Batch, BridgePort, MacSet, MacvlanMode, MacvlanPort, PortConfig, PortId, Role, RxFilter,
     Switch, SwitchConfig, Tick, UplinkPort,
 };
+use l2sw::port::af_packet::AfPacketPort;
 use l2sw::wire::{Mac, craft};
-use l2sw_tests::{Sandbox, Tap, deliveries};
+use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries};
 
 fn station(n: u8) -> Mac {
     Mac([2, 0, 0, 0, 0, n])
@@ -46,8 +48,10 @@ struct Kernel {
     _sb: Sandbox,
 }
 
-fn kernel(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Option<Kernel> {
-    let mut sb = Sandbox::new(test)?;
+/// The wire both sides share: namespace "up" holds uplink "upl", whose peer "dwn" is a port
+/// of kernel bridge br1 (hairpin as given) in namespace "sw", with station E behind port
+/// "pe". Returns the uplink's namespace and E's namespace.
+fn upstream(sb: &mut Sandbox, hairpin: bool) -> (String, String) {
     let host = sb.netns("up");
     let sw = sb.netns("sw");
     let e = sb.netns("e");
@@ -77,6 +81,12 @@ fn kernel(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) ->
         &sw,
         &["link", "set", "dwn", "type", "bridge_slave", "hairpin", hp],
     );
+    (host, e)
+}
+
+fn kernel(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Option<Kernel> {
+    let mut sb = Sandbox::new(test)?;
+    let (host, e) = upstream(&mut sb, hairpin);
     let mut taps = vec![Tap::open("e", &e, "eth0")];
     for s in subs {
         let ns = sb.netns(s.name);
@@ -125,7 +135,9 @@ struct Core {
     br_ids: Vec<(String, PortId)>,
 }
 
-fn core(subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Core {
+/// The l2sw macvlan switch of the scenario: uplink "up" (a veth: no unicast filter) and the
+/// sub-interfaces, with the same MACs, modes, joined groups and allow-list as the kernel's.
+fn macvlan_switch(subs: &[Sub], source_allow: Option<Mac>) -> (Switch, Vec<(String, PortId)>) {
     let mut mv = Switch::new(SwitchConfig::macvlan()).unwrap();
     // A veth uplink cannot filter unicast: promiscuous as soon as a sub-interface exists.
     let up = PortConfig::new(
@@ -162,6 +174,11 @@ fn core(subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Core {
         }
         mv_ids.push((s.name.to_string(), mv.add_port(p).unwrap()));
     }
+    (mv, mv_ids)
+}
+
+fn core(subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Core {
+    let (mv, mv_ids) = macvlan_switch(subs, source_allow);
     let mut br = Switch::new(SwitchConfig::bridge()).unwrap();
     let down = PortConfig::new(
         "down",
@@ -266,6 +283,96 @@ fn scenario(a: &str, b: Option<&str>) -> Vec<(String, &'static str, Vec<u8>, boo
         .collect()
 }
 
+/// The l2sw macvlan switch on real ports in place of the kernel's: the engine reads the
+/// uplink "upl" and, for each sub-interface, the veth peer `p{name}` of a workload namespace
+/// whose `eth0` has the sub-interface's MAC.
+struct Live {
+    taps: Vec<Tap>,
+    engine: Option<LiveEngine>,
+    _sb: Sandbox,
+}
+
+fn live(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Option<Live> {
+    let mut sb = Sandbox::new(test)?;
+    let (host, e) = upstream(&mut sb, hairpin);
+    let mut taps = vec![Tap::open("e", &e, "eth0")];
+    for s in subs {
+        taps.push(sb.workload(&host, s.name, s.n).1);
+    }
+    let (sw, ids) = macvlan_switch(subs, source_allow);
+    let max = sw.config().max_frame();
+    let mut engine = Engine::new(sw);
+    for (name, id) in ids {
+        let ifname = if name == "up" {
+            "upl".to_string()
+        } else {
+            format!("p{name}")
+        };
+        let port = AfPacketPort::open_in(&host, &ifname, max).unwrap();
+        engine.attach(id, Box::new(port)).unwrap();
+    }
+    Some(Live {
+        taps,
+        engine: Some(LiveEngine::start(engine)),
+        _sb: sb,
+    })
+}
+
+/// One scenario line, marked: "  " same, "~~" the kernel's hashed multicast filter let an
+/// unjoined group through (README), "!!" a real difference.
+fn mark(kernel: &[String], ours: &[String], hashed: bool) -> &'static str {
+    if kernel == ours {
+        "  "
+    } else if hashed && ours.iter().all(|o| kernel.contains(o)) {
+        "~~"
+    } else {
+        "!!"
+    }
+}
+
+/// The kernel's macvlan against l2sw's on real ports, same wire, same frames.
+fn compare_live(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) {
+    let Some(k) = kernel(&format!("{test}k"), subs, hairpin, source_allow) else {
+        return;
+    };
+    let b = subs
+        .get(1)
+        .filter(|s| s.mode != MacvlanMode::Source)
+        .map(|s| s.name);
+    let script = scenario(subs[0].name, b);
+    let run = |taps: &[Tap]| -> Vec<Vec<String>> {
+        script
+            .iter()
+            .map(|(from, _, frame, _)| {
+                let sender = taps.iter().find(|t| &t.name == from).unwrap();
+                deliveries(taps, sender, frame)
+            })
+            .collect()
+    };
+    let kernel_got = run(&k.taps);
+    drop(k);
+    let Some(mut l) = live(&format!("{test}l"), subs, hairpin, source_allow) else {
+        return;
+    };
+    let ours = run(&l.taps);
+    if let Some(e) = l.engine.take() {
+        let e = e.stop();
+        assert_eq!(e.stats().io_errors, 0, "{:?}", e.stats());
+    }
+    let mut report = String::new();
+    let mut differ = 0;
+    for ((from, what, _, hashed), (k, o)) in script.iter().zip(kernel_got.iter().zip(&ours)) {
+        let m = mark(k, o, *hashed);
+        differ += usize::from(m == "!!");
+        report += &format!("{m} {from:>2} {what:<22} kernel {k:?} l2sw {o:?}\n");
+    }
+    eprintln!("{test} live (hairpin {hairpin}):\n{report}");
+    assert_eq!(
+        differ, 0,
+        "l2sw on real ports and the kernel's macvlan differ:\n{report}"
+    );
+}
+
 fn compare(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) {
     let Some(k) = kernel(test, subs, hairpin, source_allow) else {
         return;
@@ -284,16 +391,9 @@ fn compare(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) {
         // The kernel filters multicast by a 256-bucket hash seeded per device, so an unjoined
         // group can collide with a joined one there; l2sw filters exactly (README). Only that
         // direction of difference is tolerated, and only for multicast.
-        let hash_extra = hashed && ours.iter().all(|o| kernel.contains(o));
-        let mark = match (kernel == ours, hash_extra) {
-            (true, _) => "  ",
-            (false, true) => "~~",
-            (false, false) => {
-                differ += 1;
-                "!!"
-            }
-        };
-        report += &format!("{mark} {from:>2} {what:<22} kernel {kernel:?} l2sw {ours:?}\n");
+        let m = mark(&kernel, &ours, hashed);
+        differ += usize::from(m == "!!");
+        report += &format!("{m} {from:>2} {what:<22} kernel {kernel:?} l2sw {ours:?}\n");
     }
     eprintln!("{test} (hairpin {hairpin}):\n{report}");
     assert_eq!(differ, 0, "l2sw and the kernel's macvlan differ:\n{report}");
@@ -345,4 +445,27 @@ fn macvlan_mixed_modes_match_the_kernel() {
         sub("p", 4, MacvlanMode::Private, true),
     ];
     compare("mvmix", &subs, true, None);
+}
+
+#[test]
+fn macvlan_on_real_ports_matches_the_kernel_in_every_mode() {
+    for (mode, tag) in [
+        (MacvlanMode::Bridge, "lbr"),
+        (MacvlanMode::Private, "lpr"),
+        (MacvlanMode::Vepa, "lve"),
+    ] {
+        compare_live(&format!("{tag}1"), &two(mode), true, None);
+        compare_live(&format!("{tag}0"), &two(mode), false, None);
+    }
+    compare_live(
+        "lpt",
+        &[sub("a", 1, MacvlanMode::Passthru, false)],
+        true,
+        None,
+    );
+    let src = [
+        sub("a", 1, MacvlanMode::Bridge, false),
+        sub("s", 3, MacvlanMode::Source, false),
+    ];
+    compare_live("lsrc", &src, true, Some(station(E)));
 }
