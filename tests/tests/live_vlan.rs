@@ -31,8 +31,12 @@ fn tagged_frames_cross_a_trunk_and_leave_untagged_on_the_access_port() {
         .add_port(PortConfig::bridge("pb").with_vlan(VlanMode::Access { vid: 10 }))
         .unwrap();
     let mut e = Engine::new(s);
-    e.attach(pa, Box::new(AfPacketPort::open_in(&sw, "pa", max).unwrap()))
-        .unwrap();
+    let pa_port = AfPacketPort::open_in(&sw, "pa", max).unwrap();
+    assert!(
+        pa_port.has_ring(),
+        "frames arrive through a TPACKET_V3 ring"
+    );
+    e.attach(pa, Box::new(pa_port)).unwrap();
     e.attach(pb, Box::new(AfPacketPort::open_in(&sw, "pb", max).unwrap()))
         .unwrap();
     let live = LiveEngine::start(e);

@@ -1,7 +1,8 @@
 //! A port on an existing interface (a veth end, a NIC) through an AF_PACKET socket: every
 //! frame arriving on the interface is read, frames are written out of it whole. The interface
-//! is made promiscuous for as long as the port lives. This is the plain-socket version, one
-//! system call per frame; the TPACKET_V3 rings replace its receive path.
+//! is made promiscuous for as long as the port lives. Frames are received through a
+//! TPACKET_V3 ring (no system call per frame), or one `recvmsg` a frame where the kernel
+//! refuses the ring; they are sent one `send` a frame.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -10,6 +11,7 @@ use super::Port;
 use super::sys::SysError;
 use super::sys::netns;
 use super::sys::packet::PacketSocket;
+use super::sys::ring::{RingSize, RxRing};
 
 /// Receive buffer of each port: room for a few milliseconds of 64-byte frames at line rate
 /// while the loop serves other ports.
@@ -19,6 +21,7 @@ const RCVBUF: usize = 4 << 20;
 #[derive(Debug)]
 pub struct AfPacketPort {
     sock: PacketSocket,
+    ring: Option<RxRing>,
     max_frame: usize,
 }
 
@@ -29,10 +32,23 @@ impl AfPacketPort {
         let sock = PacketSocket::open(ifname)?;
         sock.set_promiscuous()?;
         sock.set_rcvbuf(RCVBUF)?;
+        let ring = match RxRing::new(&sock, RingSize::default()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(interface = ifname, error = %e, "no TPACKET_V3 ring: one system call per frame");
+                None
+            }
+        };
         Ok(AfPacketPort {
             sock,
+            ring,
             max_frame: max_frame + 1,
         })
+    }
+
+    /// Whether frames arrive through a TPACKET_V3 ring (rather than one system call each).
+    pub fn has_ring(&self) -> bool {
+        self.ring.is_some()
     }
 
     /// Opens a port on `ifname` inside the named network namespace `ns`.
@@ -47,7 +63,10 @@ impl Port for AfPacketPort {
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        self.sock.recv_into(buf, self.max_frame)
+        match &mut self.ring {
+            Some(ring) => Ok(ring.next_into(buf, self.max_frame)),
+            None => self.sock.recv_into(buf, self.max_frame),
+        }
     }
 
     fn send(&mut self, frame: &[u8]) -> io::Result<bool> {

@@ -5,6 +5,7 @@
 pub mod link;
 pub mod netns;
 pub mod packet;
+pub mod ring;
 pub mod tap;
 
 use std::io;

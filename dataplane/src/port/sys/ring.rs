@@ -1,0 +1,267 @@
+//! A TPACKET_V3 receive ring: the kernel writes arriving frames into blocks of a memory area
+//! shared with l2sw and hands over whole blocks, so reading a frame costs no system call. A
+//! block is given back to the kernel once every frame in it has been read.
+//!
+//! Layout (linux/if_packet.h): each block starts with a `tpacket_block_desc` whose
+//! `block_status` says who owns it, `num_pkts` how many frames it holds and
+//! `offset_to_first_pkt` where the first `tpacket3_hdr` is; each frame header gives the offset
+//! of the next (`tp_next_offset`), the frame's offset (`tp_mac`) and length (`tp_snaplen`),
+//! and the VLAN tag the interface took out of the frame, if any.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::SysError;
+use super::packet::PacketSocket;
+
+const PACKET_RX_RING: i32 = 5;
+const PACKET_VERSION: i32 = 10;
+const TPACKET_V3: i32 = 2;
+const TP_STATUS_KERNEL: u32 = 0;
+const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+// Offsets in `struct tpacket_block_desc` (version, offset_to_priv, then tpacket_hdr_v1).
+const BLOCK_STATUS: usize = 8;
+const BLOCK_NUM_PKTS: usize = 12;
+const BLOCK_FIRST_PKT: usize = 16;
+// Offsets in `struct tpacket3_hdr`.
+const PKT_NEXT: usize = 0;
+const PKT_SNAPLEN: usize = 12;
+const PKT_STATUS: usize = 20;
+const PKT_MAC: usize = 24;
+const PKT_VLAN_TCI: usize = 32;
+const PKT_VLAN_TPID: usize = 36;
+
+/// `struct tpacket_req3`.
+#[repr(C)]
+struct Req3 {
+    block_size: u32,
+    block_nr: u32,
+    frame_size: u32,
+    frame_nr: u32,
+    retire_blk_tov: u32,
+    sizeof_priv: u32,
+    feature_req_word: u32,
+}
+
+/// The shape of a ring.
+#[derive(Debug, Clone, Copy)]
+pub struct RingSize {
+    /// Bytes per block (a multiple of the page size).
+    pub block_size: usize,
+    /// Number of blocks.
+    pub block_nr: usize,
+    /// Milliseconds after which the kernel hands over a block that is not full.
+    pub retire_ms: u32,
+}
+
+impl Default for RingSize {
+    fn default() -> Self {
+        // 4 MiB: a few milliseconds of 64-byte frames at line rate, handed over within 1 ms
+        // when traffic is light.
+        RingSize {
+            block_size: 1 << 18,
+            block_nr: 16,
+            retire_ms: 1,
+        }
+    }
+}
+
+/// A mapped TPACKET_V3 receive ring of one AF_PACKET socket.
+#[derive(Debug)]
+pub struct RxRing {
+    base: NonNull<u8>,
+    size: RingSize,
+    /// The block being read, if one is held.
+    block: usize,
+    held: bool,
+    /// Offset of the next frame header within the held block, and frames left in it.
+    next: usize,
+    left: u32,
+}
+
+// SAFETY: the mapping is owned by this value alone (no other reference into it is kept), and
+// the kernel's side is synchronised through `block_status` with acquire/release ordering.
+unsafe impl Send for RxRing {}
+
+impl RxRing {
+    /// Switches `sock` to TPACKET_V3 and maps a receive ring of `size` on it.
+    pub fn new(sock: &PacketSocket, size: RingSize) -> Result<RxRing, SysError> {
+        let on = sock.ifname();
+        let fd = sock.as_fd().as_raw_fd();
+        let set = |opt: i32, val: *const libc::c_void, len: usize, what: &'static str| {
+            // SAFETY: `val` points at `len` readable bytes for the duration of the call.
+            let rc =
+                unsafe { libc::setsockopt(fd, libc::SOL_PACKET, opt, val, len as libc::socklen_t) };
+            if rc != 0 {
+                return Err(SysError::last(what, on));
+            }
+            Ok(())
+        };
+        let version = TPACKET_V3;
+        set(
+            PACKET_VERSION,
+            (&raw const version).cast(),
+            4,
+            "PACKET_VERSION",
+        )?;
+        let frame_size = 2048u32;
+        let total = size.block_size * size.block_nr;
+        let req = Req3 {
+            block_size: size.block_size as u32,
+            block_nr: size.block_nr as u32,
+            frame_size,
+            frame_nr: (total / frame_size as usize) as u32,
+            retire_blk_tov: size.retire_ms,
+            sizeof_priv: 0,
+            feature_req_word: 0,
+        };
+        set(
+            PACKET_RX_RING,
+            (&raw const req).cast(),
+            std::mem::size_of::<Req3>(),
+            "PACKET_RX_RING",
+        )?;
+        // SAFETY: maps the ring the kernel just allocated for `fd`; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(SysError::last("mmap(PACKET_RX_RING)", on));
+        }
+        let base = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| SysError::new("mmap", on, io::Error::other("null mapping")))?;
+        Ok(RxRing {
+            base,
+            size,
+            block: 0,
+            held: false,
+            next: 0,
+            left: 0,
+        })
+    }
+
+    fn block_ptr(&self, i: usize) -> *mut u8 {
+        // SAFETY: `i < block_nr`, so the offset stays inside the mapping.
+        unsafe { self.base.as_ptr().add(i * self.size.block_size) }
+    }
+
+    fn status(&self, i: usize) -> &AtomicU32 {
+        // SAFETY: `block_status` is an aligned u32 inside block `i` of the live mapping, shared
+        // with the kernel, which is what atomics are for.
+        unsafe { AtomicU32::from_ptr(self.block_ptr(i).add(BLOCK_STATUS).cast()) }
+    }
+
+    fn read_u32(&self, at: *const u8) -> u32 {
+        // SAFETY: callers pass pointers inside a block the kernel has handed over.
+        unsafe { std::ptr::read_unaligned(at.cast::<u32>()) }
+    }
+
+    fn read_u16(&self, at: *const u8) -> u16 {
+        // SAFETY: as above.
+        unsafe { std::ptr::read_unaligned(at.cast::<u16>()) }
+    }
+
+    /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back), returning
+    /// `false` when the kernel has handed over nothing new.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>, max: usize) -> bool {
+        loop {
+            if !self.held {
+                if self.status(self.block).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+                    return false;
+                }
+                let b = self.block_ptr(self.block);
+                // SAFETY: the block is ours (TP_STATUS_USER); its header fields are in bounds.
+                self.left = self.read_u32(unsafe { b.add(BLOCK_NUM_PKTS) });
+                self.next = self.read_u32(unsafe { b.add(BLOCK_FIRST_PKT) }) as usize;
+                self.held = true;
+            }
+            if self.left == 0 {
+                self.status(self.block)
+                    .store(TP_STATUS_KERNEL, Ordering::Release);
+                self.held = false;
+                self.block = (self.block + 1) % self.size.block_nr;
+                continue;
+            }
+            let block = self.block_ptr(self.block);
+            if self.next >= self.size.block_size {
+                // A malformed block: give it back rather than read past it.
+                self.left = 0;
+                continue;
+            }
+            // SAFETY: `next < block_size`: the frame header lies inside the held block.
+            let hdr = unsafe { block.add(self.next) };
+            // SAFETY: fields of the frame header, inside the held block.
+            let (next, snaplen, status, mac) = unsafe {
+                (
+                    self.read_u32(hdr.add(PKT_NEXT)) as usize,
+                    self.read_u32(hdr.add(PKT_SNAPLEN)) as usize,
+                    self.read_u32(hdr.add(PKT_STATUS)),
+                    usize::from(self.read_u16(hdr.add(PKT_MAC))),
+                )
+            };
+            let start = self.next + mac;
+            let len = snaplen
+                .min(max)
+                .min(self.size.block_size.saturating_sub(start));
+            buf.clear();
+            // SAFETY: `start + len <= block_size`: the frame lies inside the held block.
+            buf.extend_from_slice(unsafe { std::slice::from_raw_parts(block.add(start), len) });
+            if status & TP_STATUS_VLAN_VALID != 0 && buf.len() >= 12 {
+                // SAFETY: header fields, as above.
+                let (tci, tpid) = unsafe {
+                    (
+                        self.read_u32(hdr.add(PKT_VLAN_TCI)) as u16,
+                        self.read_u16(hdr.add(PKT_VLAN_TPID)),
+                    )
+                };
+                let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                    tpid
+                } else {
+                    0x8100
+                };
+                let n = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                buf.copy_within(12..n, 16);
+                buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+                buf[14..16].copy_from_slice(&tci.to_be_bytes());
+            }
+            self.left -= 1;
+            self.next = if next == 0 {
+                self.size.block_size
+            } else {
+                self.next + next
+            };
+            if self.left == 0 {
+                self.status(self.block)
+                    .store(TP_STATUS_KERNEL, Ordering::Release);
+                self.held = false;
+                self.block = (self.block + 1) % self.size.block_nr;
+            }
+            return true;
+        }
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the area mapped in `new`; nothing refers into it any more.
+        unsafe {
+            libc::munmap(
+                self.base.as_ptr().cast(),
+                self.size.block_size * self.size.block_nr,
+            );
+        }
+    }
+}
