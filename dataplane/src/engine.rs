@@ -45,7 +45,7 @@ pub struct Engine {
     ports: Vec<Option<Box<dyn Port + Send>>>,
     pool: Vec<Vec<u8>>,
     batch: Batch<Vec<u8>>,
-    scratch: Vec<u8>,
+    scratch: Vec<Vec<u8>>,
     stats: EngineStats,
     epoch: Instant,
     registry: Option<mio::Registry>,
@@ -77,7 +77,7 @@ impl Engine {
             ports: (0..MAX_PORTS).map(|_| None).collect(),
             pool: Vec::new(),
             batch: Batch::with_capacity(BATCH),
-            scratch: Vec::new(),
+            scratch: (0..BATCH).map(|_| Vec::new()).collect(),
             stats: EngineStats::default(),
             epoch: Instant::now(),
             registry: None,
@@ -186,26 +186,32 @@ impl Engine {
             let Some(out) = ports[egress.index()].as_mut() else {
                 continue;
             };
-            for it in items {
+            // Each frame appears at most once per egress queue, so a queue holds at most a
+            // batch; frames needing a tag edit are written into their own scratch buffer.
+            let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+            let mut n = 0;
+            for (it, scratch) in items.iter().zip(scratch.iter_mut()).take(BATCH) {
                 let Some((_, frame)) = batch.frame(usize::from(it.frame)) else {
                     continue;
                 };
-                let bytes = match it.tag {
+                frames[n] = match it.tag {
                     TagOp::Keep => frame,
                     op => {
                         op.apply(frame, scratch);
                         scratch.as_slice()
                     }
                 };
-                match out.send(bytes) {
-                    Ok(true) => stats.tx += 1,
-                    Ok(false) => stats.tx_full += 1,
-                    Err(e) => {
-                        stats.io_errors += 1;
-                        failed.insert(egress);
-                        tracing::warn!(port = %egress, name = out.name(), error = %e, "send failed: port detached");
-                        break;
-                    }
+                n += 1;
+            }
+            match out.send_batch(&frames[..n]) {
+                Ok(sent) => {
+                    stats.tx += sent as u64;
+                    stats.tx_full += (n - sent) as u64;
+                }
+                Err(e) => {
+                    stats.io_errors += 1;
+                    failed.insert(egress);
+                    tracing::warn!(port = %egress, name = out.name(), error = %e, "send failed: port detached");
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! frame arriving on the interface is read, frames are written out of it whole. The interface
 //! is made promiscuous for as long as the port lives. Frames are received through a
 //! TPACKET_V3 ring (no system call per frame), or one `recvmsg` a frame where the kernel
-//! refuses the ring; they are sent one `send` a frame.
+//! refuses the ring; they are sent in batches with `sendmmsg`.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -72,6 +72,10 @@ impl Port for AfPacketPort {
     fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
         // A full queue loses the frame (counted by the caller); the loop goes on.
         self.sock.send(frame)
+    }
+
+    fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        self.sock.send_many(frames)
     }
 
     fn readiness(&self) -> Option<BorrowedFd<'_>> {

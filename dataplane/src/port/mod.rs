@@ -25,6 +25,17 @@ pub trait Port {
     /// was dropped (the caller counts it); never blocks.
     fn send(&mut self, frame: &[u8]) -> io::Result<bool>;
 
+    /// Queues several frames, in order; returns how many were taken before the TX queue
+    /// filled up (the rest are dropped and counted by the caller). Never blocks.
+    fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        for (i, f) in frames.iter().enumerate() {
+            if !self.send(f)? {
+                return Ok(i);
+            }
+        }
+        Ok(frames.len())
+    }
+
     /// A descriptor that becomes readable when frames wait; `None` for ports that must be
     /// polled (in-memory ports).
     fn readiness(&self) -> Option<BorrowedFd<'_>>;
