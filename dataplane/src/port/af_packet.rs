@@ -32,6 +32,8 @@ impl AfPacketPort {
         let sock = PacketSocket::open(ifname)?;
         sock.set_promiscuous()?;
         sock.set_rcvbuf(RCVBUF)?;
+        // Frames l2sw sends are already switched: skip the interface's qdisc.
+        sock.set_qdisc_bypass()?;
         let ring = match RxRing::new(&sock, RingSize::default()) {
             Ok(r) => Some(r),
             Err(e) => {

@@ -10,6 +10,7 @@ use super::SysError;
 
 const ETH_P_ALL: u16 = 0x0003;
 const PACKET_AUXDATA: i32 = 8;
+const PACKET_QDISC_BYPASS: i32 = 20;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
@@ -167,6 +168,12 @@ impl PacketSocket {
         let v = i32::try_from(bytes).unwrap_or(i32::MAX);
         self.set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v, "SO_RCVBUFFORCE")
             .or_else(|_| self.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, v, "SO_RCVBUF"))
+    }
+
+    /// Sends frames straight to the driver, bypassing the interface's queueing discipline
+    /// (`PACKET_QDISC_BYPASS`): a full driver queue then drops the frame instead of queueing.
+    pub fn set_qdisc_bypass(&self) -> Result<(), SysError> {
+        self.set_int(libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS")
     }
 
     /// Puts the interface in promiscuous mode for as long as the socket lives
