@@ -191,10 +191,9 @@ pub fn handle(line: &str, networks: &[Handle]) -> Response {
                 format!("network {network:?} is not a learning bridge: it has no FDB")
             })
         }),
-        Request::Stats { network, .. } => find(&network).and_then(|n| {
-            let s = n.call(|e| e.stats()).map_err(|e| e.to_string())?;
-            serde_json::to_value(s).map_err(|e| e.to_string())
-        }),
+        Request::Stats { network, .. } => {
+            find(&network).and_then(|n| n.call(stats).map_err(|e| e.to_string()))
+        }
         Request::SetAgeing { network, secs, .. } => find(&network).and_then(|n| {
             n.call(move |e| {
                 e.switch_mut()
@@ -258,6 +257,25 @@ fn add_port(n: &Handle, spec: &PortSpec) -> Result<Value, String> {
         Ok(json!({"id": id.index()}))
     })
     .map_err(|e| e.to_string())?
+}
+
+/// The network's totals and each port's counters, drops by reason name.
+fn stats(e: &mut Engine) -> Value {
+    let ports: Vec<Value> = e
+        .switch()
+        .ports()
+        .map(|(id, p)| {
+            let c = e.port_counters(id);
+            let drops: serde_json::Map<String, Value> =
+                c.drops().map(|(r, n)| (r.name().to_owned(), Value::from(n))).collect();
+            json!({"name": p.cfg.name, "rx": c.rx, "tx": c.tx, "tx_full": c.tx_full, "drops": drops})
+        })
+        .collect();
+    let s = e.stats();
+    json!({
+        "rx": s.rx, "tx": s.tx, "tx_full": s.tx_full, "io_errors": s.io_errors,
+        "detached": s.detached, "ports": ports,
+    })
 }
 
 fn port_list(e: &mut Engine) -> Value {

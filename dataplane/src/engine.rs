@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::fwd::{Batch, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick};
+use crate::fwd::{Batch, DropReason, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict};
 use crate::port::Port;
 
 /// Frames read from one port before the switch decides them.
@@ -39,6 +39,41 @@ pub struct EngineStats {
     pub detached: u64,
 }
 
+/// Counters of one port (one per event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortCounters {
+    /// Frames read from the port.
+    pub rx: u64,
+    /// Frames written to the port.
+    pub tx: u64,
+    /// Frames for the port lost to its full TX queue.
+    pub tx_full: u64,
+    /// Frames read from the port and dropped, by [`DropReason`] (index `reason as usize`).
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl Default for PortCounters {
+    fn default() -> Self {
+        PortCounters {
+            rx: 0,
+            tx: 0,
+            tx_full: 0,
+            drops: [0; DropReason::COUNT],
+        }
+    }
+}
+
+impl PortCounters {
+    /// The non-zero drop counters, by reason.
+    pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .zip(self.drops)
+            .filter(|(_, n)| *n != 0)
+            .map(|(r, n)| (*r, n))
+    }
+}
+
 /// A switch and its ports.
 pub struct Engine {
     sw: Switch,
@@ -50,6 +85,7 @@ pub struct Engine {
     epoch: Instant,
     registry: Option<mio::Registry>,
     polled: PortSet,
+    counters: Box<[PortCounters; MAX_PORTS]>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -82,11 +118,14 @@ impl Engine {
             epoch: Instant::now(),
             registry: None,
             polled: PortSet::EMPTY,
+            counters: Box::new([PortCounters::default(); MAX_PORTS]),
         }
     }
 
-    /// Attaches the I/O of switch port `id` (also while running: a job may attach ports).
+    /// Attaches the I/O of switch port `id` (also while running: a job may attach ports);
+    /// its counters start from zero.
     pub fn attach(&mut self, id: PortId, port: Box<dyn Port + Send>) -> io::Result<()> {
+        self.counters[id.index()] = PortCounters::default();
         if let Some(registry) = &self.registry {
             match port.readiness() {
                 Some(fd) => registry.register(
@@ -127,6 +166,11 @@ impl Engine {
         self.stats
     }
 
+    /// Counters of port `id` (zero for a port never attached).
+    pub fn port_counters(&self, id: PortId) -> PortCounters {
+        self.counters[id.index()]
+    }
+
     /// The current time on the engine's clock (for FDB ages and operator entries).
     pub fn tick(&self) -> Tick {
         self.now()
@@ -146,6 +190,7 @@ impl Engine {
             scratch,
             stats,
             epoch,
+            counters,
             ..
         } = self;
         let Some(port) = ports[id.index()].as_mut() else {
@@ -181,6 +226,13 @@ impl Engine {
         }
         stats.rx += n as u64;
         sw.process(Tick::from_duration(epoch.elapsed()), batch);
+        let ingress = &mut counters[id.index()];
+        ingress.rx += n as u64;
+        for d in batch.decisions() {
+            if let Verdict::Drop(r) = d.verdict {
+                ingress.drops[r as usize] += 1;
+            }
+        }
         let mut failed = PortSet::EMPTY;
         for (egress, items) in batch.egress() {
             let Some(out) = ports[egress.index()].as_mut() else {
@@ -207,6 +259,9 @@ impl Engine {
                 Ok(sent) => {
                     stats.tx += sent as u64;
                     stats.tx_full += (n - sent) as u64;
+                    let c = &mut counters[egress.index()];
+                    c.tx += sent as u64;
+                    c.tx_full += (n - sent) as u64;
                 }
                 Err(e) => {
                     stats.io_errors += 1;

@@ -170,6 +170,9 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
 
     deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1)));
     deliveries(&taps, &taps[1], &uc(station(1), station(2)));
+    // A multicast source: dropped, and counted on the port it came in by.
+    let bad_source = uc(station(2), Mac([1, 0, 0x5e, 0, 0, 1]));
+    assert!(deliveries(&taps, &taps[0], &bad_source).is_empty());
 
     let stream = UnixStream::connect(&sock).unwrap();
     let mut out = stream.try_clone().unwrap();
@@ -195,9 +198,11 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
     );
     let stats = ask(r#"{"v":1,"op":"stats","network":"lab"}"#);
     assert!(
-        stats.contains(r#""rx":2"#) && stats.contains(r#""tx":2"#),
+        stats.contains(r#""rx":3"#) && stats.contains(r#""tx":2"#),
         "{stats}"
     );
+    let pa = r#""drops":{"InvalidSource":1},"name":"pa","rx":2"#;
+    assert!(stats.contains(pa), "{stats}");
     let set =
         ask(r#"{"v":1,"op":"add_static","network":"lab","mac":"02:00:00:00:00:09","port":"pb"}"#);
     assert!(set.contains(r#""ok":true"#), "{set}");

@@ -173,7 +173,12 @@ impl PacketSocket {
     /// Sends frames straight to the driver, bypassing the interface's queueing discipline
     /// (`PACKET_QDISC_BYPASS`): a full driver queue then drops the frame instead of queueing.
     pub fn set_qdisc_bypass(&self) -> Result<(), SysError> {
-        self.set_int(libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS")
+        self.set_int(
+            libc::SOL_PACKET,
+            PACKET_QDISC_BYPASS,
+            1,
+            "PACKET_QDISC_BYPASS",
+        )
     }
 
     /// Puts the interface in promiscuous mode for as long as the socket lives
