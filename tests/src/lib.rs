@@ -192,19 +192,17 @@ pub fn station(n: u8) -> l2sw::wire::Mac {
 
 impl Sandbox {
     /// Workload `name`: namespace `name` whose `eth0` has MAC `station(n)`, linked by a veth
-    /// pair to port `p{name}` (MAC 02:00:00:00:01:nn) in namespace `sw`. Returns the
-    /// workload's namespace and a tap on its `eth0`.
+    /// pair to port `p{name}` (MAC 02:00:00:00:01:nn) in namespace `sw`. Its transmit offloads
+    /// are off, as l2ctl sets a workload attached to an AF_PACKET port. Returns the workload's
+    /// namespace and a tap on its `eth0`.
     pub fn workload(&mut self, sw: &str, name: &str, n: u8) -> (String, Tap) {
         let ns = self.netns(name);
         let port_mac = format!("02:00:00:00:01:{n:02x}");
-        self.veth(
-            sw,
-            &format!("p{name}"),
-            &port_mac,
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
+        let mac = station(n).to_string();
+        self.veth(sw, &format!("p{name}"), &port_mac, &ns, "eth0", &mac);
+        netns::run_in(&ns, || l2sw::port::sys::link::disable_tx_offloads("eth0"))
+            .and_then(|r| r)
+            .unwrap_or_else(|e| panic!("workload {name}: {e}"));
         let tap = Tap::open(name, &ns, "eth0");
         (ns, tap)
     }
