@@ -333,3 +333,28 @@ fn ports_are_added_and_removed_while_the_network_runs() {
     stop.store(true, Ordering::Relaxed);
     running.join().unwrap();
 }
+
+#[test]
+fn learned_stations_age_out_on_a_running_network() {
+    let Some(DaemonLab {
+        taps,
+        stop,
+        running,
+        ..
+    }) = daemon_lab("age")
+    else {
+        return;
+    };
+    let h = &running.handle;
+    let ask = |req: &str| l2sw::api::handle(req, std::slice::from_ref(h));
+    deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1)));
+    deliveries(&taps, &taps[1], &uc(Mac::BROADCAST, station(2)));
+    let fdb = ask(r#"{"v":1,"op":"fdb","network":"lab"}"#);
+    assert_eq!(fdb.data.as_array().map(Vec::len), Some(2), "{fdb:?}");
+    assert!(ask(r#"{"v":1,"op":"set_ageing","network":"lab","secs":1}"#).ok);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let fdb = ask(r#"{"v":1,"op":"fdb","network":"lab"}"#);
+    assert_eq!(fdb.data.as_array().map(Vec::len), Some(0), "{fdb:?}");
+    stop.store(true, Ordering::Relaxed);
+    running.join().unwrap();
+}
