@@ -11,6 +11,8 @@
 //! {"v":1,"op":"add_static","network":"lab","mac":"02:00:00:00:00:01","port":"veth-a","vid":0,"sticky":false}
 //! {"v":1,"op":"add_port","network":"lab","port":{"interface":"veth-c","role":"bridge"}}
 //! {"v":1,"op":"remove_port","network":"lab","port":"veth-c"}
+//! {"v":1,"op":"add_network","network":{"name":"lab2","mode":"bridge","port":[{"interface":"veth-d","role":"bridge"}]}}
+//! {"v":1,"op":"remove_network","network":"lab2"}
 //! ```
 
 use std::time::Duration;
@@ -18,8 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::PortSpec;
-use crate::daemon::{self, Handle};
+use crate::config::{Config, NetworkSpec, PortSpec};
+use crate::daemon::{self, Handle, Networks};
 use crate::engine::Engine;
 use crate::fwd::EntryKind;
 use crate::wire::Mac;
@@ -60,6 +62,21 @@ pub enum Request {
         network: String,
         /// Seconds.
         secs: u64,
+    },
+    /// Starts a network; `network` is written as a `[[network]]` table of the configuration
+    /// file, ports included.
+    AddNetwork {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: Box<NetworkSpec>,
+    },
+    /// Stops a network: its ports close (TAP devices vanish); answers its last counters.
+    RemoveNetwork {
+        /// Protocol version.
+        v: u32,
+        /// The network's name.
+        network: String,
     },
     /// Adds a port to a running network; `port` is written as in the configuration file.
     AddPort {
@@ -105,6 +122,8 @@ impl Request {
             | Request::Fdb { v, .. }
             | Request::Stats { v, .. }
             | Request::SetAgeing { v, .. }
+            | Request::AddNetwork { v, .. }
+            | Request::RemoveNetwork { v, .. }
             | Request::AddPort { v, .. }
             | Request::RemovePort { v, .. }
             | Request::AddStatic { v, .. } => *v,
@@ -156,8 +175,51 @@ impl Response {
     }
 }
 
+/// What requests act on: the running networks, and whether networks can be added or removed
+/// (the daemon's [`Networks`]) or not (a fixed list of handles).
+pub trait NetworkSet {
+    /// The ways to every running engine.
+    fn handles(&self) -> Vec<Handle>;
+    /// Starts a network.
+    fn add(&self, spec: &NetworkSpec) -> Result<(), String>;
+    /// Stops a network and returns its counters.
+    fn remove(&self, name: &str) -> Result<Value, String>;
+}
+
+impl NetworkSet for [Handle] {
+    fn handles(&self) -> Vec<Handle> {
+        self.to_vec()
+    }
+    fn add(&self, _: &NetworkSpec) -> Result<(), String> {
+        Err("networks cannot be added here".into())
+    }
+    fn remove(&self, _: &str) -> Result<Value, String> {
+        Err("networks cannot be removed here".into())
+    }
+}
+
+impl NetworkSet for Networks {
+    fn handles(&self) -> Vec<Handle> {
+        Networks::handles(self)
+    }
+    fn add(&self, spec: &NetworkSpec) -> Result<(), String> {
+        let plan = Config {
+            networks: vec![spec.clone()],
+        }
+        .plan()
+        .map_err(|e| e.to_string())?
+        .remove(0);
+        self.start(plan)
+    }
+    fn remove(&self, name: &str) -> Result<Value, String> {
+        let s = Networks::remove(self, name)?;
+        serde_json::to_value(s).map_err(|e| e.to_string())
+    }
+}
+
 /// Answers one request line against the running networks.
-pub fn handle(line: &str, networks: &[Handle]) -> Response {
+pub fn handle<N: NetworkSet + ?Sized>(line: &str, set: &N) -> Response {
+    let networks = &set.handles()[..];
     if line.len() > MAX_REQUEST {
         return Response::error(format!("request longer than {MAX_REQUEST} bytes"));
     }
@@ -205,6 +267,8 @@ pub fn handle(line: &str, networks: &[Handle]) -> Response {
             .map(|()| Value::Null)
             .map_err(str::to_owned)
         }),
+        Request::AddNetwork { network, .. } => set.add(&network).map(|()| Value::Null),
+        Request::RemoveNetwork { network, .. } => set.remove(&network),
         Request::AddPort { network, port, .. } => find(&network).and_then(|n| add_port(n, &port)),
         Request::RemovePort { network, port, .. } => find(&network).and_then(|n| {
             n.call(move |e| {
@@ -346,8 +410,12 @@ mod tests {
                 r#"{"v":1,"op":"fdb","network":"nope"}"#,
                 "no network \"nope\"",
             ),
+            (
+                r#"{"v":1,"op":"add_network","network":{"name":"x","mode":"bridge"}}"#,
+                "cannot be added here",
+            ),
         ] {
-            let r = handle(line, &[]);
+            let r = handle(line, &[][..]);
             assert!(!r.ok);
             let e = r.error.clone().unwrap_or_default();
             assert!(e.contains(expect), "{line}: {e}");
@@ -355,12 +423,12 @@ mod tests {
         }
         let huge = "x".repeat(MAX_REQUEST + 1);
         assert!(
-            handle(&huge, &[])
+            handle(&huge, &[][..])
                 .error
                 .unwrap_or_default()
                 .contains("longer than")
         );
-        let none = handle(r#"{"v":1,"op":"networks"}"#, &[]);
+        let none = handle(r#"{"v":1,"op":"networks"}"#, &[][..]);
         assert!(none.ok);
         assert_eq!(none.data, json!([]));
     }

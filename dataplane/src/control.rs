@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::api::{self, MAX_REQUEST};
-use crate::daemon::Handle;
+use crate::api::{self, MAX_REQUEST, NetworkSet};
 
 /// The daemon's default control socket.
 pub const DEFAULT_SOCKET: &str = "/run/l2sw/l2sw.sock";
@@ -48,9 +47,9 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> C
 }
 
 /// Opens the socket at `path` and serves requests on a thread until `stop` is set.
-pub fn serve(
+pub fn serve<N: NetworkSet + Send + Sync + ?Sized + 'static>(
     path: &Path,
-    networks: Vec<Handle>,
+    networks: Arc<N>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ControlError> {
     if let Some(dir) = path.parent() {
@@ -79,7 +78,7 @@ pub fn serve(
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        if let Err(e) = serve_one(stream, &networks) {
+                        if let Err(e) = serve_one(stream, &*networks) {
                             tracing::debug!(error = %e, "control connection ended");
                         }
                     }
@@ -101,7 +100,7 @@ pub fn serve(
         })
 }
 
-fn serve_one(stream: UnixStream, networks: &[Handle]) -> io::Result<()> {
+fn serve_one<N: NetworkSet + ?Sized>(stream: UnixStream, networks: &N) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;

@@ -2,8 +2,8 @@
 //! per network on a thread of its own until asked to stop.
 
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -106,10 +106,17 @@ pub struct Running {
     pub name: String,
     /// The way to its engine.
     pub handle: Handle,
+    stop: Arc<AtomicBool>,
     thread: JoinHandle<io::Result<Engine>>,
 }
 
 impl Running {
+    /// Stops the engine (its ports close, TAP devices vanish) and returns its counters.
+    pub fn stop_and_join(self) -> io::Result<EngineStats> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
     /// Waits for the engine to stop (after `stop` is set) and returns its counters.
     pub fn join(self) -> io::Result<EngineStats> {
         match self.thread.join() {
@@ -176,9 +183,10 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
     let poll = mio::Poll::new().map_err(thread_err)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(thread_err)?);
     let (jobs, rx) = crossbeam_channel::unbounded();
+    let flag = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name(format!("l2sw-{network}"))
-        .spawn(move || engine.run_with(&stop, poll, Some(rx)).map(|()| engine))
+        .spawn(move || engine.run_with(&flag, poll, Some(rx)).map(|()| engine))
         .map_err(thread_err)?;
     tracing::info!(network = %network, "forwarding");
     Ok(Running {
@@ -190,6 +198,65 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
             jobs,
             waker,
         },
+        stop,
         thread,
     })
+}
+
+/// The networks of a daemon, which the control socket may add to and remove from.
+#[derive(Debug, Default)]
+pub struct Networks {
+    list: Mutex<Vec<Running>>,
+}
+
+impl Networks {
+    /// No networks.
+    pub fn new() -> Networks {
+        Networks::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
+        self.list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Builds and starts `plan`'s network; refuses a name already running.
+    pub fn start(&self, plan: NetworkPlan) -> Result<(), String> {
+        if self.lock().iter().any(|r| r.name == plan.name) {
+            return Err(format!("network {:?} already exists", plan.name));
+        }
+        let running = start(plan, Arc::new(AtomicBool::new(false))).map_err(|e| e.to_string())?;
+        self.lock().push(running);
+        Ok(())
+    }
+
+    /// The ways to every running engine.
+    pub fn handles(&self) -> Vec<Handle> {
+        self.lock().iter().map(|r| r.handle.clone()).collect()
+    }
+
+    /// Stops network `name` and returns its counters.
+    pub fn remove(&self, name: &str) -> Result<EngineStats, String> {
+        let running = {
+            let mut list = self.lock();
+            let at = list
+                .iter()
+                .position(|r| r.name == name)
+                .ok_or_else(|| format!("no network {name:?}"))?;
+            list.remove(at)
+        };
+        running.stop_and_join().map_err(|e| e.to_string())
+    }
+
+    /// Stops every network, returning each one's name and counters.
+    pub fn stop_all(&self) -> Vec<(String, io::Result<EngineStats>)> {
+        let all: Vec<Running> = self.lock().drain(..).collect();
+        for r in &all {
+            r.stop.store(true, Ordering::Relaxed);
+        }
+        all.into_iter()
+            .map(|r| (r.name.clone(), r.join()))
+            .collect()
+    }
 }

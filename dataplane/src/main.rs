@@ -4,11 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use l2sw::config::Config;
-use l2sw::daemon;
+use l2sw::daemon::Networks;
 
 /// l2sw: a userspace L2 switch that forwards frames between interfaces the way the Linux
 /// bridge, macvlan and ipvlan do.
@@ -86,36 +87,28 @@ fn run(path: &PathBuf, socket: &std::path::Path) -> Result<(), String> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| format!("installing signal handlers: {e}"))?;
     }
-    let mut running = Vec::new();
-    for plan in plans {
-        match daemon::start(plan, Arc::clone(&stop)) {
-            Ok(r) => running.push(r),
-            Err(e) => {
-                // Stop what already runs before reporting.
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                for r in running {
-                    let _ = r.join();
-                }
-                return Err(e.to_string());
-            }
-        }
-    }
-    let handles = running.iter().map(|r| r.handle.clone()).collect();
-    let control = match l2sw::control::serve(socket, handles, Arc::clone(&stop)) {
+    let networks = Arc::new(Networks::new());
+    let started = plans.into_iter().try_for_each(|plan| networks.start(plan));
+    let control = started.and_then(|()| {
+        l2sw::control::serve(socket, Arc::clone(&networks), Arc::clone(&stop))
+            .map_err(|e| e.to_string())
+    });
+    let control = match control {
         Ok(c) => c,
         Err(e) => {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            for r in running {
-                let _ = r.join();
-            }
-            return Err(e.to_string());
+            // Stop what already runs before reporting.
+            networks.stop_all();
+            return Err(e);
         }
     };
     tracing::info!(socket = %socket.display(), "control socket ready");
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = control.join();
     let mut failed = None;
-    for r in running {
-        let name = r.name.clone();
-        match r.join() {
+    for (name, result) in networks.stop_all() {
+        match result {
             Ok(s) => tracing::info!(
                 network = %name, rx = s.rx, tx = s.tx, tx_full = s.tx_full,
                 io_errors = s.io_errors, detached = s.detached, "stopped"
@@ -123,6 +116,5 @@ fn run(path: &PathBuf, socket: &std::path::Path) -> Result<(), String> {
             Err(e) => failed = Some(format!("network {name}: {e}")),
         }
     }
-    let _ = control.join();
     failed.map_or(Ok(()), Err)
 }

@@ -161,8 +161,8 @@ fn the_control_socket_shows_the_fdb_and_survives_garbage() {
     };
     let dir = std::env::temp_dir().join(format!("l2sw-ctl-{}", std::process::id()));
     let sock = dir.join("l2sw.sock");
-    let server =
-        l2sw::control::serve(&sock, vec![running.handle.clone()], Arc::clone(&stop)).unwrap();
+    let handles: Arc<[l2sw::daemon::Handle]> = Arc::from(vec![running.handle.clone()]);
+    let server = l2sw::control::serve(&sock, handles, Arc::clone(&stop)).unwrap();
     assert_eq!(
         std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
         0o600
@@ -357,4 +357,34 @@ fn learned_stations_age_out_on_a_running_network() {
     assert_eq!(fdb.data.as_array().map(Vec::len), Some(0), "{fdb:?}");
     stop.store(true, Ordering::Relaxed);
     running.join().unwrap();
+}
+
+#[test]
+fn networks_are_added_and_removed_over_the_control_protocol() {
+    use l2sw::daemon::Networks;
+
+    let Some(mut sb) = Sandbox::new("nets") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let taps = vec![sb.workload(&sw, "a", 1).1, sb.workload(&sw, "b", 2).1];
+    let nets = Networks::new();
+    let ask = |req: String| l2sw::api::handle(&req, &nets);
+    let add = ask(format!(
+        r#"{{"v":1,"op":"add_network","network":{{"name":"lab2","mode":"bridge","port":[
+            {{"interface":"pa","netns":"{sw}","role":"bridge"}},
+            {{"interface":"pb","netns":"{sw}","role":"bridge"}}]}}}}"#
+    ));
+    assert!(add.ok, "{add:?}");
+    let twice =
+        ask(r#"{"v":1,"op":"add_network","network":{"name":"lab2","mode":"bridge"}}"#.into());
+    assert!(!twice.ok && twice.error.unwrap_or_default().contains("already exists"));
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b"]
+    );
+    let rm = ask(r#"{"v":1,"op":"remove_network","network":"lab2"}"#.into());
+    assert!(rm.ok && rm.data["rx"] == 1, "{rm:?}");
+    assert!(deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))).is_empty());
+    assert!(nets.handles().is_empty());
 }
