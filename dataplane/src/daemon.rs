@@ -153,6 +153,15 @@ pub fn open_port(place: &PortPlace, max_frame: usize) -> Result<Box<dyn Port + S
 
 /// Builds `plan`'s switch and ports and starts its engine; it runs until `stop` is set.
 pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, DaemonError> {
+    start_with(plan, stop, false)
+}
+
+/// [`start`], spinning instead of sleeping when `busy_poll`.
+pub fn start_with(
+    plan: NetworkPlan,
+    stop: Arc<AtomicBool>,
+    busy_poll: bool,
+) -> Result<Running, DaemonError> {
     let network = plan.name.clone();
     let config_err = |source| DaemonError::Config {
         network: network.clone(),
@@ -172,6 +181,7 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
     }
     let mode = sw.config().mode.name();
     let mut engine = Engine::new(sw);
+    engine.set_busy_poll(busy_poll);
     let thread_err = |source| DaemonError::Thread {
         network: network.clone(),
         source,
@@ -207,12 +217,21 @@ pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, Daemon
 #[derive(Debug, Default)]
 pub struct Networks {
     list: Mutex<Vec<Running>>,
+    busy_poll: bool,
 }
 
 impl Networks {
     /// No networks.
     pub fn new() -> Networks {
         Networks::default()
+    }
+
+    /// No networks; those started later spin instead of sleeping if `busy_poll`.
+    pub fn with_busy_poll(busy_poll: bool) -> Networks {
+        Networks {
+            busy_poll,
+            ..Networks::default()
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
@@ -226,7 +245,8 @@ impl Networks {
         if self.lock().iter().any(|r| r.name == plan.name) {
             return Err(format!("network {:?} already exists", plan.name));
         }
-        let running = start(plan, Arc::new(AtomicBool::new(false))).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = start_with(plan, stop, self.busy_poll).map_err(|e| e.to_string())?;
         self.lock().push(running);
         Ok(())
     }

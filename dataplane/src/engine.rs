@@ -86,6 +86,7 @@ pub struct Engine {
     registry: Option<mio::Registry>,
     polled: PortSet,
     counters: Box<[PortCounters; MAX_PORTS]>,
+    busy_poll: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -119,6 +120,7 @@ impl Engine {
             registry: None,
             polled: PortSet::EMPTY,
             counters: Box::new([PortCounters::default(); MAX_PORTS]),
+            busy_poll: false,
         }
     }
 
@@ -149,6 +151,11 @@ impl Engine {
         }
         self.polled.remove(id);
         Some(port)
+    }
+
+    /// Never sleep in the poll: spin on the ports (a core at 100 %, for the lowest latency).
+    pub fn set_busy_poll(&mut self, on: bool) {
+        self.busy_poll = on;
     }
 
     /// The switch.
@@ -305,7 +312,7 @@ impl Engine {
         let mut ready = PortSet::EMPTY;
         let mut last_age = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let timeout = if !ready.is_empty() {
+            let timeout = if !ready.is_empty() || self.busy_poll {
                 Duration::ZERO
             } else if !self.polled.is_empty() {
                 Duration::from_millis(1)

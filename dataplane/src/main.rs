@@ -49,6 +49,10 @@ enum Command {
         /// The control socket (JSON lines; `l2ctl` talks to it).
         #[arg(long, default_value = l2sw::control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// Spin on the ports instead of sleeping until one is readable: lowest latency, one
+        /// core at 100 % per network. Off by default.
+        #[arg(long)]
+        busy_poll: bool,
     },
 }
 
@@ -63,7 +67,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, socket } => match run(&config, &socket) {
+        Command::Run {
+            config,
+            socket,
+            busy_poll,
+        } => match run(&config, &socket, busy_poll) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("l2sw: {e}");
@@ -73,7 +81,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &PathBuf, socket: &std::path::Path) -> Result<(), String> {
+fn run(path: &PathBuf, socket: &std::path::Path, busy_poll: bool) -> Result<(), String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let plans = Config::from_toml(&text)
@@ -87,7 +95,7 @@ fn run(path: &PathBuf, socket: &std::path::Path) -> Result<(), String> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| format!("installing signal handlers: {e}"))?;
     }
-    let networks = Arc::new(Networks::new());
+    let networks = Arc::new(Networks::with_busy_poll(busy_poll));
     let started = plans.into_iter().try_for_each(|plan| networks.start(plan));
     let control = started.and_then(|()| {
         l2sw::control::serve(socket, Arc::clone(&networks), Arc::clone(&stop))

@@ -22,6 +22,10 @@ fn help_explains_the_configuration_file() {
         text.contains("[[network.port]]") && text.contains("SIGTERM"),
         "{text}"
     );
+    assert!(
+        text.contains("--busy-poll") && text.contains("--socket"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -230,6 +230,11 @@ impl LiveEngine {
     /// A learning bridge with default ports over AF_PACKET sockets on `ifaces` in namespace
     /// `ns`, running.
     pub fn bridge(ns: &str, ifaces: &[&str]) -> LiveEngine {
+        LiveEngine::bridge_with(ns, ifaces, false)
+    }
+
+    /// [`LiveEngine::bridge`], spinning instead of sleeping if `busy_poll`.
+    pub fn bridge_with(ns: &str, ifaces: &[&str], busy_poll: bool) -> LiveEngine {
         let mut sw = Switch::new(SwitchConfig::bridge()).expect("bridge");
         let max = sw.config().max_frame();
         let mut ports = Vec::new();
@@ -239,6 +244,7 @@ impl LiveEngine {
             ports.push((id, port));
         }
         let mut engine = Engine::new(sw);
+        engine.set_busy_poll(busy_poll);
         for (id, p) in ports {
             engine.attach(id, Box::new(p)).unwrap();
         }

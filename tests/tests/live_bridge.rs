@@ -388,3 +388,22 @@ fn networks_are_added_and_removed_over_the_control_protocol() {
     assert!(deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))).is_empty());
     assert!(nets.handles().is_empty());
 }
+
+#[test]
+fn a_busy_polling_engine_forwards_the_same() {
+    let Some(mut sb) = Sandbox::new("busy") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let taps = vec![sb.workload(&sw, "a", 1).1, sb.workload(&sw, "b", 2).1];
+    let live = LiveEngine::bridge_with(&sw, &["pa", "pb"], true);
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b"]
+    );
+    assert_eq!(
+        deliveries(&taps, &taps[1], &uc(station(1), station(2))),
+        ["a"]
+    );
+    assert_eq!(live.stop().stats().tx, 2);
+}
