@@ -278,6 +278,7 @@ pub fn handle<N: NetworkSet + ?Sized>(line: &str, set: &N) -> Response {
                     .ok_or_else(|| format!("no port {port:?}"))?;
                 sw.remove_port(id).map_err(|e| e.to_string())?;
                 e.detach(id);
+                e.program_filters();
                 tracing::info!(port = %port, "port removed");
                 Ok(Value::Null)
             })
@@ -317,6 +318,7 @@ fn add_port(n: &Handle, spec: &PortSpec) -> Result<Value, String> {
             let _ = e.switch_mut().remove_port(id);
             return Err(format!("attaching {name}: {err}"));
         }
+        e.program_filters();
         tracing::info!(port = %id, name = %name, "port added");
         Ok(json!({"id": id.index()}))
     })

@@ -190,6 +190,7 @@ pub fn start_with(
         // Not running yet: attaching only stores the port.
         engine.attach(id, port).map_err(thread_err)?;
     }
+    engine.program_filters();
     let poll = mio::Poll::new().map_err(thread_err)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(thread_err)?);
     let (jobs, rx) = crossbeam_channel::unbounded();

@@ -142,6 +142,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Programs every port's interface with the filter the switch derives for it (after a
+    /// configuration change: a new macvlan sub-interface adds its MAC to the uplink's list).
+    /// A port that refuses keeps its previous filter, with a warning.
+    pub fn program_filters(&mut self) {
+        let ids: Vec<PortId> = (0..MAX_PORTS).filter_map(PortId::new).collect();
+        for id in ids {
+            let filter = self.sw.port(id).and_then(|e| e.ingress.clone());
+            if let Some(port) = self.ports[id.index()].as_mut()
+                && let Err(e) = port.program_filter(filter.as_ref())
+            {
+                tracing::warn!(port = %id, name = port.name(), error = %e, "interface filter not programmed");
+            }
+        }
+    }
+
     /// Detaches and returns the I/O of switch port `id`.
     pub fn detach(&mut self, id: PortId) -> Option<Box<dyn Port + Send>> {
         let port = self.ports[id.index()].take()?;

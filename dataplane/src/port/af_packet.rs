@@ -4,14 +4,16 @@
 //! TPACKET_V3 ring (no system call per frame), or one `recvmsg` a frame where the kernel
 //! refuses the ring; they are sent in batches with `sendmmsg`.
 
+use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::Port;
 use super::sys::SysError;
 use super::sys::netns;
-use super::sys::packet::PacketSocket;
+use super::sys::packet::{Membership, PacketSocket};
 use super::sys::ring::{RingSize, RxRing};
+use crate::fwd::RxFilter;
 
 /// Receive buffer of each port: room for a few milliseconds of 64-byte frames at line rate
 /// while the loop serves other ports.
@@ -23,6 +25,8 @@ pub struct AfPacketPort {
     sock: PacketSocket,
     ring: Option<RxRing>,
     max_frame: usize,
+    /// The memberships programmed into the interface.
+    held: HashSet<Membership>,
 }
 
 impl AfPacketPort {
@@ -31,6 +35,7 @@ impl AfPacketPort {
     pub fn open(ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
         let sock = PacketSocket::open(ifname)?;
         sock.set_promiscuous()?;
+        let held = [Membership::Promiscuous].into_iter().collect();
         sock.set_rcvbuf(RCVBUF)?;
         // Frames l2sw sends are already switched: skip the interface's qdisc.
         sock.set_qdisc_bypass()?;
@@ -45,6 +50,7 @@ impl AfPacketPort {
             sock,
             ring,
             max_frame: max_frame + 1,
+            held,
         })
     }
 
@@ -78,6 +84,31 @@ impl Port for AfPacketPort {
 
     fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
         self.sock.send_many(frames)
+    }
+
+    fn program_filter(&mut self, filter: Option<&RxFilter>) -> io::Result<()> {
+        let want: HashSet<Membership> = match filter {
+            None | Some(RxFilter::Promiscuous) => [Membership::Promiscuous].into_iter().collect(),
+            Some(RxFilter::Unicast {
+                own,
+                groups,
+                allmulti,
+            }) => own
+                .iter()
+                .map(|m| Membership::Unicast(m.0))
+                .chain(groups.iter().map(|g| Membership::Multicast(g.0)))
+                .chain(allmulti.then_some(Membership::AllMulticast))
+                .collect(),
+        };
+        // Add first, then drop: the interface never accepts less than both filters share.
+        for m in want.difference(&self.held) {
+            self.sock.membership(true, *m).map_err(|e| e.source)?;
+        }
+        for m in self.held.difference(&want) {
+            self.sock.membership(false, *m).map_err(|e| e.source)?;
+        }
+        self.held = want;
+        Ok(())
     }
 
     fn readiness(&self) -> Option<BorrowedFd<'_>> {

@@ -12,6 +12,8 @@ pub mod tap;
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use crate::fwd::RxFilter;
+
 /// A source and sink of whole Ethernet frames.
 pub trait Port {
     /// The port's name (the interface name for real ports).
@@ -34,6 +36,14 @@ pub trait Port {
             }
         }
         Ok(frames.len())
+    }
+
+    /// Programs the interface to accept what `filter` accepts (`None`: everything), as the
+    /// switch derives it (a macvlan uplink takes its sub-interfaces' MACs and groups). Ports
+    /// without an interface filter ignore it.
+    fn program_filter(&mut self, filter: Option<&RxFilter>) -> io::Result<()> {
+        let _ = filter;
+        Ok(())
     }
 
     /// A descriptor that becomes readable when frames wait; `None` for ports that must be

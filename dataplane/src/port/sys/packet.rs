@@ -57,6 +57,19 @@ fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
     None
 }
 
+/// A membership a packet socket holds on its interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Membership {
+    /// Promiscuous mode.
+    Promiscuous,
+    /// Every multicast.
+    AllMulticast,
+    /// One MAC in the interface's unicast list.
+    Unicast([u8; 6]),
+    /// One group in the interface's multicast list.
+    Multicast([u8; 6]),
+}
+
 /// An AF_PACKET raw socket bound to one interface.
 #[derive(Debug)]
 pub struct PacketSocket {
@@ -184,22 +197,45 @@ impl PacketSocket {
     /// Puts the interface in promiscuous mode for as long as the socket lives
     /// (`PACKET_MR_PROMISC`, counted by the kernel, undone when the socket closes).
     pub fn set_promiscuous(&self) -> Result<(), SysError> {
+        self.membership(true, Membership::Promiscuous)
+    }
+
+    /// Adds (`add`) or drops a membership of the interface for as long as the socket lives:
+    /// promiscuity, all-multicast, or one address in its unicast or multicast list
+    /// (`PACKET_ADD_MEMBERSHIP` / `PACKET_DROP_MEMBERSHIP`). This is how a port filters in the
+    /// NIC, as macvlan adds its MACs to its lower device.
+    pub fn membership(&self, add: bool, m: Membership) -> Result<(), SysError> {
         // SAFETY: packet_mreq is plain data; all-zero is valid.
         let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
         mreq.mr_ifindex = self.ifindex;
-        mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+        let (kind, addr) = match m {
+            Membership::Promiscuous => (libc::PACKET_MR_PROMISC, None),
+            Membership::AllMulticast => (libc::PACKET_MR_ALLMULTI, None),
+            Membership::Unicast(a) => (libc::PACKET_MR_UNICAST, Some(a)),
+            Membership::Multicast(a) => (libc::PACKET_MR_MULTICAST, Some(a)),
+        };
+        mreq.mr_type = kind as u16;
+        if let Some(a) = addr {
+            mreq.mr_alen = 6;
+            mreq.mr_address[..6].copy_from_slice(&a);
+        }
+        let (opt, what) = if add {
+            (libc::PACKET_ADD_MEMBERSHIP, "PACKET_ADD_MEMBERSHIP")
+        } else {
+            (libc::PACKET_DROP_MEMBERSHIP, "PACKET_DROP_MEMBERSHIP")
+        };
         // SAFETY: `mreq` lives across the call and the length passed is its size.
         let rc = unsafe {
             libc::setsockopt(
                 self.fd.as_raw_fd(),
                 libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
+                opt,
                 (&raw const mreq).cast(),
                 std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
             )
         };
         if rc != 0 {
-            return Err(SysError::last("PACKET_ADD_MEMBERSHIP", &self.ifname));
+            return Err(SysError::last(what, &self.ifname));
         }
         Ok(())
     }
