@@ -34,26 +34,8 @@ fn ipv4_and_ipv6_work_both_ways_through_an_l2sw_bridge() {
     let sw = sb.netns("sw");
     let (a, _) = sb.workload(&sw, "a", 1);
     let (b, _) = sb.workload(&sw, "b", 2);
-    for (ns, v4, v6) in [
-        (&a, "10.0.0.1/24", "fd00::1/64"),
-        (&b, "10.0.0.2/24", "fd00::2/64"),
-    ] {
-        for key in ["all", "default", "eth0"] {
-            sb.ip(
-                ns,
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{key}.disable_ipv6=0"),
-                ],
-            );
-        }
-        sb.ip(ns, &["addr", "add", v4, "dev", "eth0"]);
-        sb.ip(ns, &["addr", "add", v6, "dev", "eth0", "nodad"]);
-    }
+    address(&sb, &a, "eth0", "10.0.0.1/24", "fd00::1/64");
+    address(&sb, &b, "eth0", "10.0.0.2/24", "fd00::2/64");
     let live = LiveEngine::bridge(&sw, &["pa", "pb"]);
     assert_eq!(
         udp(&a, &b, "10.0.0.1:0", "10.0.0.2:9000", b"ping4"),
@@ -85,4 +67,58 @@ fn ipv4_and_ipv6_work_both_ways_through_an_l2sw_bridge() {
         "{fdb:?}"
     );
     assert_eq!(e.stats().io_errors, 0);
+}
+
+/// Gives interface `dev` of namespace `ns` IPv4 and IPv6 addresses (IPv6 on, no DAD).
+fn address(sb: &Sandbox, ns: &str, dev: &str, v4: &str, v6: &str) {
+    for key in ["all", "default", dev] {
+        let set = format!("net.ipv6.conf.{key}.disable_ipv6=0");
+        sb.ip(ns, &["netns", "exec", ns, "sysctl", "-qw", &set]);
+    }
+    sb.ip(ns, &["addr", "add", v4, "dev", dev]);
+    sb.ip(ns, &["addr", "add", v6, "dev", dev, "nodad"]);
+}
+
+#[test]
+fn ipv4_and_ipv6_work_between_a_tap_workload_and_a_veth_workload() {
+    use l2sw::engine::Engine;
+    use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
+    use l2sw::port::af_packet::AfPacketPort;
+    use l2sw::port::tap::TapPort;
+
+    let Some(mut sb) = Sandbox::new("iptap") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let a = sb.netns("a");
+    let (b, _) = sb.workload(&sw, "b", 2);
+    let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+    let max = s.config().max_frame();
+    let t = s.add_port(PortConfig::bridge("tap0")).unwrap();
+    let p = s.add_port(PortConfig::bridge("pb")).unwrap();
+    let mut e = Engine::new(s);
+    e.attach(t, Box::new(TapPort::create_in(&a, "tap0", max).unwrap()))
+        .unwrap();
+    e.attach(p, Box::new(AfPacketPort::open_in(&sw, "pb", max).unwrap()))
+        .unwrap();
+    address(&sb, &a, "tap0", "10.0.1.1/24", "fd01::1/64");
+    address(&sb, &b, "eth0", "10.0.1.2/24", "fd01::2/64");
+    let live = LiveEngine::start(e);
+    assert_eq!(
+        udp(&a, &b, "10.0.1.1:0", "10.0.1.2:9000", b"ping4"),
+        b"ping4"
+    );
+    assert_eq!(
+        udp(&b, &a, "10.0.1.2:0", "10.0.1.1:9000", b"pong4"),
+        b"pong4"
+    );
+    assert_eq!(
+        udp(&a, &b, "[fd01::1]:0", "[fd01::2]:9000", b"ping6"),
+        b"ping6"
+    );
+    assert_eq!(
+        udp(&b, &a, "[fd01::2]:0", "[fd01::1]:9000", b"pong6"),
+        b"pong6"
+    );
+    assert_eq!(live.stop().stats().io_errors, 0);
 }
