@@ -43,9 +43,10 @@ enum Command {
     ///   hairpin = true
     #[command(verbatim_doc_comment)]
     Run {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML). Without it the daemon starts with no network and
+        /// waits for them on the control socket.
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// The control socket (JSON lines; `l2ctl` talks to it).
         #[arg(long, default_value = l2sw::control::DEFAULT_SOCKET)]
         socket: PathBuf,
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
             config,
             socket,
             busy_poll,
-        } => match run(&config, &socket, busy_poll) {
+        } => match run(config.as_deref(), &socket, busy_poll) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("l2sw: {e}");
@@ -81,7 +82,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &PathBuf, socket: &std::path::Path, busy_poll: bool) -> Result<(), String> {
+/// The networks of the configuration file, if one is given.
+fn plans(path: Option<&std::path::Path>) -> Result<Vec<l2sw::config::NetworkPlan>, String> {
+    let Some(path) = path else {
+        tracing::info!("no configuration file: waiting for networks on the control socket");
+        return Ok(Vec::new());
+    };
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let plans = Config::from_toml(&text)
@@ -90,6 +96,15 @@ fn run(path: &PathBuf, socket: &std::path::Path, busy_poll: bool) -> Result<(), 
     if plans.is_empty() {
         return Err(format!("{}: no [[network]] to run", path.display()));
     }
+    Ok(plans)
+}
+
+fn run(
+    path: Option<&std::path::Path>,
+    socket: &std::path::Path,
+    busy_poll: bool,
+) -> Result<(), String> {
+    let plans = plans(path)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
