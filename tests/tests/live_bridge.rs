@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use l2sw::config::Config;
 use l2sw::daemon::{self, Running};
 use l2sw::engine::Engine;
-use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
+use l2sw::fwd::{BridgePort, PortConfig, Role, Switch, SwitchConfig};
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::tap::TapPort;
 use l2sw::wire::{Mac, craft};
@@ -20,9 +20,27 @@ fn uc(dst: Mac, src: Mac) -> Vec<u8> {
     craft::ethernet(dst, src, 0x88b5, b"l2sw live")
 }
 
+/// Port flags of a variant: hairpin on port a, isolation on ports a and b.
+#[derive(Clone, Copy, Default)]
+struct Variant {
+    hairpin_a: bool,
+    isolated_ab: bool,
+}
+
+impl Variant {
+    fn flags(self, name: &str) -> BridgePort {
+        BridgePort {
+            hairpin: self.hairpin_a && name == "a",
+            isolated: self.isolated_ab && (name == "a" || name == "b"),
+            ..BridgePort::default()
+        }
+    }
+}
+
 /// Workloads a, b, c whose veth peers pa, pb, pc in namespace "sw" are either enslaved to a
-/// kernel bridge or served by an l2sw engine. Returns who received each scenario frame.
-fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
+/// kernel bridge or served by an l2sw engine, with the variant's port flags. Returns who
+/// received each scenario frame.
+fn run(test: &str, kernel: bool, v: Variant) -> Option<Vec<(String, Vec<String>)>> {
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
     if kernel {
@@ -33,10 +51,44 @@ fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
     for (n, name) in (1..).zip(["a", "b", "c"]) {
         taps.push(sb.workload(&sw, name, n).1);
         if kernel {
-            sb.ip(&sw, &["link", "set", &format!("p{name}"), "master", "br0"]);
+            let port = format!("p{name}");
+            let f = v.flags(name);
+            let onoff = |b: bool| if b { "on" } else { "off" };
+            sb.ip(&sw, &["link", "set", &port, "master", "br0"]);
+            let (h, i) = (onoff(f.hairpin), onoff(f.isolated));
+            sb.ip(
+                &sw,
+                &[
+                    "link",
+                    "set",
+                    &port,
+                    "type",
+                    "bridge_slave",
+                    "hairpin",
+                    h,
+                    "isolated",
+                    i,
+                ],
+            );
         }
     }
-    let engine = (!kernel).then(|| LiveEngine::bridge(&sw, &["pa", "pb", "pc"]));
+    let engine = (!kernel).then(|| {
+        let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
+        let max = s.config().max_frame();
+        let mut e_ports = Vec::new();
+        for name in ["a", "b", "c"] {
+            let port = format!("p{name}");
+            let id = s
+                .add_port(PortConfig::new(&port, Role::Bridge(v.flags(name))))
+                .unwrap();
+            e_ports.push((id, AfPacketPort::open_in(&sw, &port, max).unwrap()));
+        }
+        let mut e = Engine::new(s);
+        for (id, p) in e_ports {
+            e.attach(id, Box::new(p)).unwrap();
+        }
+        LiveEngine::start(e)
+    });
     let (a, b, c) = (station(1), station(2), station(3));
     let scenario = [
         ("a", "broadcast", uc(Mac::BROADCAST, a)),
@@ -62,12 +114,11 @@ fn run(test: &str, kernel: bool) -> Option<Vec<(String, Vec<String>)>> {
     Some(out)
 }
 
-#[test]
-fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
-    let Some(kernel) = run("livek", true) else {
+fn compare_live(test: &str, v: Variant) {
+    let Some(kernel) = run(&format!("{test}k"), true, v) else {
         return;
     };
-    let Some(ours) = run("livel", false) else {
+    let Some(ours) = run(&format!("{test}l"), false, v) else {
         return;
     };
     let mut report = String::new();
@@ -75,8 +126,31 @@ fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
         let mark = if k == l { "  " } else { "!!" };
         report += &format!("{mark} {what:<22} kernel {k:?} l2sw {l:?}\n");
     }
-    eprintln!("{report}");
+    eprintln!("{test}:\n{report}");
     assert_eq!(kernel, ours, "\n{report}");
+}
+
+#[test]
+fn l2sw_on_af_packet_ports_forwards_as_the_kernel_bridge() {
+    compare_live("live", Variant::default());
+}
+
+#[test]
+fn with_hairpin_and_isolated_ports_too() {
+    compare_live(
+        "livhp",
+        Variant {
+            hairpin_a: true,
+            ..Variant::default()
+        },
+    );
+    compare_live(
+        "liviso",
+        Variant {
+            isolated_ab: true,
+            ..Variant::default()
+        },
+    );
 }
 
 /// Workloads a and b behind ports pa and pb of namespace `sw`, and a daemon running the
