@@ -37,22 +37,7 @@ fn ipv4_and_ipv6_work_both_ways_through_an_l2sw_bridge() {
     address(&sb, &a, "eth0", "10.0.0.1/24", "fd00::1/64");
     address(&sb, &b, "eth0", "10.0.0.2/24", "fd00::2/64");
     let live = LiveEngine::bridge(&sw, &["pa", "pb"]);
-    assert_eq!(
-        udp(&a, &b, "10.0.0.1:0", "10.0.0.2:9000", b"ping4"),
-        b"ping4"
-    );
-    assert_eq!(
-        udp(&b, &a, "10.0.0.2:0", "10.0.0.1:9000", b"pong4"),
-        b"pong4"
-    );
-    assert_eq!(
-        udp(&a, &b, "[fd00::1]:0", "[fd00::2]:9000", b"ping6"),
-        b"ping6"
-    );
-    assert_eq!(
-        udp(&b, &a, "[fd00::2]:0", "[fd00::1]:9000", b"pong6"),
-        b"pong6"
-    );
+    both_ways(&a, &b, ("10.0.0.1", "10.0.0.2"), ("fd00::1", "fd00::2"));
     let e = live.stop();
     let fdb: Vec<_> = e
         .switch()
@@ -67,6 +52,22 @@ fn ipv4_and_ipv6_work_both_ways_through_an_l2sw_bridge() {
         "{fdb:?}"
     );
     assert_eq!(e.stats().io_errors, 0);
+}
+
+/// UDP over IPv4 and over IPv6, from `a` to `b` and back: `v4` and `v6` are (a's, b's).
+fn both_ways(a: &str, b: &str, v4: (&str, &str), v6: (&str, &str)) {
+    let v4 = (v4.0.to_string(), v4.1.to_string());
+    let v6 = (format!("[{}]", v6.0), format!("[{}]", v6.1));
+    for (x, y) in [v4, v6] {
+        assert_eq!(
+            udp(a, b, &format!("{x}:0"), &format!("{y}:9000"), b"ping"),
+            b"ping"
+        );
+        assert_eq!(
+            udp(b, a, &format!("{y}:0"), &format!("{x}:9000"), b"pong"),
+            b"pong"
+        );
+    }
 }
 
 /// Gives interface `dev` of namespace `ns` IPv4 and IPv6 addresses (IPv6 on, no DAD).
@@ -104,21 +105,6 @@ fn ipv4_and_ipv6_work_between_a_tap_workload_and_a_veth_workload() {
     address(&sb, &a, "tap0", "10.0.1.1/24", "fd01::1/64");
     address(&sb, &b, "eth0", "10.0.1.2/24", "fd01::2/64");
     let live = LiveEngine::start(e);
-    assert_eq!(
-        udp(&a, &b, "10.0.1.1:0", "10.0.1.2:9000", b"ping4"),
-        b"ping4"
-    );
-    assert_eq!(
-        udp(&b, &a, "10.0.1.2:0", "10.0.1.1:9000", b"pong4"),
-        b"pong4"
-    );
-    assert_eq!(
-        udp(&a, &b, "[fd01::1]:0", "[fd01::2]:9000", b"ping6"),
-        b"ping6"
-    );
-    assert_eq!(
-        udp(&b, &a, "[fd01::2]:0", "[fd01::1]:9000", b"pong6"),
-        b"pong6"
-    );
+    both_ways(&a, &b, ("10.0.1.1", "10.0.1.2"), ("fd01::1", "fd01::2"));
     assert_eq!(live.stop().stats().io_errors, 0);
 }
