@@ -80,6 +80,34 @@ impl Sandbox {
         }
     }
 
+    /// A kernel bridge `br` (STP off, the kernel's default) in namespace `ns`, up.
+    pub fn kernel_bridge(&self, ns: &str, br: &str) {
+        self.ip(ns, &["link", "add", br, "type", "bridge"]);
+        self.ip(ns, &["link", "set", br, "up"]);
+    }
+
+    /// Makes `port` of namespace `ns` a port of kernel bridge `br`, hairpin and isolation as
+    /// given.
+    pub fn enslave(&self, ns: &str, port: &str, br: &str, hairpin: bool, isolated: bool) {
+        let onoff = |b: bool| if b { "on" } else { "off" };
+        self.ip(ns, &["link", "set", port, "master", br]);
+        let (h, i) = (onoff(hairpin), onoff(isolated));
+        self.ip(
+            ns,
+            &[
+                "link",
+                "set",
+                port,
+                "type",
+                "bridge_slave",
+                "hairpin",
+                h,
+                "isolated",
+                i,
+            ],
+        );
+    }
+
     /// A veth pair: `a` in namespace `ns_a`, `b` in `ns_b`, both up, with the given MACs.
     pub fn veth(&self, ns_a: &str, a: &str, mac_a: &str, ns_b: &str, b: &str, mac_b: &str) {
         self.ip(

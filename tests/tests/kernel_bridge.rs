@@ -61,24 +61,9 @@ fn kernel(test: &str, v: Variant) -> Option<Kernel> {
             "eth0",
             &station(n).to_string(),
         );
-        sb.ip(&sw, &["link", "set", &port, "master", "br0"]);
         let hairpin = v.hairpin_a && *name == "a";
         let isolated = v.isolated_ab && (*name == "a" || *name == "b");
-        let onoff = |b: bool| if b { "on" } else { "off" };
-        sb.ip(
-            &sw,
-            &[
-                "link",
-                "set",
-                &port,
-                "type",
-                "bridge_slave",
-                "hairpin",
-                onoff(hairpin),
-                "isolated",
-                onoff(isolated),
-            ],
-        );
+        sb.enslave(&sw, &port, "br0", hairpin, isolated);
         taps.push(Tap::open(name, &ns, "eth0"));
     }
     taps.push(Tap::open("host", &sw, "br0"));

@@ -55,8 +55,7 @@ fn upstream(sb: &mut Sandbox, hairpin: bool) -> (String, String) {
     let host = sb.netns("up");
     let sw = sb.netns("sw");
     let e = sb.netns("e");
-    sb.ip(&sw, &["link", "add", "br1", "type", "bridge"]);
-    sb.ip(&sw, &["link", "set", "br1", "up"]);
+    sb.kernel_bridge(&sw, "br1");
     sb.veth(
         &host,
         "upl",
@@ -73,14 +72,8 @@ fn upstream(sb: &mut Sandbox, hairpin: bool) -> (String, String) {
         "eth0",
         &station(E).to_string(),
     );
-    for p in ["dwn", "pe"] {
-        sb.ip(&sw, &["link", "set", p, "master", "br1"]);
-    }
-    let hp = if hairpin { "on" } else { "off" };
-    sb.ip(
-        &sw,
-        &["link", "set", "dwn", "type", "bridge_slave", "hairpin", hp],
-    );
+    sb.enslave(&sw, "dwn", "br1", hairpin, false);
+    sb.enslave(&sw, "pe", "br1", false, false);
     (host, e)
 }
 

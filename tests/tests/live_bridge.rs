@@ -44,32 +44,14 @@ fn run(test: &str, kernel: bool, v: Variant) -> Option<Vec<(String, Vec<String>)
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
     if kernel {
-        sb.ip(&sw, &["link", "add", "br0", "type", "bridge"]);
-        sb.ip(&sw, &["link", "set", "br0", "up"]);
+        sb.kernel_bridge(&sw, "br0");
     }
     let mut taps = Vec::new();
     for (n, name) in (1..).zip(["a", "b", "c"]) {
         taps.push(sb.workload(&sw, name, n).1);
         if kernel {
-            let port = format!("p{name}");
             let f = v.flags(name);
-            let onoff = |b: bool| if b { "on" } else { "off" };
-            sb.ip(&sw, &["link", "set", &port, "master", "br0"]);
-            let (h, i) = (onoff(f.hairpin), onoff(f.isolated));
-            sb.ip(
-                &sw,
-                &[
-                    "link",
-                    "set",
-                    &port,
-                    "type",
-                    "bridge_slave",
-                    "hairpin",
-                    h,
-                    "isolated",
-                    i,
-                ],
-            );
+            sb.enslave(&sw, &format!("p{name}"), "br0", f.hairpin, f.isolated);
         }
     }
     let engine = (!kernel).then(|| {

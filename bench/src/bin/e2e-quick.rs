@@ -24,10 +24,9 @@ fn measure(kernel: bool, secs: f64) -> Option<(f64, f64)> {
     let (b, _) = sb.workload(&sw, "b", 2);
     let stop = Arc::new(AtomicBool::new(false));
     let engine = if kernel {
-        sb.ip(&sw, &["link", "add", "br0", "type", "bridge"]);
-        sb.ip(&sw, &["link", "set", "br0", "up"]);
+        sb.kernel_bridge(&sw, "br0");
         for p in ["pa", "pb"] {
-            sb.ip(&sw, &["link", "set", p, "master", "br0"]);
+            sb.enslave(&sw, p, "br0", false, false);
         }
         None
     } else {
