@@ -1,312 +1,420 @@
-//! `l2ctl demo`: a bridge network and a macvlan network, in memory, narrated frame by frame.
+//! `l2ctl demo`: a bridge network and a macvlan network on a real l2sw, in throw-away
+//! namespaces, narrated. It brings its own daemon (in this process) and its own state, and a
+//! namespace that plays the host, so nothing outside the namespaces it makes is touched; they
+//! are all removed at the end, also when a step fails.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use l2sw::fwd::{
-    Batch, ConfigError, DropReason, EntryKind, MacvlanMode, PortConfig, PortId, Role, Switch,
-    SwitchConfig, Tick, Verdict,
-};
-use l2sw::wire::{Mac, Summary, craft};
+use serde_json::json;
+
+use crate::args::{AttachArgs, Aux, NetworkArgs};
+use crate::embedded::EmbeddedDaemon;
+use crate::nl::{self, Links};
+use crate::ops::{Ctl, CtlError};
+use crate::probe::udp_reaches;
+use crate::show;
+use crate::state::{Driver, PortKind};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DemoError {
-    #[error("building the demo topology: {0}")]
-    Config(#[from] ConfigError),
-    #[error("writing the narration: {0}")]
+pub enum DemoError {
+    /// Not root: namespaces need CAP_SYS_ADMIN.
+    #[error(
+        "the demo builds network namespaces and needs root: run it with sudo, or run `l2ctl demo --in-memory` to watch the forwarding core alone"
+    )]
+    NotRoot,
+    /// A step failed.
+    #[error("{0}")]
+    Step(#[from] CtlError),
+    /// Output, files or sockets.
+    #[error("{0}")]
     Io(#[from] io::Error),
+    /// The daemon could not start.
+    #[error("starting the daemon: {0}")]
+    Start(#[from] l2sw::control::ControlError),
+    /// The daemon refused or failed.
+    #[error(transparent)]
+    Daemon(#[from] crate::client::ClientError),
+    /// A namespace or link.
+    #[error(transparent)]
+    Netlink(#[from] crate::nl::NlError),
 }
 
-/// A switch with named ports, narrating what it does.
-struct Net<'w, W: Write> {
-    name: &'static str,
-    sw: Switch,
-    names: BTreeMap<PortId, String>,
-    now: Tick,
-    batch: Batch<Vec<u8>>,
-    sent: BTreeMap<String, u64>,
-    drops: BTreeMap<DropReason, u64>,
-    out: &'w mut W,
-}
+/// Namespaces to remove however the demo ends.
+struct Cleanup(Vec<String>);
 
-impl<'w, W: Write> Net<'w, W> {
-    fn new(name: &'static str, cfg: SwitchConfig, out: &'w mut W) -> Result<Self, DemoError> {
-        Ok(Net {
-            name,
-            sw: Switch::new(cfg)?,
-            names: BTreeMap::new(),
-            now: Tick::from_secs(1),
-            batch: Batch::new(),
-            sent: BTreeMap::new(),
-            drops: BTreeMap::new(),
-            out,
-        })
-    }
-
-    fn add(&mut self, cfg: PortConfig) -> Result<PortId, DemoError> {
-        let name = cfg.name.clone();
-        let id = self.sw.add_port(cfg)?;
-        self.names.insert(id, name);
-        Ok(id)
-    }
-
-    fn name(&self, p: PortId) -> &str {
-        self.names.get(&p).map_or("?", String::as_str)
-    }
-
-    /// Sends `frame` in on `from` and narrates the decision.
-    fn send(&mut self, from: PortId, what: &str, frame: Vec<u8>) -> Result<(), DemoError> {
-        self.batch.clear();
-        // A batch of one always has room.
-        let _ = self.batch.push(from, frame);
-        self.sw.process(self.now, &mut self.batch);
-        let d = self.batch.decisions().first().copied();
-        let mut receivers: Vec<String> = Vec::new();
-        for (p, items) in self.batch.egress() {
-            let n = self.name(p).to_owned();
-            *self.sent.entry(n.clone()).or_default() += items.len() as u64;
-            receivers.push(n);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for ns in self.0.iter().rev() {
+            let _ = nl::netns_delete(ns);
         }
-        if !self.batch.to_host().is_empty() {
-            receivers.push("the uplink's own stack".into());
-        }
-        let (_, bytes) = self.batch.frame(0).unwrap_or((from, &[]));
-        let summary = Summary::new(bytes).to_string();
-        let from_name = self.name(from).to_owned();
-        writeln!(self.out, "  {from_name} sends {what}")?;
-        writeln!(self.out, "      {summary}")?;
-        if let Some(d) = d {
-            let verb = match d.verdict {
-                Verdict::Unicast(_) => "forwarded to",
-                Verdict::Flood { .. } => "delivered to",
-                Verdict::Host => "passed up to",
-                Verdict::Drop(r) => {
-                    *self.drops.entry(r).or_default() += 1;
-                    "dropped"
-                }
-            };
-            match d.verdict {
-                Verdict::Drop(r) => writeln!(self.out, "      -> {verb}: {}", r.describe())?,
-                _ => writeln!(self.out, "      -> {verb} {}", receivers.join(", "))?,
-            }
-            writeln!(self.out, "      why: {}", d.why)?;
-        }
-        Ok(())
-    }
-
-    fn heading(&mut self, text: &str) -> io::Result<()> {
-        writeln!(self.out, "\n[{}] {text}", self.name)
-    }
-
-    fn counters(&mut self) -> io::Result<()> {
-        writeln!(self.out, "\n[{}] frames sent per port:", self.name)?;
-        for (port, n) in &self.sent {
-            writeln!(self.out, "      {port:<12} {n}")?;
-        }
-        if !self.drops.is_empty() {
-            writeln!(self.out, "[{}] drops by reason:", self.name)?;
-            for (r, n) in &self.drops {
-                writeln!(self.out, "      {:<14} {n}  ({})", r.name(), r.describe())?;
-            }
-        }
-        Ok(())
     }
 }
 
-fn docker_mac(last: u8) -> Mac {
-    Mac([0x02, 0x42, 0xac, 0x11, 0x00, last])
+fn net(name: &str, driver: Driver) -> NetworkArgs {
+    NetworkArgs {
+        name: name.into(),
+        driver,
+        mode: None,
+        parent: None,
+        subnet: Vec::new(),
+        gateway: Vec::new(),
+        ip_range: Vec::new(),
+        aux_address: Vec::new(),
+        internal: false,
+        hairpin: false,
+    }
 }
 
-fn ip(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(172, 17, 0, last)
+fn attach(network: &str, port: PortKind) -> AttachArgs {
+    AttachArgs {
+        network: network.into(),
+        ip: Vec::new(),
+        mac: None,
+        port,
+        source_mac: Vec::new(),
+    }
 }
 
-/// Runs the demo, writing the narration to `out`.
-pub(crate) fn run(out: &mut impl Write) -> Result<(), DemoError> {
+/// Runs the demo, narrating to `out`.
+pub fn run(out: &mut impl Write) -> Result<(), DemoError> {
+    if !is_root() {
+        return Err(DemoError::NotRoot);
+    }
+    let tag = std::process::id();
+    let tmp = tempfile::Builder::new().prefix("l2ctl-demo-").tempdir()?;
+    let host = format!("l2demo-{tag}-host");
+    let lan = format!("l2demo-{tag}-lan");
+    // Workload namespaces are named after their workloads; plain names unless one is taken.
+    let plain = ["web", "db", "cache", "m1", "m2"];
+    let names: Vec<String> = if plain.iter().any(|n| nl::netns_exists(n)) {
+        plain.iter().map(|w| format!("demo{tag}-{w}")).collect()
+    } else {
+        plain.iter().map(|w| (*w).to_owned()).collect()
+    };
+    let mut cleanup = Cleanup(Vec::new());
+    for ns in [&host, &lan] {
+        nl::netns_create(ns)?;
+        cleanup.0.push(ns.clone());
+    }
+    // Workload namespaces are made by l2ctl; listed here so that a failure removes them too.
+    cleanup.0.extend(names.iter().cloned());
+    let daemon = EmbeddedDaemon::start(&tmp.path().join("l2sw.sock"))?;
     writeln!(
         out,
-        "l2sw demo: the forwarding core, in memory (no interfaces touched).\n\
-         Each frame shows where it went and the kernel rule l2sw mirrored to decide it."
+        "l2ctl demo: Docker-style networks on a real l2sw, in throw-away namespaces.\n\
+         \x20 the host is played by namespace {host} (nothing outside the demo's namespaces is touched)\n\
+         \x20 the daemon runs in this process on {}\n",
+        daemon.socket().display()
     )?;
-    bridge_network(out)?;
-    macvlan_network(out)?;
-    writeln!(
-        out,
-        "\nDone. Every decision above came from the same core the daemon runs on real ports."
-    )?;
-    Ok(())
-}
-
-fn bridge_network(out: &mut impl Write) -> Result<(), DemoError> {
-    let mut net = Net::new("bridge", SwitchConfig::bridge(), out)?;
-    writeln!(
-        net.out,
-        "\n== A Docker-style bridge network: 172.17.0.0/16, gateway 172.17.0.1 on the host ==",
-    )?;
-    net.add(PortConfig::new("l2sw0", Role::Host).with_mac(docker_mac(1)))?;
-    let web = net.add(PortConfig::bridge("veth-web"))?;
-    let db = net.add(PortConfig::bridge("veth-db"))?;
-    let _cache = net.add(PortConfig::bridge("veth-cache"))?;
-    let (mweb, mdb) = (docker_mac(2), docker_mac(3));
-
-    net.heading("web looks for db: broadcasts flood, and the bridge learns web's MAC")?;
-    net.send(
-        web,
-        "an ARP request",
-        craft::arp_request(mweb, ip(2), ip(3)),
-    )?;
-    net.heading("db answers: web is known now, so the reply goes to web alone")?;
-    net.send(
-        db,
-        "an ARP reply",
-        craft::arp_reply(mdb, ip(3), mweb, ip(2)),
-    )?;
-    net.heading("web talks to db: both are learned, plain unicast")?;
-    net.send(
-        web,
-        "a UDP datagram",
-        craft::ipv4_udp(mdb, mweb, ip(2), ip(3), b"hello"),
-    )?;
-    net.heading("web talks to the gateway: the bridge's own MAC goes up to the host")?;
-    let gw = docker_mac(1);
-    net.send(
-        web,
-        "a UDP datagram to the gateway",
-        craft::ipv4_udp(gw, mweb, ip(2), ip(1), b"hi"),
-    )?;
-    net.heading("web writes to a MAC nobody has used: unknown unicast floods")?;
-    let gone = docker_mac(0x99);
-    net.send(
-        web,
-        "a UDP datagram",
-        craft::ipv4_udp(gone, mweb, ip(2), ip(0x99), b"anyone?"),
-    )?;
-    net.heading("a broken sender uses a multicast source MAC: the bridge drops it")?;
-    let bad = Mac([0x01, 0x00, 0x5e, 0, 0, 1]);
-    net.send(
-        db,
-        "a frame with a multicast source",
-        craft::ipv4_udp(mweb, bad, ip(3), ip(2), b"x"),
-    )?;
-
-    writeln!(
-        net.out,
-        "\n[bridge] the forwarding database (ageing 300 s):"
-    )?;
-    let now = net.now;
-    let mut rows: Vec<_> = net
-        .sw
-        .fdb()
-        .map(|f| f.entries(now).collect())
-        .unwrap_or_default();
-    rows.sort_by_key(|e| (e.port, e.mac));
-    for e in rows {
-        let kind = match e.kind {
-            EntryKind::Local => "local (the host's own)",
-            EntryKind::Static => "static",
-            EntryKind::Dynamic => "learned",
-        };
-        let port = net.name(e.port).to_owned();
+    let mut ctl = Ctl::open(&tmp.path().join("state"), daemon.socket(), Some(&host))?;
+    let result = story(out, &mut ctl, &host, &lan, &names);
+    drop(ctl);
+    daemon.stop();
+    drop(cleanup);
+    let ours: Vec<&String> = names.iter().chain([&host, &lan]).collect();
+    let left: Vec<String> = nl::netns_list()?
+        .into_iter()
+        .filter(|n| ours.contains(&n))
+        .collect();
+    result?;
+    if left.is_empty() {
         writeln!(
-            net.out,
-            "      {}  on {port:<10} {kind}, {} s old",
-            e.mac,
-            e.age / 100
+            out,
+            "\nEverything the demo made is gone: no namespace, link or state left."
+        )?;
+    } else {
+        writeln!(
+            out,
+            "\nLeft behind (remove with `ip netns del`): {}",
+            left.join(", ")
         )?;
     }
-    net.heading("five minutes of silence later, web and db have aged out: unicast floods again")?;
-    net.now = Tick(net.now.0 + 301 * 100);
-    let aged = net.sw.age(net.now);
-    writeln!(net.out, "      ({aged} entries aged out)")?;
-    net.send(
-        db,
-        "a UDP datagram",
-        craft::ipv4_udp(mweb, mdb, ip(3), ip(2), b"still there?"),
-    )?;
-    net.counters()?;
     Ok(())
 }
 
-fn macvlan_network(out: &mut impl Write) -> Result<(), DemoError> {
-    let mut net = Net::new("macvlan", SwitchConfig::macvlan(), out)?;
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn say_reach(
+    out: &mut impl Write,
+    what: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    ip: IpAddr,
+    expect: bool,
+) -> Result<(), DemoError> {
+    let got = udp_reaches(from, to, ip)?;
+    let verdict = match (got, expect) {
+        (true, true) => "reached",
+        (false, false) => "not reached, as expected",
+        (true, false) => "REACHED, which the mode should have prevented",
+        (false, true) => "NOT REACHED, which is a fault",
+    };
+    writeln!(out, "    {what} ({ip}): {verdict}")?;
+    if got != expect {
+        return Err(CtlError::Refused(format!("demo check failed: {what}")).into());
+    }
+    Ok(())
+}
+
+fn ip_of(ctl: &Ctl, workload: &str, network: &str) -> Result<IpAddr, DemoError> {
+    ctl.state
+        .workloads
+        .get(workload)
+        .and_then(|w| w.endpoints.get(network))
+        .and_then(|e| e.ips.first().copied())
+        .ok_or_else(|| CtlError::Refused(format!("{workload} has no address on {network}")).into())
+}
+
+fn story(
+    out: &mut impl Write,
+    ctl: &mut Ctl,
+    host: &str,
+    lan: &str,
+    names: &[String],
+) -> Result<(), DemoError> {
+    let [web, db, cache, m1, m2] = names else {
+        return Err(CtlError::Refused("the demo needs five workload names".into()).into());
+    };
     writeln!(
-        net.out,
-        "\n== A macvlan network on uplink eth0: app1, app2 in bridge mode, vault in private mode ==",
+        out,
+        "1. A bridge network, like docker0: a learning switch, and a host port with the gateway."
     )?;
-    let m = |n: u8| Mac([0x02, 0x00, 0x00, 0x00, 0x01, n]);
-    let eth0 = net.add(PortConfig::uplink("eth0").with_mac(m(0)))?;
-    let app1 = net.add(PortConfig::macvlan("app1", m(1), MacvlanMode::Bridge))?;
-    let _app2 = net.add(PortConfig::macvlan("app2", m(2), MacvlanMode::Bridge))?;
-    let vault = net.add(PortConfig::macvlan("vault", m(3), MacvlanMode::Private))?;
-    let host = net.add(PortConfig::new("eth0-stack", Role::Host).with_mac(m(0)))?;
-    let router = Mac([0x02, 0x00, 0x00, 0x00, 0x02, 0x01]);
-    let ipm = |n: u8| Ipv4Addr::new(192, 168, 1, n);
+    let mut front = net("front", Driver::Bridge);
+    front.subnet = vec!["10.20.0.0/24".into()];
+    writeln!(out, "  $ l2ctl network create front --subnet 10.20.0.0/24")?;
+    let n = ctl.create_network(&front, None)?;
+    writeln!(
+        out,
+        "    network front: gateway {} on the host's port {}",
+        n.pools
+            .first()
+            .and_then(|p| p.gateway())
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        n.host_port.clone().unwrap_or_default()
+    )?;
+    for (w, kind) in [
+        (web, PortKind::Veth),
+        (db, PortKind::Veth),
+        (cache, PortKind::Tap),
+    ] {
+        let flag = if kind == PortKind::Tap {
+            " --port tap"
+        } else {
+            ""
+        };
+        writeln!(out, "  $ l2ctl attach {w} --network front{flag}")?;
+        if let Some(ep) = ctl.attach(w, &attach("front", kind), None)? {
+            write!(out, "    ")?;
+            show::endpoint(out, w, "front", &ep)?;
+        }
+    }
+    writeln!(
+        out,
+        "  Traffic (UDP; ARP first, which l2sw floods, then unicast it has learned):"
+    )?;
+    let (db_ip, cache_ip, web_ip) = (
+        ip_of(ctl, db, "front")?,
+        ip_of(ctl, cache, "front")?,
+        ip_of(ctl, web, "front")?,
+    );
+    say_reach(
+        out,
+        &format!("{web} -> {db}"),
+        Some(web),
+        Some(db),
+        db_ip,
+        true,
+    )?;
+    say_reach(
+        out,
+        &format!("{web} -> {cache} (TAP)"),
+        Some(web),
+        Some(cache),
+        cache_ip,
+        true,
+    )?;
+    say_reach(
+        out,
+        &format!("host -> {web}, through the gateway port"),
+        Some(host),
+        Some(web),
+        web_ip,
+        true,
+    )?;
+    writeln!(
+        out,
+        "  $ l2ctl fdb front      (what l2sw learned, and where)"
+    )?;
+    let rows = ctl.client().call("fdb", json!({"network": "front"}))?;
+    show::fdb(&mut indent(out), &rows, false)?;
 
-    net.heading("app1 to app2, both bridge mode: delivered inside, never on the wire")?;
-    net.send(
-        app1,
-        "a UDP datagram",
-        craft::ipv4_udp(m(2), m(1), ipm(11), ipm(12), b"hi"),
+    writeln!(
+        out,
+        "\n2. A macvlan network: sub-interfaces with their own MACs on a parent interface."
     )?;
-    net.heading(
-        "app1 to vault (private): out the uplink; only a hairpinning switch brings it back",
+    writeln!(
+        out,
+        "  The parent lan0 is a veth whose other end is a station on the LAN (namespace {lan}, 10.30.0.200)."
     )?;
-    net.send(
-        app1,
-        "a UDP datagram",
-        craft::ipv4_udp(m(3), m(1), ipm(11), ipm(13), b"hi"),
+    let hl = Links::new(Some(host));
+    hl.create_veth("lan0", "lan-peer")?;
+    hl.move_to("lan-peer", lan)?;
+    let ll = Links::new(Some(lan));
+    ll.rename("lan-peer", "eth0")?;
+    for (l, dev, ip) in [(&hl, "lan0", "10.30.0.250"), (&ll, "eth0", "10.30.0.200")] {
+        l.disable_tx_offloads(dev)?;
+        if let Ok(ip) = ip.parse::<IpAddr>() {
+            l.add_address(dev, ip, 24)?;
+        }
+        l.set_up(dev)?;
+    }
+    let mut mv = net("lan", Driver::Macvlan);
+    mv.parent = Some("lan0".into());
+    mv.subnet = vec!["10.30.0.0/24".into()];
+    mv.ip_range = vec!["10.30.0.0/25".into()];
+    mv.aux_address = vec![
+        Aux {
+            name: "host".into(),
+            ip: "10.30.0.250"
+                .parse()
+                .map_err(|_| CtlError::Refused("bad address".into()))?,
+        },
+        Aux {
+            name: "station".into(),
+            ip: "10.30.0.200"
+                .parse()
+                .map_err(|_| CtlError::Refused("bad address".into()))?,
+        },
+    ];
+    writeln!(
+        out,
+        "  $ l2ctl network create lan -d macvlan --parent lan0 --subnet 10.30.0.0/24 --ip-range 10.30.0.0/25 \\\n      --aux-address host=10.30.0.250 --aux-address station=10.30.0.200"
     )?;
-    net.heading("vault sends anything: private mode always uses the wire")?;
-    net.send(
-        vault,
-        "an ARP request",
-        craft::arp_request(m(3), ipm(13), ipm(11)),
+    ctl.create_network(&mv, None)?;
+    for w in [m1, m2] {
+        writeln!(out, "  $ l2ctl attach {w} --network lan")?;
+        if let Some(ep) = ctl.attach(w, &attach("lan", PortKind::Veth), None)? {
+            write!(out, "    ")?;
+            show::endpoint(out, w, "lan", &ep)?;
+        }
+    }
+    let (m1_ip, m2_ip) = (ip_of(ctl, m1, "lan")?, ip_of(ctl, m2, "lan")?);
+    say_reach(
+        out,
+        &format!("{m1} -> {m2}, bridge mode delivers between sub-interfaces"),
+        Some(m1),
+        Some(m2),
+        m2_ip,
+        true,
     )?;
-    net.heading("the router outside broadcasts: every sub-interface and the uplink's stack")?;
-    net.send(
-        eth0,
-        "an ARP request",
-        craft::arp_request(router, ipm(1), ipm(11)),
+    say_reach(
+        out,
+        &format!("LAN station -> {m1}, through the parent"),
+        Some(lan),
+        Some(m1),
+        m1_ip,
+        true,
     )?;
-    net.heading("the router answers app1: by destination MAC, whatever the mode")?;
-    net.send(
-        eth0,
-        "a UDP datagram",
-        craft::ipv4_udp(m(1), router, ipm(1), ipm(11), b"pong"),
+    say_reach(
+        out,
+        &format!("host -> {m1}"),
+        Some(host),
+        Some(m1),
+        m1_ip,
+        false,
     )?;
-    net.heading(
-        "the host itself writes to app1: it goes to the wire, not to app1 (a classic trap)",
+    writeln!(
+        out,
+        "    That is macvlan's best-known pitfall: the host's frames to {m1} leave through lan0\n    onto the wire and never come back to the sub-interfaces. The fix is a sub-interface\n    for the host:"
     )?;
-    net.send(
-        host,
-        "a UDP datagram",
-        craft::ipv4_udp(m(1), m(0), ipm(2), ipm(11), b"hello?"),
+    writeln!(out, "  $ l2ctl host-access lan")?;
+    let ha = ctl.host_access("lan")?;
+    writeln!(
+        out,
+        "    host-access: {} with {} and a route to 10.30.0.0/25",
+        ha.interface, ha.ip
     )?;
-    net.counters()?;
+    say_reach(
+        out,
+        &format!("host -> {m1}, through host-access"),
+        Some(host),
+        Some(m1),
+        m1_ip,
+        true,
+    )?;
+
+    writeln!(
+        out,
+        "\n3. Counters: every frame received, sent, or dropped with its reason."
+    )?;
+    writeln!(out, "  $ l2ctl stats")?;
+    let mut all = serde_json::Map::new();
+    for n in ["front", "lan"] {
+        all.insert(
+            n.into(),
+            ctl.client().call("stats", json!({ "network": n }))?,
+        );
+    }
+    show::stats(&mut indent(out), &all, false)?;
+
+    writeln!(out, "\n4. Taking it all down.")?;
+    for (w, n) in [
+        (web, "front"),
+        (db, "front"),
+        (cache, "front"),
+        (m1, "lan"),
+        (m2, "lan"),
+    ] {
+        ctl.detach(w, n)?;
+    }
+    writeln!(
+        out,
+        "  $ l2ctl detach ... (each workload; its namespace goes with its last network)"
+    )?;
+    for n in ["front", "lan"] {
+        writeln!(out, "  $ l2ctl network rm {n}")?;
+        ctl.remove_network(n)?;
+    }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Indents what the tables print, under the command that made them.
+struct Indent<'a, W: Write> {
+    out: &'a mut W,
+    at_start: bool,
+}
 
-    #[test]
-    fn demo_narrates_the_expected_decisions() {
-        let mut out = Vec::new();
-        run(&mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        for needle in [
-            "-> delivered to l2sw0, veth-db, veth-cache",
-            "-> forwarded to veth-web",
-            "-> passed up to l2sw0",
-            "-> dropped: invalid source MAC",
-            "why: macvlan_queue_xmit: bridge-mode peer: local delivery, never on the wire",
-            "why: dev_queue_xmit: uplink stack: onto the wire, never to a sub-interface",
-            "2 entries aged out",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+fn indent<W: Write>(out: &mut W) -> Indent<'_, W> {
+    Indent {
+        out,
+        at_start: true,
+    }
+}
+
+impl<W: Write> Write for Indent<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            if self.at_start && line != b"\n" {
+                self.out.write_all(b"    ")?;
+            }
+            self.out.write_all(line)?;
+            self.at_start = line.ends_with(b"\n");
         }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }

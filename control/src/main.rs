@@ -1,42 +1,335 @@
-//! l2ctl: the control binary of l2sw. Today it runs the forwarding core's demo; networks,
-//! IPAM and namespace wiring come with the daemon.
+//! l2ctl: Docker-style networks for l2sw. It creates namespaces, wires workloads into them,
+//! hands out addresses and tells the l2sw daemon what to forward.
 
-mod demo;
-
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use l2sw_control::args::{AttachArgs, NetworkArgs};
+use l2sw_control::ops::{Ctl, CtlError};
+use l2sw_control::{nl, show, state, topology};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
 /// and says why each frame went where it went.
+///
+/// l2ctl keeps Docker's network model: networks with a driver (bridge, macvlan, ipvlan) and
+/// IPAM, workloads in named network namespaces (`ip netns` sees them), and the predefined
+/// networks `bridge`, `host` and `none`. It needs root and a running daemon (`l2sw run`);
+/// `l2ctl demo` brings its own.
+///
+/// A first session:
+///   sudo l2sw run &
+///   sudo l2ctl network create front --subnet 10.10.0.0/24
+///   sudo l2ctl attach web --network front
+///   sudo l2ctl attach db --network front
+///   sudo l2ctl exec web -- ping -c1 10.10.0.3
+///   sudo l2ctl fdb front
 #[derive(Debug, Parser)]
-#[command(name = "l2ctl", version, propagate_version = true)]
+#[command(
+    name = "l2ctl",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 struct Cli {
+    /// The daemon's control socket.
+    #[arg(long, global = true, default_value = l2sw::control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Where l2ctl keeps its networks, workloads and address allocations.
+    #[arg(long, global = true, default_value = state::DEFAULT_DIR)]
+    state_dir: PathBuf,
+    /// A named namespace to treat as the host (its links, routes and parents), instead of
+    /// l2ctl's own: for experiments that must not touch the real host. Fixed at the first use
+    /// of a state directory.
+    #[arg(long, global = true)]
+    host_netns: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a small topology through the forwarding core and narrate every decision.
+    /// Create, list, inspect and remove networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Connect a workload to a network, making its namespace if needed.
     ///
-    /// Builds a Docker-style bridge network (three workloads and the host's gateway port) and
-    /// a macvlan network (bridge and private sub-interfaces on one uplink) in memory, sends
-    /// ARP, unicast, unknown-destination and broadcast frames, and prints for each frame where
-    /// it went and the kernel rule that decided it, then the learned FDB and the counters.
-    /// Needs no privileges and touches no interface.
-    Demo,
+    /// The workload gets an interface (eth0, eth1, …) in the namespace named after it, with a
+    /// MAC, an address from the network's pool (or --ip) and, on a network with a gateway, a
+    /// default route. `--network none` gives a namespace with loopback only, `--network host`
+    /// none at all (the host's), `--network container:OTHER` joins OTHER's namespace.
+    Attach {
+        /// The workload (and its namespace's name).
+        workload: String,
+        #[command(flatten)]
+        args: AttachArgs,
+    },
+    /// Disconnect a workload from a network; its namespace goes with its last network.
+    Detach {
+        /// The workload.
+        workload: String,
+        /// The network (`none`, `host` and `container:OTHER` too).
+        #[arg(long, short = 'n')]
+        network: String,
+    },
+    /// List workloads: their namespace, networks, interfaces and addresses.
+    Ps {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in a workload's namespace, as `ip netns exec` does.
+    Exec {
+        /// The workload.
+        workload: String,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Give the host a way into a macvlan or ipvlan network.
+    ///
+    /// Frames the parent sends to a sub-interface's MAC leave on the wire and never come back,
+    /// so the host cannot reach its own macvlan workloads. This adds a bridge-mode
+    /// sub-interface for the host (l2ha-<id>), with an address reserved as aux address
+    /// `host-access` and a route to the network's range. `network rm` undoes it.
+    HostAccess {
+        /// The network.
+        network: String,
+    },
+    /// Show a bridge network's forwarding database: what l2sw learned where.
+    Fdb {
+        /// The network.
+        network: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show counters per port: received, sent, queue-full, drops by reason.
+    Stats {
+        /// One network (default: all).
+        network: Option<String>,
+        /// JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a topology's networks and workloads (idempotent).
+    ///
+    /// The file has `[[network]]` tables with the options of `network create` (subnet,
+    /// aux-address, ip-range, gateway as lists) and `[[workload]]` tables with a name and
+    /// `[[workload.attach]]` tables with the options of `attach`. `down` removes exactly what
+    /// `up` made.
+    Up {
+        /// The topology file (TOML).
+        file: PathBuf,
+    },
+    /// Remove what `up FILE` made.
+    Down {
+        /// The topology file (TOML).
+        file: PathBuf,
+    },
+    /// Give a restarted daemon back every network and port of the saved state.
+    Sync,
+    /// Build a small topology in throw-away namespaces and show l2sw forwarding it.
+    ///
+    /// A bridge network with three workloads (veth and TAP) and a macvlan network with two,
+    /// traffic between them, the host reaching a macvlan workload only after host-access, the
+    /// FDB and the counters; then everything is removed. Brings its own daemon and state, so it
+    /// touches nothing else. Without root, `--in-memory` runs the forwarding core alone.
+    Demo {
+        /// Run the forwarding core in memory and narrate each frame (no root needed).
+        #[arg(long)]
+        in_memory: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NetworkCmd {
+    /// Create a network.
+    ///
+    /// Examples:
+    ///   l2ctl network create front --subnet 10.10.0.0/24 --ip-range 10.10.0.128/25
+    ///   l2ctl network create lan -d macvlan --parent eth1 --subnet 192.168.1.0/24 \
+    ///       --gateway 192.168.1.1 --aux-address host=192.168.1.250
+    ///   l2ctl network create v10 -d macvlan --mode vepa --parent eth1.10 --subnet 10.0.10.0/24
+    #[command(verbatim_doc_comment)]
+    Create(NetworkArgs),
+    /// List networks.
+    Ls {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a network as JSON: driver, options, IPAM, endpoints.
+    Inspect {
+        /// The network.
+        name: String,
+    },
+    /// Remove a network (it must have no endpoints).
+    Rm {
+        /// The network.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Errors on their way to the terminal.
+type Fallible = Result<(), Box<dyn std::error::Error>>;
+
+fn run(cli: Cli) -> Fallible {
+    let open = || -> Result<Ctl, CtlError> {
+        Ctl::open(&cli.state_dir, &cli.socket, cli.host_netns.as_deref())
+    };
+    let out = &mut std::io::stdout().lock();
     match cli.command {
-        Command::Demo => match demo::run(&mut std::io::stdout().lock()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("l2ctl demo: {e}");
-                ExitCode::FAILURE
+        Command::Network(cmd) => match cmd {
+            NetworkCmd::Create(args) => {
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                let net = ctl.create_network(&args, None)?;
+                writeln!(out, "{}", net.id)?;
+            }
+            NetworkCmd::Ls { json } => {
+                let ctl = open()?;
+                show::networks(out, &ctl.state, json)?;
+            }
+            NetworkCmd::Inspect { name } => {
+                let ctl = open()?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&ctl.inspect(&name)?)?
+                )?;
+            }
+            NetworkCmd::Rm { name } => {
+                open()?.remove_network(&name)?;
+                writeln!(out, "{name}")?;
             }
         },
+        Command::Attach { workload, args } => {
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            match ctl.attach(&workload, &args, None)? {
+                Some(ep) => show::endpoint(out, &workload, &args.network, &ep)?,
+                None => writeln!(out, "{workload}: {}", args.network)?,
+            }
+        }
+        Command::Detach { workload, network } => {
+            open()?.detach(&workload, &network)?;
+        }
+        Command::Ps { json } => show::workloads(out, &open()?.state, json)?,
+        Command::Exec { workload, command } => {
+            let ns = {
+                let ctl = open()?;
+                let w = ctl
+                    .state
+                    .workloads
+                    .get(&workload)
+                    .ok_or_else(|| format!("no workload named {workload} (see `l2ctl ps`)"))?;
+                ctl.state.netns_of(w)
+            };
+            if let Some(ns) = ns {
+                nl::enter(&ns)?;
+            }
+            let (prog, rest) = command.split_first().ok_or("no command given")?;
+            let e = std::os::unix::process::CommandExt::exec(
+                std::process::Command::new(prog).args(rest),
+            );
+            return Err(format!("running {prog}: {e}").into());
+        }
+        Command::HostAccess { network } => {
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            let ha = ctl.host_access(&network)?;
+            writeln!(
+                out,
+                "host reaches {network} through {} ({}, {}), switch end {}",
+                ha.interface, ha.ip, ha.mac, ha.port
+            )?;
+        }
+        Command::Fdb { network, json } => {
+            let ctl = open()?;
+            let rows = ctl
+                .client()
+                .call("fdb", serde_json::json!({ "network": network }))?;
+            show::fdb(out, &rows, json)?;
+        }
+        Command::Stats { network, json } => {
+            let ctl = open()?;
+            let names: Vec<String> = match network {
+                Some(n) => vec![n],
+                None => ctl
+                    .client()
+                    .networks()?
+                    .into_iter()
+                    .map(|n| n.name)
+                    .collect(),
+            };
+            let mut all = serde_json::Map::new();
+            for n in names {
+                let s = ctl
+                    .client()
+                    .call("stats", serde_json::json!({ "network": n }))?;
+                all.insert(n, s);
+            }
+            show::stats(out, &all, json)?;
+        }
+        Command::Up { file } => {
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            for line in topology::up(&mut ctl, &file)? {
+                writeln!(out, "{line}")?;
+            }
+        }
+        Command::Down { file } => {
+            for line in topology::down(&mut open()?, &file)? {
+                writeln!(out, "{line}")?;
+            }
+        }
+        Command::Sync => {
+            let restored = open()?.sync()?;
+            if restored.is_empty() {
+                writeln!(out, "the daemon already has everything")?;
+            }
+            for r in restored {
+                writeln!(out, "restored {r}")?;
+            }
+        }
+        Command::Demo { in_memory } => {
+            if in_memory {
+                l2sw_control::memdemo::run(out)?;
+            } else {
+                l2sw_control::demo::run(out)?;
+            }
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "l2ctl", out);
+        }
+    }
+    Ok(())
+}
+
+/// Gives a restarted daemon its networks back before a command builds on them; says so.
+fn restore(ctl: &mut Ctl) {
+    match ctl.sync() {
+        Ok(r) if !r.is_empty() => eprintln!("l2ctl: restored to the daemon: {}", r.join(", ")),
+        Ok(_) => {}
+        Err(CtlError::Daemon(_)) => {} // the command itself will say how to start one
+        Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
     }
 }

@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fwd::{
     BridgeConfig, BridgePort, IpvlanConfig, IpvlanFlag, IpvlanPort, MacSet, MacvlanMode,
@@ -54,7 +54,7 @@ pub struct Config {
 }
 
 /// One switch.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// Its name.
@@ -62,12 +62,16 @@ pub struct NetworkSpec {
     /// `bridge`, `macvlan` or `ipvlan`.
     pub mode: String,
     /// MTU of its ports (default 1500).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<usize>,
     /// Bridge: FDB ageing in seconds (default 300, 0 = no learning).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ageing_secs: Option<u64>,
     /// Bridge: cap on learned entries (default 0 = unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_learned: Option<u32>,
     /// ipvlan: `bridge`, `private` or `vepa` (default bridge).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipvlan_flag: Option<String>,
     /// The ports.
     #[serde(default, rename = "port")]
@@ -75,51 +79,71 @@ pub struct NetworkSpec {
 }
 
 /// One port: an existing interface (AF_PACKET) or a TAP device l2sw creates.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PortSpec {
     /// The interface (for `kind = "tap"`, the TAP device to create).
     pub interface: String,
+    /// The port's name in the switch (FDB, counters, `remove_port`); default: the interface.
+    /// Two ports of one network cannot share a name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `af_packet` (default: an existing interface) or `tap` (a TAP device l2sw creates and
     /// removes on exit).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The named network namespace the interface lives in (default: the daemon's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
     /// `bridge`, `host`, `uplink`, `macvlan` or `ipvlan`.
     pub role: String,
     /// The port's MAC (a sub-interface's MAC, the uplink's, a bridge port's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// 802.1Q: `{ access = 10 }` or `{ trunk = [10, 20], native = 1 }`; default transparent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<VlanSpec>,
     /// Bridge port: hairpin (reflective relay).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hairpin: Option<bool>,
     /// Bridge port: isolated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub isolated: Option<bool>,
     /// Bridge port: learning (default on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub learning: Option<bool>,
     /// Bridge port: STP state (`forwarding`, `learning`, `blocking`, `listening`, `disabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// macvlan: the sub-interface's mode (default bridge).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub macvlan_mode: Option<String>,
     /// macvlan source mode: the allowed source MACs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Vec<String>>,
     /// macvlan source mode: consume the original frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nodst: Option<bool>,
     /// ipvlan slave: its addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ips: Option<Vec<IpAddr>>,
     /// Uplink: accept every frame (veth-like) instead of the sub-interfaces' MACs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub promiscuous: Option<bool>,
 }
 
 /// 802.1Q settings of a port.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VlanSpec {
     /// Access port in this VLAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<u16>,
     /// Trunk carrying these VLANs tagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk: Option<Vec<u16>>,
     /// Trunk: the VLAN sent untagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub native: Option<u16>,
 }
 
@@ -262,13 +286,18 @@ impl PortSpec {
         Ok((self.port_config(network, mode)?, self.place(network)?))
     }
 
+    /// The port's name in the switch.
+    pub fn port_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.interface.clone())
+    }
+
     fn place(&self, network: &str) -> Result<PortPlace, ConfigFileError> {
         let kind = match self.kind.as_deref().unwrap_or("af_packet") {
             "af_packet" => PortKind::AfPacket,
             "tap" => PortKind::Tap,
             other => {
                 let what = format!("kind {other:?}: expected af_packet or tap");
-                return Err(invalid(network, Some(&self.interface), what));
+                return Err(invalid(network, Some(&self.port_name()), what));
             }
         };
         Ok(PortPlace {
@@ -279,7 +308,7 @@ impl PortSpec {
     }
 
     fn port_config(&self, network: &str, mode: &str) -> Result<PortConfig, ConfigFileError> {
-        let err = |what: String| invalid(network, Some(&self.interface), what);
+        let err = |what: String| invalid(network, Some(&self.port_name()), what);
         let parse_mac = |s: &str| s.parse::<Mac>().map_err(|e| err(e.to_string()));
         let only = |present: bool, key: &str, roles: &str| {
             if present {
@@ -398,7 +427,7 @@ impl PortSpec {
             }
         };
         vlan.validate().map_err(|e| err(e.to_string()))?;
-        let mut cfg = PortConfig::new(self.interface.clone(), role).with_vlan(vlan);
+        let mut cfg = PortConfig::new(self.port_name(), role).with_vlan(vlan);
         if let Some(m) = &self.mac {
             cfg = cfg.with_mac(parse_mac(m)?);
         }

@@ -1,0 +1,15 @@
+//! l2ctl's library: Docker-style networks, IPAM, namespaces and links, and the daemon client.
+//! The `l2ctl` binary is a thin command line over it; tests drive both.
+
+pub mod args;
+pub mod client;
+pub mod demo;
+pub mod embedded;
+pub mod ipam;
+pub mod memdemo;
+pub mod nl;
+pub mod ops;
+pub mod probe;
+pub mod show;
+pub mod state;
+pub mod topology;
