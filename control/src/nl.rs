@@ -544,6 +544,20 @@ impl Links {
         })
     }
 
+    /// Sets the IPv6 setting `key` (`accept_dad`, `disable_ipv6`, …) of the link `name`, as
+    /// `sysctl net.ipv6.conf.NAME.KEY=VALUE` in this namespace would.
+    pub fn set_ipv6_conf(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let bad = |s: &str| s.is_empty() || s.contains('/') || s.starts_with('.');
+        let object = format!("net.ipv6.conf.{name}.{key} of {}", self.link(name));
+        self.run_sync("set", object, || {
+            if bad(name) || bad(key) {
+                return Err(Cause(io::Error::from_raw_os_error(libc::EINVAL)));
+            }
+            let path = format!("/proc/sys/net/ipv6/conf/{name}/{key}");
+            Ok(std::fs::write(path, value)?)
+        })
+    }
+
     /// ` in namespace "NS"`, or nothing for the caller's own.
     fn suffix(&self) -> String {
         self.ns

@@ -1154,6 +1154,12 @@ fn configure(links: &Links, name: &str, mac: Mac, addrs: &[(IpAddr, u8)]) -> Res
         links.set_mac(name, mac)?;
     }
     links.disable_tx_offloads(name)?;
+    if addrs.iter().any(|(ip, _)| ip.is_ipv6()) {
+        // Addresses l2ctl hands out are unique by construction; skipping duplicate address
+        // detection makes them usable at once, as Docker does (IFA_F_NODAD).
+        links.set_ipv6_conf(name, "disable_ipv6", "0")?;
+        links.set_ipv6_conf(name, "accept_dad", "0")?;
+    }
     for (ip, len) in addrs {
         again(links.add_address(name, *ip, *len))?;
     }
