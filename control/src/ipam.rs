@@ -803,6 +803,9 @@ mod tests {
         );
     }
 
+    /// SPEC.md §5's open question, settled by reading moby's `defaultipam`: the gateway is
+    /// requested with the pool id that carries the ip-range, so `requestAddress(Subnet,
+    /// ChildSubnet, …)` takes the first free address *of the range* (`AddAnyInRange`).
     #[test]
     fn auto_gateway_comes_from_the_range_else_the_subnet() {
         let request = PoolRequest {

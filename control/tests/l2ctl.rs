@@ -924,3 +924,36 @@ fn dual_stack_networks_hand_out_ipv6_too() {
         lab.ok(&["detach", w, "--network", "ds"]);
     }
 }
+
+#[test]
+fn the_readme_demo_runs_and_leaves_nothing() {
+    if !l2sw_tests::privileged() {
+        return;
+    }
+    let before = nl::netns_list().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_l2ctl"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "reached",
+        "not reached, as expected",
+        "l2ctl host-access lan",
+        "Everything the demo made is gone",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+    let after = nl::netns_list().unwrap();
+    assert!(
+        after
+            .iter()
+            .all(|n| before.contains(n) || !n.starts_with("l2demo-")),
+        "{after:?}"
+    );
+}
