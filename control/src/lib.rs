@@ -7,6 +7,7 @@ pub mod demo;
 pub mod embedded;
 pub mod ipam;
 pub mod memdemo;
+pub mod modes;
 pub mod nl;
 pub mod ops;
 pub mod probe;
