@@ -33,6 +33,7 @@ use l2sw::fwd::{
     Batch, Decision, Fdb, IpvlanConfig, Learned, MacvlanMode, PortConfig, PortId, Switch,
     SwitchConfig, Verdict, Why,
 };
+use l2sw::trace::Tracer;
 use l2sw::wire::{Mac, craft};
 use l2sw_bench::{
     BATCH, ETHERTYPE, Frame, NOW, bridge, bytes_per_entry, ethernet, external, fdb, known_unicast,
@@ -221,6 +222,30 @@ fn process_bridge(c: &mut Criterion) {
         let r = rot.get_or_insert_with(|| l.rotating("bridge/1m-rotating"));
         run_rotating(b, &mut l.sw, r);
     });
+    g.finish();
+}
+
+/// What tracing costs: the 4K bridge batch with the engine's trace hook off (one test of an
+/// empty `Option` per batch) and on (headers and decision kept per frame, words made later
+/// when read; the queue full, so the oldest is dropped per new one: a reader slower than the
+/// traffic).
+fn trace(c: &mut Criterion) {
+    let mut g = c.benchmark_group("trace");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut l = Learned4::new(K4);
+    let mut batch = l.fixed("trace");
+    for (name, on) in [("off", false), ("on", true)] {
+        let mut tracer = on.then(|| Tracer::new(None, u64::MAX));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                l.sw.process(NOW, &mut batch);
+                if let Some(t) = black_box(tracer.as_mut()) {
+                    t.record_batch(&batch);
+                }
+                black_box(&batch);
+            });
+        });
+    }
     g.finish();
 }
 
@@ -437,6 +462,6 @@ fn fdb_alone(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = process_bridge, process_macvlan, process_ipvlan, fdb_alone
+    targets = process_bridge, process_macvlan, process_ipvlan, fdb_alone, trace
 }
 criterion_main!(benches);

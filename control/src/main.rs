@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use l2sw_control::args::{AttachArgs, NetworkArgs};
+use l2sw_control::client::Client;
 use l2sw_control::ops::{Ctl, CtlError};
 use l2sw_control::{nl, show, state, topology};
 
@@ -113,6 +114,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watch what l2sw decides for each frame, and why.
+    ///
+    /// For each frame received (on --port, or any port of the network): the ingress port, its
+    /// headers, what the FDB learned, the rule that decided with the kernel function it
+    /// mirrors, and where it went or why it was dropped. Stops after --count frames, or with
+    /// Ctrl-C under --follow. Tracing costs nothing while nobody traces.
+    Trace {
+        /// The network.
+        network: String,
+        /// How many frames.
+        #[arg(long, short = 'c', default_value_t = 20)]
+        count: u64,
+        /// Only frames received on this port (a workload's name, `host`, the parent).
+        #[arg(long, short = 'p')]
+        port: Option<String>,
+        /// Keep tracing until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// One JSON record per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Capture frames into a pcapng file that Wireshark and tcpdump open.
+    ///
+    /// Frames received on and sent out of --port (or every port, one pcapng interface per
+    /// port, named after it, each frame marked inbound or outbound), as they were on the wire.
+    /// Stops after --count frames or with Ctrl-C.
+    Capture {
+        /// The network.
+        network: String,
+        /// Only this port.
+        #[arg(long, short = 'p')]
+        port: Option<String>,
+        /// The file to write.
+        #[arg(long, short = 'w')]
+        write: PathBuf,
+        /// How many frames.
+        #[arg(long, short = 'c', default_value_t = 1000)]
+        count: u64,
+    },
     /// Create a topology's networks and workloads (idempotent).
     ///
     /// The file has `[[network]]` tables with the options of `network create` (subnet,
@@ -195,6 +236,8 @@ fn run(cli: Cli) -> Fallible {
     let open = || -> Result<Ctl, CtlError> {
         Ctl::open(&cli.state_dir, &cli.socket, cli.host_netns.as_deref())
     };
+    // Reading the daemon needs no saved state, so these take no lock and run beside others.
+    let daemon = || Client::new(&cli.socket);
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Network(cmd) => match cmd {
@@ -263,31 +306,67 @@ fn run(cli: Cli) -> Fallible {
             )?;
         }
         Command::Fdb { network, json } => {
-            let ctl = open()?;
-            let rows = ctl
-                .client()
-                .call("fdb", serde_json::json!({ "network": network }))?;
+            let client = daemon();
+            let rows = client.call("fdb", serde_json::json!({ "network": network }))?;
             show::fdb(out, &rows, json)?;
         }
         Command::Stats { network, json } => {
-            let ctl = open()?;
+            let client = daemon();
             let names: Vec<String> = match network {
                 Some(n) => vec![n],
-                None => ctl
-                    .client()
-                    .networks()?
-                    .into_iter()
-                    .map(|n| n.name)
-                    .collect(),
+                None => client.networks()?.into_iter().map(|n| n.name).collect(),
             };
             let mut all = serde_json::Map::new();
             for n in names {
-                let s = ctl
-                    .client()
-                    .call("stats", serde_json::json!({ "network": n }))?;
+                let s = client.call("stats", serde_json::json!({ "network": n }))?;
                 all.insert(n, s);
             }
             show::stats(out, &all, json)?;
+        }
+        Command::Trace {
+            network,
+            count,
+            port,
+            follow,
+            json,
+        } => {
+            let client = daemon();
+            let stop = interrupted()?;
+            let count = if follow { u64::MAX } else { count };
+            let (got, lost) = l2sw_control::watch::trace(
+                &client,
+                &network,
+                port.as_deref(),
+                count,
+                json,
+                out,
+                &stop,
+            )?;
+            if !json {
+                eprintln!("{got} frames traced{}", lost_note(lost));
+            }
+        }
+        Command::Capture {
+            network,
+            port,
+            write,
+            count,
+        } => {
+            let client = daemon();
+            let stop = interrupted()?;
+            let (got, lost) = l2sw_control::watch::capture(
+                &client,
+                &network,
+                port.as_deref(),
+                count,
+                &write,
+                &stop,
+            )?;
+            eprintln!(
+                "{got} frames written to {}{}",
+                write.display(),
+                lost_note(lost)
+            );
         }
         Command::Up { file } => {
             let mut ctl = open()?;
@@ -322,6 +401,23 @@ fn run(cli: Cli) -> Fallible {
         }
     }
     Ok(())
+}
+
+/// A flag Ctrl-C (and SIGTERM) sets, for commands that run until stopped.
+fn interrupted() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, std::io::Error> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+fn lost_note(lost: u64) -> String {
+    if lost == 0 {
+        String::new()
+    } else {
+        format!(" ({lost} lost: the daemon's queue filled before they were read)")
+    }
 }
 
 /// Gives a restarted daemon its networks back before a command builds on them; says so.

@@ -957,3 +957,125 @@ fn the_readme_demo_runs_and_leaves_nothing() {
         "{after:?}"
     );
 }
+
+impl Lab {
+    /// Runs l2ctl in the background with `args` while UDP probes flow a → b, until it exits.
+    fn while_traffic(&self, args: &[&str], a: &str, b: &str, net: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_l2ctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(["--host-netns", &self.host])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "l2ctl {args:?} never finished"
+            );
+            let _ = self.reaches(Some(a), b, net);
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+#[test]
+fn trace_says_what_happened_to_each_frame_and_capture_writes_pcapng() {
+    let Some(lab) = Lab::new("l2ctl-trace") else {
+        return;
+    };
+    let (a, b) = (lab.w("a"), lab.w("b"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.79.0.0/24"]);
+    lab.ok(&["attach", &a, "--network", "front"]);
+    lab.ok(&["attach", &b, "--network", "front", "--port", "tap"]);
+    let out = lab.while_traffic(
+        &["trace", "front", "--port", &a, "--count", "4"],
+        &a,
+        &b,
+        "front",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches(&format!("in {a}")).count(), 4, "{text}");
+    assert!(
+        text.contains("rule:  br_"),
+        "the kernel function is named: {text}"
+    );
+    assert!(text.contains(&format!("→ {b}")), "{text}");
+
+    let json = lab.while_traffic(
+        &["trace", "front", "--count", "3", "--json"],
+        &a,
+        &b,
+        "front",
+    );
+    let records: Vec<Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["kernel_fn"].is_string() && r["summary"].is_string())
+    );
+
+    let file = lab.dir.path().join("b.pcapng");
+    let path = file.to_str().unwrap();
+    let out = lab.while_traffic(
+        &["capture", "front", "-p", &b, "-w", path, "-c", "6"],
+        &a,
+        &b,
+        "front",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = std::fs::read(&file).unwrap();
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(&data[..]).unwrap();
+    let mut names = Vec::new();
+    let mut packets = 0;
+    while let Some(block) = reader.next_block() {
+        match block.unwrap() {
+            pcap_file::pcapng::Block::InterfaceDescription(idb) => {
+                names.push(format!("{:?}", idb.options))
+            }
+            pcap_file::pcapng::Block::EnhancedPacket(p) => {
+                packets += 1;
+                assert!(p.data.len() >= 14, "a whole Ethernet frame");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(packets, 6);
+    assert_eq!(names.len(), 1, "one port, one interface: {names:?}");
+    assert!(
+        names[0].contains(&b),
+        "the interface is named after the port: {names:?}"
+    );
+    if Command::new("tcpdump").arg("--version").output().is_ok() {
+        let r = Command::new("tcpdump")
+            .args(["-nr", path])
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "tcpdump reads it: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+    for w in [&a, &b] {
+        lab.ok(&["detach", w, "--network", "front"]);
+    }
+}

@@ -13,7 +13,17 @@
 //! {"v":1,"op":"remove_port","network":"lab","port":"veth-c"}
 //! {"v":1,"op":"add_network","network":{"name":"lab2","mode":"bridge","port":[{"interface":"veth-d","role":"bridge"}]}}
 //! {"v":1,"op":"remove_network","network":"lab2"}
+//! {"v":1,"op":"trace","network":"lab","count":20,"port":"veth-a"}
+//! {"v":1,"op":"trace_take","network":"lab"}
+//! {"v":1,"op":"trace_stop","network":"lab"}
+//! {"v":1,"op":"capture","network":"lab","count":100}
+//! {"v":1,"op":"capture_take","network":"lab"}
+//! {"v":1,"op":"capture_stop","network":"lab"}
 //! ```
+//!
+//! `trace` and `capture` start (replacing any in progress) and return at once; `*_take`
+//! returns what was recorded since the last take (`records` or `frames`), how many were
+//! `lost` to a full queue, and whether it is still `active`.
 
 use std::time::Duration;
 
@@ -23,7 +33,8 @@ use serde_json::{Value, json};
 use crate::config::{Config, NetworkSpec, PortSpec};
 use crate::daemon::{self, Handle, Networks};
 use crate::engine::Engine;
-use crate::fwd::EntryKind;
+use crate::fwd::{EntryKind, PortId};
+use crate::trace::{Capture, Tracer};
 use crate::wire::Mac;
 
 /// The protocol version this daemon speaks.
@@ -96,6 +107,58 @@ pub enum Request {
         /// The port's name.
         port: String,
     },
+    /// Traces the decisions for the next `count` frames (of `port`, or any port).
+    Trace {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+        /// How many frames.
+        count: u64,
+        /// Only frames received on this port.
+        #[serde(default)]
+        port: Option<String>,
+    },
+    /// Takes the trace records so far.
+    TraceTake {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+    },
+    /// Stops tracing.
+    TraceStop {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+    },
+    /// Captures the next `count` frames received on or sent out of `port` (or any port).
+    Capture {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+        /// How many frames.
+        count: u64,
+        /// Only frames of this port.
+        #[serde(default)]
+        port: Option<String>,
+    },
+    /// Takes the captured frames so far.
+    CaptureTake {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+    },
+    /// Stops capturing.
+    CaptureStop {
+        /// Protocol version.
+        v: u32,
+        /// The network.
+        network: String,
+    },
     /// Adds a static FDB entry to a bridge network.
     AddStatic {
         /// Protocol version.
@@ -126,7 +189,13 @@ impl Request {
             | Request::RemoveNetwork { v, .. }
             | Request::AddPort { v, .. }
             | Request::RemovePort { v, .. }
-            | Request::AddStatic { v, .. } => *v,
+            | Request::AddStatic { v, .. }
+            | Request::Trace { v, .. }
+            | Request::TraceTake { v, .. }
+            | Request::TraceStop { v, .. }
+            | Request::Capture { v, .. }
+            | Request::CaptureTake { v, .. }
+            | Request::CaptureStop { v, .. } => *v,
         }
     }
 }
@@ -299,11 +368,79 @@ pub fn handle<N: NetworkSet + ?Sized>(line: &str, set: &N) -> Response {
                 .map_err(|e| e.to_string())?
                 .map(|()| Value::Null)
         }),
+        Request::Trace {
+            network,
+            count,
+            port,
+            ..
+        } => find(&network).and_then(|n| {
+            n.call(move |e| {
+                let port = named_port(e, port.as_deref())?;
+                e.set_tracer(Some(Tracer::new(port, count)));
+                Ok(Value::Null)
+            })
+            .map_err(|e| e.to_string())?
+        }),
+        Request::TraceTake { network, .. } => find(&network).and_then(|n| {
+            n.call(|e| {
+                let (t, sw) = e
+                    .tracer_mut()
+                    .ok_or("no trace in progress: start one with `trace`")?;
+                let (records, lost) = t.take(sw);
+                Ok(json!({"records": records, "lost": lost, "active": !t.done()}))
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e: &str| e.to_owned())
+        }),
+        Request::TraceStop { network, .. } => find(&network).and_then(|n| {
+            n.call(|e| e.set_tracer(None))
+                .map(|()| Value::Null)
+                .map_err(|e| e.to_string())
+        }),
+        Request::Capture {
+            network,
+            count,
+            port,
+            ..
+        } => find(&network).and_then(|n| {
+            n.call(move |e| {
+                let port = named_port(e, port.as_deref())?;
+                e.set_capture(Some(Capture::new(port, count)));
+                Ok(Value::Null)
+            })
+            .map_err(|e| e.to_string())?
+        }),
+        Request::CaptureTake { network, .. } => find(&network).and_then(|n| {
+            n.call(|e| {
+                let c = e
+                    .capture_mut()
+                    .ok_or("no capture in progress: start one with `capture`")?;
+                let (frames, lost) = c.take();
+                Ok(json!({"frames": frames, "lost": lost, "active": !c.done()}))
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e: &str| e.to_owned())
+        }),
+        Request::CaptureStop { network, .. } => find(&network).and_then(|n| {
+            n.call(|e| e.set_capture(None))
+                .map(|()| Value::Null)
+                .map_err(|e| e.to_string())
+        }),
     };
     match result {
         Ok(data) => Response::ok(data),
         Err(e) => Response::error(e),
     }
+}
+
+/// The port named `name` (`None`: every port).
+fn named_port(e: &Engine, name: Option<&str>) -> Result<Option<PortId>, String> {
+    name.map(|n| {
+        e.switch()
+            .port_by_name(n)
+            .ok_or_else(|| format!("no port {n:?}"))
+    })
+    .transpose()
 }
 
 /// Opens the port's I/O here (sockets in other namespaces included), then hands it to the

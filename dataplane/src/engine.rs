@@ -14,6 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::fwd::{Batch, DropReason, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict};
 use crate::port::Port;
+use crate::trace::{Capture, Direction, Tracer};
 
 /// Frames read from one port before the switch decides them.
 pub const BATCH: usize = 32;
@@ -87,6 +88,8 @@ pub struct Engine {
     polled: PortSet,
     counters: Box<[PortCounters; MAX_PORTS]>,
     busy_poll: bool,
+    tracer: Option<Box<Tracer>>,
+    capture: Option<Box<Capture>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -121,6 +124,8 @@ impl Engine {
             polled: PortSet::EMPTY,
             counters: Box::new([PortCounters::default(); MAX_PORTS]),
             busy_poll: false,
+            tracer: None,
+            capture: None,
         }
     }
 
@@ -183,6 +188,27 @@ impl Engine {
         &mut self.sw
     }
 
+    /// Starts (replacing any) or stops (`None`) tracing decisions.
+    pub fn set_tracer(&mut self, tracer: Option<Tracer>) {
+        self.tracer = tracer.map(Box::new);
+    }
+
+    /// The trace in progress, and the switch to name its ports.
+    pub fn tracer_mut(&mut self) -> Option<(&mut Tracer, &Switch)> {
+        let sw = &self.sw;
+        self.tracer.as_deref_mut().map(|t| (t, sw))
+    }
+
+    /// Starts (replacing any) or stops (`None`) capturing frames.
+    pub fn set_capture(&mut self, capture: Option<Capture>) {
+        self.capture = capture.map(Box::new);
+    }
+
+    /// The capture in progress.
+    pub fn capture_mut(&mut self) -> Option<&mut Capture> {
+        self.capture.as_deref_mut()
+    }
+
     /// Counters.
     pub fn stats(&self) -> EngineStats {
         self.stats
@@ -213,6 +239,8 @@ impl Engine {
             stats,
             epoch,
             counters,
+            tracer,
+            capture,
             ..
         } = self;
         let Some(port) = ports[id.index()].as_mut() else {
@@ -248,6 +276,15 @@ impl Engine {
         }
         stats.rx += n as u64;
         sw.process(Tick::from_duration(epoch.elapsed()), batch);
+        // Tracing and capture cost this one test per batch when off.
+        if let Some(t) = tracer.as_deref_mut() {
+            t.record_batch(batch);
+        }
+        if let Some(c) = capture.as_deref_mut() {
+            for (p, frame) in batch.frames() {
+                c.keep(sw, p, Direction::In, frame);
+            }
+        }
         let ingress = &mut counters[id.index()];
         ingress.rx += n as u64;
         for d in batch.decisions() {
@@ -276,6 +313,11 @@ impl Engine {
                     }
                 };
                 n += 1;
+            }
+            if let Some(c) = capture.as_deref_mut() {
+                for frame in &frames[..n] {
+                    c.keep(sw, egress, Direction::Out, frame);
+                }
             }
             match out.send_batch(&frames[..n]) {
                 Ok(sent) => {
