@@ -5,6 +5,7 @@ pub mod args;
 pub mod client;
 pub mod demo;
 pub mod embedded;
+pub mod explain;
 pub mod ipam;
 pub mod memdemo;
 pub mod modes;
