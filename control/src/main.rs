@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::Client;
+use l2sw_control::modes::Mode;
 use l2sw_control::ops::{Ctl, CtlError};
-use l2sw_control::{nl, show, state, topology};
+use l2sw_control::{explain, nl, show, state, topology};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
 /// and says why each frame went where it went.
@@ -153,6 +154,26 @@ enum Command {
         /// How many frames.
         #[arg(long, short = 'c', default_value_t = 1000)]
         count: u64,
+    },
+    /// Show how a mode moves each frame of its canonical scenario, and why.
+    ///
+    /// Runs the scenario (peer unicast, unknown unicast, broadcast, joined and unjoined
+    /// multicast, frames from the uplink, and what a hairpinning upstream reflects) through
+    /// l2sw's forwarding core in memory and draws, for each frame, the switch, the ports that
+    /// receive it and the rule that decided, with the kernel function it mirrors. Needs no
+    /// privileges. MODE is one of bridge, bridge-hairpin, bridge-isolated, macvlan-bridge,
+    /// macvlan-private, macvlan-vepa, macvlan-passthru, macvlan-source, ipvlan-l2, or all.
+    Explain {
+        /// The mode, or `all`.
+        mode: String,
+        /// text (terminal diagrams), svg (one figure for a handout), json, or markdown (the
+        /// docs/modes.md page).
+        #[arg(long, value_enum, default_value_t = explain::Format::Text)]
+        format: explain::Format,
+        /// The upstream bridge of macvlan and ipvlan modes: off, on, or both (on shown where
+        /// it changes who receives a frame).
+        #[arg(long = "upstream-hairpin", value_enum, default_value_t = explain::UpstreamHairpin::Both)]
+        upstream: explain::UpstreamHairpin,
     },
     /// Create a topology's networks and workloads (idempotent).
     ///
@@ -367,6 +388,14 @@ fn run(cli: Cli) -> Fallible {
                 write.display(),
                 lost_note(lost)
             );
+        }
+        Command::Explain {
+            mode,
+            format,
+            upstream,
+        } => {
+            let modes = Mode::parse_list(&mode)?;
+            write!(out, "{}", explain::render(format, &modes, upstream)?)?;
         }
         Command::Up { file } => {
             let mut ctl = open()?;
