@@ -14,3 +14,4 @@ pub mod probe;
 pub mod show;
 pub mod state;
 pub mod topology;
+pub mod verify;
