@@ -15,4 +15,5 @@ pub mod probe;
 pub mod show;
 pub mod state;
 pub mod topology;
+pub mod verify;
 pub mod watch;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
+use l2sw::fwd::MacvlanMode;
 use l2sw::port::sys::{SysError, link, netns};
 use l2sw::wire::Mac;
 use nix::errno::Errno;
@@ -25,14 +26,20 @@ use nix::sys::statfs::{NSFS_MAGIC, statfs};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoBridgePort, InfoMacVlan, InfoPortData, InfoPortKind, LinkAttribute, LinkMessage,
+    MacVlanMode,
+};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
-use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkMacVlan, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 /// The directory of named network namespaces.
 const NETNS_DIR: &str = "/run/netns";
+
+/// `IFLA_MACVLAN_MACADDR_MODE`: replace the source-mode allow-list (linux/if_link.h).
+const MACVLAN_MACADDR_SET: u32 = 3;
 
 /// Why a netlink or namespace operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -369,6 +376,72 @@ impl Links {
         })
     }
 
+    /// Creates the bridge `name` with MAC `mac` (STP off, the kernel's default), up.
+    pub fn create_bridge(&self, name: &str, mac: Mac) -> Result<()> {
+        self.run("create bridge", self.link(name), async |h| {
+            let message = LinkBridge::new(name).address(mac.0.to_vec()).build();
+            Ok(h.link().add(message).execute().await?)
+        })
+    }
+
+    /// Makes the link `port` a port of the bridge `bridge`, as `ip link set PORT master
+    /// BRIDGE` does.
+    pub fn enslave(&self, port: &str, bridge: &str) -> Result<()> {
+        let object = format!("{} to bridge {bridge}", self.link(port));
+        self.run("enslave", object, async |h| {
+            let master = index(&h, bridge).await?;
+            set_link(&h, port, |m| m.controller(master)).await
+        })
+    }
+
+    /// Sets hairpin (reflective relay) and isolation of the bridge port `port`, as `ip link
+    /// set PORT type bridge_slave hairpin on|off isolated on|off` does.
+    pub fn set_bridge_port(&self, port: &str, hairpin: bool, isolated: bool) -> Result<()> {
+        let object = format!(
+            "{} to hairpin {hairpin}, isolated {isolated}",
+            self.link(port)
+        );
+        self.run("set the bridge port flags of", object, async |h| {
+            let flags = vec![
+                InfoBridgePort::HairpinMode(hairpin),
+                InfoBridgePort::Isolated(isolated),
+            ];
+            let message = LinkUnspec::new_with_index(index(&h, port).await?)
+                .set_port_kind(InfoPortKind::Bridge)
+                .set_port_data(InfoPortData::BridgePort(flags))
+                .build();
+            // RTM_SETLINK ignores port settings: they go in an RTM_NEWLINK.
+            Ok(h.link().set_port(message).execute().await?)
+        })
+    }
+
+    /// Creates the macvlan sub-interface `name` of the link `parent` in `mode` with MAC `mac`,
+    /// down. A source-mode one receives copies of the frames sent from the MACs of `source`
+    /// (its allow-list; other modes take none). A passthru one takes the parent's MAC,
+    /// whatever `mac` is.
+    pub fn create_macvlan(
+        &self,
+        name: &str,
+        parent: &str,
+        mode: MacvlanMode,
+        mac: Mac,
+        source: &[Mac],
+    ) -> Result<()> {
+        let object = format!("{} ({} on {parent})", self.link(name), mode.name());
+        self.run("create macvlan", object, async |h| {
+            let parent = index(&h, parent).await?;
+            let mut builder =
+                LinkMacVlan::new(name, parent, macvlan_mode(mode)).address(mac.0.to_vec());
+            if !source.is_empty() {
+                let list = source.iter().map(|m| InfoMacVlan::MacAddr(m.0)).collect();
+                builder = builder
+                    .append_info_data(InfoMacVlan::MacAddrMode(MACVLAN_MACADDR_SET))
+                    .append_info_data(InfoMacVlan::MacAddrData(list));
+            }
+            Ok(h.link().add(builder.build()).execute().await?)
+        })
+    }
+
     /// Moves the link `name` into the named namespace `ns`.
     pub fn move_to(&self, name: &str, ns: &str) -> Result<()> {
         let object = format!("{} to {}", self.link(name), Namespace(ns));
@@ -626,6 +699,17 @@ async fn get_link(h: &Handle, name: &str) -> std::result::Result<LinkMessage, Ca
         .into_iter()
         .next()
         .ok_or(Cause(io::Error::from_raw_os_error(libc::ENODEV)))
+}
+
+/// rtnetlink's name for a macvlan mode.
+fn macvlan_mode(mode: MacvlanMode) -> MacVlanMode {
+    match mode {
+        MacvlanMode::Private => MacVlanMode::Private,
+        MacvlanMode::Vepa => MacVlanMode::Vepa,
+        MacvlanMode::Bridge => MacVlanMode::Bridge,
+        MacvlanMode::Passthru => MacVlanMode::Passthrough,
+        MacvlanMode::Source => MacVlanMode::Source,
+    }
 }
 
 /// The index of the link named `name`.

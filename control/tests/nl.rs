@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use l2sw::fwd::MacvlanMode;
 use l2sw::port::sys::netns;
 use l2sw::wire::Mac;
 use l2sw_control::nl::{self, Links};
@@ -291,4 +292,73 @@ fn tx_offloads_off_on_a_veth() {
             .starts_with("disable TX offloads on link nothere in namespace"),
         "{e}"
     );
+}
+
+#[test]
+fn bridges_their_port_flags_and_macvlans() {
+    if !can_run("bridges_their_port_flags_and_macvlans") {
+        return;
+    }
+    let ns = Namespaces::create("kbr", &["a"]);
+    let a = ns.links(0);
+    let show = |dev: &str| ip(&["-n", ns.name(0), "-d", "-o", "link", "show", dev]);
+    let mac = |s: &str| s.parse::<Mac>().unwrap();
+
+    a.create_bridge("br0", mac("02:00:00:00:00:fe")).unwrap();
+    assert_eq!(a.mac("br0").unwrap(), mac("02:00:00:00:00:fe"));
+    assert!(show("br0").contains(",UP") && show("br0").contains("bridge forward_delay"));
+    a.create_veth("pa", "peer").unwrap();
+    a.enslave("pa", "br0").unwrap();
+    assert!(show("pa").contains("master br0"), "{}", show("pa"));
+    a.set_bridge_port("pa", true, true).unwrap();
+    let port = show("pa");
+    assert!(
+        port.contains("hairpin on") && port.contains("isolated on"),
+        "{port}"
+    );
+    a.set_bridge_port("pa", false, true).unwrap();
+    let port = show("pa");
+    assert!(
+        port.contains("hairpin off") && port.contains("isolated on"),
+        "{port}"
+    );
+    let e = a.enslave("pa", "nothere").unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+
+    let sources = [mac("02:00:00:00:00:c8"), mac("02:00:00:00:00:c9")];
+    a.create_macvlan(
+        "mvs",
+        "peer",
+        MacvlanMode::Source,
+        mac("02:00:00:00:00:03"),
+        &sources,
+    )
+    .unwrap();
+    let mvs = show("mvs");
+    assert!(mvs.contains("macvlan mode source"), "{mvs}");
+    assert!(
+        mvs.contains("02:00:00:00:00:c8") && mvs.contains("02:00:00:00:00:c9"),
+        "{mvs}"
+    );
+    assert_eq!(a.mac("mvs").unwrap(), mac("02:00:00:00:00:03"));
+    a.create_macvlan(
+        "mvv",
+        "peer",
+        MacvlanMode::Vepa,
+        mac("02:00:00:00:00:04"),
+        &[],
+    )
+    .unwrap();
+    assert!(show("mvv").contains("macvlan mode vepa"), "{}", show("mvv"));
+    // An allow-list belongs to source mode only: the kernel refuses it elsewhere.
+    let e = a
+        .create_macvlan(
+            "mvb",
+            "peer",
+            MacvlanMode::Bridge,
+            mac("02:00:00:00:00:05"),
+            &sources,
+        )
+        .unwrap_err();
+    assert!(e.to_string().starts_with("create macvlan link mvb"), "{e}");
 }
