@@ -283,7 +283,7 @@ mod tests {
         };
         let text = r.render(1_000_000);
         assert!(
-            text.starts_with("#3        0.500s  in web  60 bytes"),
+            text.starts_with("#3       0.500s  in web  60 bytes"),
             "{text}"
         );
         assert!(text.contains("learn: source new entry"));
