@@ -1079,3 +1079,139 @@ fn trace_says_what_happened_to_each_frame_and_capture_writes_pcapng() {
         lab.ok(&["detach", w, "--network", "front"]);
     }
 }
+
+/// Not a test of its own: with `L2SW_CHILD_DAEMON=SOCKET` set, this runs a daemon on SOCKET
+/// until killed, so that a test can `kill -9` a real daemon process.
+#[test]
+#[ignore = "a daemon for a_killed_daemon_is_restored_with_nothing_lost_or_doubled"]
+fn daemon_child() {
+    if let Ok(sock) = std::env::var("L2SW_CHILD_DAEMON") {
+        let _daemon = EmbeddedDaemon::start(std::path::Path::new(&sock)).unwrap();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+}
+
+/// A daemon process, killed (SIGKILL) when dropped, also when a test fails.
+struct ChildDaemon(std::process::Child);
+
+impl ChildDaemon {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildDaemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Lab {
+    /// A daemon in a process of its own on this lab's socket (the embedded one stops).
+    fn daemon_process(&mut self) -> ChildDaemon {
+        if let Some(d) = self.daemon.take() {
+            d.stop();
+        }
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "daemon_child", "--ignored", "--nocapture"])
+            .env("L2SW_CHILD_DAEMON", self.socket())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "daemon child"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        ChildDaemon(child)
+    }
+}
+
+#[test]
+fn a_killed_daemon_is_restored_with_nothing_lost_or_doubled() {
+    let Some(mut lab) = Lab::new("l2ctl-kill9") else {
+        return;
+    };
+    let mut daemon = lab.daemon_process();
+    let (a, b, c) = (lab.w("a"), lab.w("b"), lab.w("c"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.80.0.0/24"]);
+    let _lan = lab.lan("10.81.0.200");
+    lab.ok(&[
+        "network",
+        "create",
+        "lan",
+        "-d",
+        "macvlan",
+        "--parent",
+        "upl",
+        "--subnet",
+        "10.81.0.0/24",
+        "--aux-address",
+        "station=10.81.0.200",
+    ]);
+    lab.ok(&["attach", &a, "--network", "front"]);
+    lab.ok(&["attach", &b, "--network", "front", "--port", "tap"]);
+    lab.ok(&["attach", &a, "--network", "lan"]);
+    lab.ok(&["host-access", "lan"]);
+    assert!(lab.reaches(Some(&a), &b, "front"));
+    let before = (lab.inspect("front"), lab.inspect("lan"));
+
+    daemon.kill(); // SIGKILL: no cleanup at all, a stale socket file stays
+    assert!(
+        !lab.reaches(Some(&a), &b, "front"),
+        "nothing forwards without the daemon"
+    );
+    let _daemon = lab.daemon_process();
+    // The next command that builds on the daemon restores the state first.
+    let out = lab.l2ctl(&["attach", &c, "--network", "front"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        told.contains("restored to the daemon") && told.contains("network front"),
+        "{told}"
+    );
+    assert!(
+        lab.reaches(Some(&a), &b, "front"),
+        "veth and TAP workloads forward again"
+    );
+    assert!(lab.reaches(None, &a, "lan"), "host-access is back");
+    // Nothing doubled: the same endpoints and allocations, and c got the next free address.
+    let after = (lab.inspect("front"), lab.inspect("lan"));
+    assert_eq!(after.1, before.1);
+    let mut front = after.0.clone();
+    front["Containers"].as_object_mut().unwrap().remove(&c);
+    front["IPAM"]["Config"][0]["Allocated"] = before.0["IPAM"]["Config"][0]["Allocated"].clone();
+    assert_eq!(front, before.0);
+    assert_eq!(lab.ip(&c, "front").to_string(), "10.80.0.4");
+    let ports = l2sw_control::client::Client::new(lab.socket())
+        .networks()
+        .unwrap();
+    let front_ports: Vec<_> = ports
+        .iter()
+        .find(|n| n.name == "front")
+        .unwrap()
+        .ports
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(
+        front_ports.len(),
+        4,
+        "host, a, b, c once each: {front_ports:?}"
+    );
+    for (w, n) in [(&a, "front"), (&b, "front"), (&c, "front"), (&a, "lan")] {
+        lab.ok(&["detach", w, "--network", n]);
+    }
+    daemon.kill();
+}

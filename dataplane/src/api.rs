@@ -471,7 +471,7 @@ fn stats(e: &mut Engine) -> Value {
             let c = e.port_counters(id);
             let drops: serde_json::Map<String, Value> =
                 c.drops().map(|(r, n)| (r.name().to_owned(), Value::from(n))).collect();
-            json!({"name": p.cfg.name, "rx": c.rx, "tx": c.tx, "tx_full": c.tx_full, "drops": drops})
+            json!({"name": p.cfg.name, "rx": c.rx, "forwarded": c.forwarded, "tx": c.tx, "tx_full": c.tx_full, "drops": drops})
         })
         .collect();
     let s = e.stats();

@@ -214,6 +214,7 @@ fn invalid(network: &str, port: Option<&str>, what: String) -> ConfigFileError {
 impl NetworkSpec {
     fn plan(&self) -> Result<NetworkPlan, ConfigFileError> {
         let err = |what: String| invalid(&self.name, None, what);
+        check_label("network name", &self.name).map_err(err)?;
         let not_here = |key: &str| err(format!("{key} does not apply to a {} network", self.mode));
         let mode = match self.mode.as_str() {
             "bridge" => {
@@ -276,6 +277,51 @@ impl NetworkSpec {
     }
 }
 
+/// An interface name the kernel accepts (`dev_valid_name`): 1 to 15 bytes, not `.` or `..`,
+/// no `/`, `:` or whitespace. Names come from files and requests, so they are checked before
+/// they reach a socket, an ioctl or a path.
+fn check_ifname(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(format!(
+            "interface {name:?}: not an interface name (1 to 15 bytes, not . or .., no '/', ':' or spaces)"
+        ));
+    }
+    Ok(())
+}
+
+/// A network's or port's name: 1 to 64 characters, none a control character (names become
+/// thread names, log fields and JSON keys).
+fn check_label(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {name:?}: use 1 to 64 characters, no control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A named namespace (`/run/netns/NAME`): a single path component.
+fn check_netns(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name == "."
+        || name == ".."
+        || name.chars().any(|c| c == '/' || c.is_control());
+    if bad {
+        return Err(format!(
+            "netns {name:?}: not a namespace name (a single name as `ip netns add` takes)"
+        ));
+    }
+    Ok(())
+}
+
 impl PortSpec {
     /// The port's switch configuration and place, for a port of `network` (of `mode`).
     pub fn plan(
@@ -300,6 +346,14 @@ impl PortSpec {
                 return Err(invalid(network, Some(&self.port_name()), what));
             }
         };
+        let err = |what: String| invalid(network, Some(&self.port_name()), what);
+        check_ifname(&self.interface).map_err(err)?;
+        if let Some(name) = &self.name {
+            check_label("port name", name).map_err(err)?;
+        }
+        if let Some(ns) = &self.netns {
+            check_netns(ns).map_err(err)?;
+        }
         Ok(PortPlace {
             kind,
             interface: self.interface.clone(),
@@ -541,6 +595,38 @@ mod tests {
                 role = "bridge"
                 mac = "nope""#,
                 "invalid MAC address",
+            ),
+            (
+                "[[network]]\nname = \"a\\u0000b\"\nmode = \"bridge\"",
+                "no control characters",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "../../etc"
+                role = "bridge""#,
+                "not an interface name",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "averyverylongname0"
+                role = "bridge""#,
+                "not an interface name",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "p"
+                netns = "../../proc/1/ns/net"
+                role = "bridge""#,
+                "not a namespace name",
             ),
         ];
         for (text, expect) in cases {

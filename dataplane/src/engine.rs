@@ -45,6 +45,9 @@ pub struct EngineStats {
 pub struct PortCounters {
     /// Frames read from the port.
     pub rx: u64,
+    /// Frames read from the port and sent on (to ports or the host side): with the drops,
+    /// every received frame is in exactly one of them (`rx == forwarded + Σ drops`).
+    pub forwarded: u64,
     /// Frames written to the port.
     pub tx: u64,
     /// Frames for the port lost to its full TX queue.
@@ -57,6 +60,7 @@ impl Default for PortCounters {
     fn default() -> Self {
         PortCounters {
             rx: 0,
+            forwarded: 0,
             tx: 0,
             tx_full: 0,
             drops: [0; DropReason::COUNT],
@@ -288,8 +292,9 @@ impl Engine {
         let ingress = &mut counters[id.index()];
         ingress.rx += n as u64;
         for d in batch.decisions() {
-            if let Verdict::Drop(r) = d.verdict {
-                ingress.drops[r as usize] += 1;
+            match d.verdict {
+                Verdict::Drop(r) => ingress.drops[r as usize] += 1,
+                _ => ingress.forwarded += 1,
             }
         }
         let mut failed = PortSet::EMPTY;

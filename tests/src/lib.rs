@@ -159,6 +159,9 @@ impl Tap {
         let sock = netns::run_in(ns, || PacketSocket::open(ifname))
             .and_then(|r| r)
             .unwrap_or_else(|e| panic!("tap {name}: {e}"));
+        // Room for bursts, so that a test reading a little late still sees every frame.
+        sock.set_rcvbuf(4 << 20)
+            .unwrap_or_else(|e| panic!("tap {name}: {e}"));
         Tap {
             name: name.to_owned(),
             sock,

@@ -1,0 +1,137 @@
+//! Faults under load: a port's interface deleted, a workload's namespace removed, a receiver
+//! that never drains. l2sw must keep forwarding between the ports that are left, lose nothing
+//! it learned about them, and only the broken or slow port may lose frames.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use l2sw::engine::Engine;
+use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
+use l2sw::port::Port;
+use l2sw::port::mem::MemPort;
+use l2sw::wire::{Mac, craft};
+use l2sw_tests::{LiveEngine, Sandbox, Tap, station};
+
+/// Counts the frames identical to `frame` arriving at `tap` until none came for a while.
+fn count_arrivals(tap: &Tap, frame: &[u8]) -> usize {
+    let mut n = 0;
+    let mut quiet = Instant::now();
+    let start = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(300) && start.elapsed() < Duration::from_secs(10)
+    {
+        let got = tap.drain().iter().filter(|f| f.as_slice() == frame).count();
+        if got > 0 {
+            n += got;
+            quiet = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    n
+}
+
+#[test]
+fn deleting_a_port_or_its_namespace_under_load_spares_the_others() {
+    let Some(mut sb) = Sandbox::new("faults-del") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let (_, a) = sb.workload(&sw, "a", 1);
+    let (_, b) = sb.workload(&sw, "b", 2);
+    let (_, _c) = sb.workload(&sw, "c", 3);
+    let (d_ns, _d) = sb.workload(&sw, "d", 4);
+    let engine = LiveEngine::bridge(&sw, &["pa", "pb", "pc", "pd"]);
+    // b speaks first, so that a → b is known unicast from the start.
+    b.send(&craft::ethernet(
+        Mac::BROADCAST,
+        station(2),
+        0x88b5,
+        b"hello",
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    b.drain();
+
+    let to_b = craft::ethernet(station(2), station(1), 0x88b5, b"load");
+    const N: usize = 3000;
+    let arrived = std::thread::scope(|s| {
+        // b drains as the frames come (a tap's socket buffer holds a few hundred).
+        let receiver = s.spawn(|| count_arrivals(&b, &to_b));
+        for i in 0..N {
+            a.send(&to_b);
+            if i % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if i == N / 3 {
+                // Under load: c's switch end vanishes, then d's whole namespace (its veth
+                // with it).
+                sb.ip(&sw, &["link", "del", "pc"]);
+                l2sw_tests::run("ip", &["netns", "del", &d_ns]);
+            }
+        }
+        receiver.join().unwrap()
+    });
+    assert_eq!(arrived, N, "a → b lost frames while c and d went");
+
+    // A broadcast now floods towards the dead ports too: the engine must survive the send
+    // errors and still deliver to b.
+    let bcast = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"after");
+    a.send(&bcast);
+    assert_eq!(count_arrivals(&b, &bcast), 1);
+    // And b is still known (its FDB entry survived): a unicast reaches b only.
+    a.send(&to_b);
+    assert_eq!(count_arrivals(&b, &to_b), 1);
+    let e = engine.stop();
+    let learned: Vec<_> = e
+        .switch()
+        .fdb()
+        .unwrap()
+        .entries(e.tick())
+        .map(|r| r.mac)
+        .collect();
+    assert!(
+        learned.contains(&station(2)),
+        "b is still learned: {learned:?}"
+    );
+}
+
+#[test]
+fn a_slow_receiver_loses_only_its_own_frames() {
+    let mut sw = Switch::new(SwitchConfig::bridge()).unwrap();
+    let (s0, mut h0) = MemPort::pair("s0", "h0");
+    let (s1, mut h1) = MemPort::pair("s1", "h1");
+    // Port 2's far end never reads: its queue holds 4 frames.
+    let (s2, h2) = MemPort::pair_bounded("s2", "h2", 4);
+    let ids: Vec<_> = ["s0", "s1", "s2"]
+        .iter()
+        .map(|n| sw.add_port(PortConfig::bridge(*n)).unwrap())
+        .collect();
+    let mut engine = Engine::new(sw);
+    for (id, p) in ids.iter().zip([s0, s1, s2]) {
+        engine.attach(*id, Box::new(p)).unwrap();
+    }
+    const N: usize = 1000;
+    for i in 0..N {
+        // Broadcasts reach both receivers: the slow one fills at once, the other must not care.
+        h0.send(&craft::ethernet(
+            Mac::BROADCAST,
+            station(1),
+            0x88b5,
+            &i.to_be_bytes(),
+        ))
+        .unwrap();
+        if i % 32 == 31 {
+            while engine.service(ids[0]) > 0 {}
+        }
+    }
+    while engine.service(ids[0]) > 0 {}
+    let mut got = 0;
+    let mut buf = Vec::new();
+    while h1.recv(&mut buf).unwrap() {
+        got += 1;
+    }
+    assert_eq!(got, N, "the fast receiver got every frame");
+    let slow = engine.port_counters(ids[2]);
+    assert_eq!((slow.tx, slow.tx_full), (4, N as u64 - 4));
+    assert_eq!(engine.port_counters(ids[1]).tx_full, 0);
+    drop(h2);
+}
