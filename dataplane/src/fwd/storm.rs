@@ -12,7 +12,7 @@ use super::clock::{TICKS_PER_SEC, Tick};
 use super::ports::{MAX_PORTS, PortId, PortSet};
 use super::switch::PortEntry;
 use super::verdict::{Decision, DropReason, Verdict, Why};
-use crate::wire::Mac;
+use crate::wire::{FrameInfo, Mac};
 
 /// A port's storm-control limits, in frames per second per class; 0 turns a class's limit
 /// off (the default: the kernel has no storm control, and l2sw forwards as the kernel does
@@ -150,6 +150,23 @@ impl Bucket {
     }
 }
 
+/// What the per-frame path does after the mode has decided: police floods ([`Storm`]) or
+/// nothing ([`Unpoliced`]). `Switch::process` picks one per batch, so that a switch with no
+/// limit anywhere pays nothing per frame.
+pub(crate) trait Police {
+    /// Charges `d`, decided for a frame from `port`, and drops it if over its limit.
+    fn police(&mut self, now: Tick, port: PortId, info: &FrameInfo, d: &mut Decision);
+}
+
+/// No storm control on any port.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unpoliced;
+
+impl Police for Unpoliced {
+    #[inline(always)]
+    fn police(&mut self, _: Tick, _: PortId, _: &FrameInfo, _: &mut Decision) {}
+}
+
 /// The storm-control state of a switch: a bucket per port and class, and the ports with any
 /// limit. Lives beside the ports' configuration; rebuilt (keeping the fill of unchanged
 /// buckets) whenever the ports change.
@@ -193,14 +210,23 @@ impl Storm {
         self.on = on;
     }
 
-    /// Charges a flooded frame from `port` to `dst` to its class's bucket; over the limit, the
-    /// frame is dropped instead (`Why::StormControl`). Anything else passes untouched.
+    /// Whether any port has a limit.
+    #[inline]
+    pub(crate) fn is_on(&self) -> bool {
+        !self.on.is_empty()
+    }
+}
+
+impl Police for Storm {
+    /// Charges a flooded frame from `port` to its class's bucket; over the limit, the frame is
+    /// dropped instead (`Why::StormControl`). Anything else passes untouched; a port with no
+    /// limit costs a bit test.
     #[inline(always)]
-    pub(crate) fn police(&mut self, now: Tick, port: PortId, dst: Mac, d: &mut Decision) {
+    fn police(&mut self, now: Tick, port: PortId, info: &FrameInfo, d: &mut Decision) {
         if !self.on.contains(port) || matches!(d.verdict, Verdict::Drop(_)) {
             return;
         }
-        let Some(class) = StormClass::of(d.why, dst) else {
+        let Some(class) = StormClass::of(d.why, info.dst()) else {
             return;
         };
         let b = &mut self.buckets[port.index()][class as usize];

@@ -15,7 +15,7 @@ use super::mode::ipvlan::{Ipvlan, IpvlanConfig, IpvlanPort};
 use super::mode::macvlan::{Macvlan, MacvlanMode, MacvlanPort};
 use super::mode::{Ctx, Ingress, Rules};
 use super::ports::{MAX_PORTS, PortId, PortSet};
-use super::storm::{Storm, StormControl};
+use super::storm::{Police, Storm, StormControl, Unpoliced};
 use super::verdict::{Decision, DropReason, Verdict, Why};
 use super::vlan::{EgressVlan, TagOp, VlanError, VlanMode};
 use crate::wire::{FrameInfo, Mac, WireError};
@@ -712,9 +712,9 @@ impl Switch {
         let out = &mut batch.decisions;
         let rx = &batch.rx;
         match &mut self.mode {
-            ModeState::Bridge(m) => decide_all(ports, &cx, m.as_mut(), storm, max, now, rx, out),
-            ModeState::Macvlan(m) => decide_all(ports, &cx, m.as_mut(), storm, max, now, rx, out),
-            ModeState::Ipvlan(m) => decide_all(ports, &cx, m.as_mut(), storm, max, now, rx, out),
+            ModeState::Bridge(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
+            ModeState::Macvlan(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
+            ModeState::Ipvlan(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
         }
         self.group(batch);
     }
@@ -807,13 +807,34 @@ fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
     })
 }
 
+/// Decides a batch, with storm control only if some port has a limit: one test per batch, and
+/// a per-frame path without it for switches that use none (the default).
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn decide_all<B: AsRef<[u8]>, M: Rules>(
+fn decide_batch<B: AsRef<[u8]>, M: Rules>(
     ports: &[Option<PortEntry>],
     cx: &Ctx<'_>,
     mode: &mut M,
     storm: &mut Storm,
+    max: usize,
+    now: Tick,
+    rx: &[(PortId, B)],
+    out: &mut Vec<Decision>,
+) {
+    if storm.is_on() {
+        decide_all(ports, cx, mode, storm, max, now, rx, out);
+    } else {
+        decide_all(ports, cx, mode, &mut Unpoliced, max, now, rx, out);
+    }
+}
+
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn decide_all<B: AsRef<[u8]>, M: Rules, P: Police>(
+    ports: &[Option<PortEntry>],
+    cx: &Ctx<'_>,
+    mode: &mut M,
+    storm: &mut P,
     max: usize,
     now: Tick,
     rx: &[(PortId, B)],
@@ -831,11 +852,11 @@ fn decide_all<B: AsRef<[u8]>, M: Rules>(
 /// into `d`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn decide_one<M: Rules>(
+fn decide_one<M: Rules, P: Police>(
     ports: &[Option<PortEntry>],
     cx: &Ctx<'_>,
     mode: &mut M,
-    storm: &mut Storm,
+    storm: &mut P,
     max: usize,
     now: Tick,
     port: PortId,
@@ -883,7 +904,7 @@ fn decide_one<M: Rules>(
     confine(d, members, host_ok);
     // Last: only a flood that would reach someone is charged to the port's storm bucket
     // (learning, done by the mode, still happened: a looping MAC keeps showing as flapping).
-    storm.police(now, port, info.dst(), d);
+    storm.police(now, port, info, d);
 }
 
 /// Keeps only receivers that are members of the frame's VLAN.

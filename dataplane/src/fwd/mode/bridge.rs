@@ -413,7 +413,7 @@ impl Rules for Bridge {
         if f.has(PortBits::LEARNING) {
             let learned = self.fdb.learn(now, rx.vid, src, rx.port);
             d.learned = Some(learned);
-            if learned == Learned::PortCap {
+            if matches!(learned, Learned::PortCap) {
                 return d.set(Verdict::Drop(DropReason::PortSecurity), Why::BrPortSecurity);
             }
         }
