@@ -558,6 +558,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stats_report_port_security_storm_drops_and_flaps() {
+        use crate::fwd::{
+            Batch, BridgePort, FLAP_MOVES, PortConfig, Role, StormControl, Switch, SwitchConfig,
+            Tick,
+        };
+        use crate::wire::craft;
+
+        let mut sw = Switch::new(SwitchConfig::bridge()).unwrap();
+        let capped = BridgePort {
+            max_learned: 1,
+            ..BridgePort::default()
+        };
+        let a = sw
+            .add_port(PortConfig::new("a", Role::Bridge(capped)))
+            .unwrap();
+        let b = sw.add_port(PortConfig::bridge("b")).unwrap();
+        let storm = StormControl {
+            broadcast: 1,
+            ..StormControl::OFF
+        };
+        sw.set_storm(b, storm).unwrap();
+        let mut e = Engine::new(sw);
+        let bc = |n: u8| craft::ethernet(Mac::BROADCAST, Mac([2, 0, 0, 0, 0, n]), 0x88b5, b"x");
+        let mut batch: Batch<Vec<u8>> = Batch::new();
+        // Station 1 flaps between a and b; b's broadcasts are over its limit after the first.
+        for i in 0..=FLAP_MOVES {
+            batch.push(if i % 2 == 0 { a } else { b }, bc(1)).unwrap();
+        }
+        // Station 2 on a is one over a's cap.
+        batch.push(a, bc(2)).unwrap();
+        e.switch_mut().process(Tick(1), &mut batch);
+        let v = stats(&mut e);
+        assert_eq!(v["fdb"]["flaps"], 1);
+        assert_eq!(v["fdb"]["port_cap"], 1);
+        assert_eq!(v["fdb"]["recent_flaps"][0]["mac"], "02:00:00:00:00:01");
+        assert_eq!(v["ports"][0]["name"], "a");
+        assert_eq!(v["ports"][0]["max_learned"], 1);
+        assert_eq!(v["ports"][0]["port_security_refused"], 1);
+        assert_eq!(v["ports"][1]["flaps"], 1);
+    }
+
+    #[test]
     fn malformed_requests_get_errors() {
         for (line, expect) in [
             ("", "malformed request"),
