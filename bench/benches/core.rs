@@ -18,8 +18,13 @@
 //!
 //! `fdb/*` walk every entry of the table in a fixed permuted order, 256 operations an iteration.
 //!
+//! `storm/*` price storm control on the 4K bridge: the broadcast batch (every frame a flood,
+//! charged to its ingress port's bucket) with limits off, on but never reached, and exceeded
+//! (every frame dropped before any flood is queued); and the known-unicast batch with limits
+//! off and on (never charged: a bit test and a rule match).
+//!
 //! CI smoke test (each selected bench run once, no 1M table, well under a second once built):
-//! `cargo bench -p l2sw-bench --bench core -- --test '4k|broadcast|macvlan|ipvlan'`
+//! `cargo bench -p l2sw-bench --bench core -- --test '4k|broadcast|macvlan|ipvlan|storm'`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -30,8 +35,8 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use l2sw::fwd::{
-    Batch, Decision, Fdb, IpvlanConfig, Learned, MacvlanMode, PortConfig, PortId, Switch,
-    SwitchConfig, Verdict, Why,
+    Batch, Decision, DropReason, Fdb, IpvlanConfig, Learned, MacvlanMode, PortConfig, PortId,
+    StormControl, Switch, SwitchConfig, Verdict, Why,
 };
 use l2sw::trace::Tracer;
 use l2sw::wire::{Mac, craft};
@@ -166,15 +171,20 @@ impl Learned4 {
         Rotating { pool, at: 0 }
     }
 
-    /// Broadcasts from known stations: a refresh each, flooded to the 3 other ports + host.
-    fn broadcast(&mut self, case: &str) -> Batch<Vec<u8>> {
-        let mut batch = owned((0..BATCH as u32).map(|k| {
+    /// Broadcasts from known stations, not yet processed.
+    fn broadcast_batch(&self) -> Batch<Vec<u8>> {
+        owned((0..BATCH as u32).map(|k| {
             let s = permute(k, self.n);
             (
                 port_of(&self.ports, s),
                 ethernet(Mac::BROADCAST, station(s), ETHERTYPE),
             )
-        }));
+        }))
+    }
+
+    /// Broadcasts from known stations: a refresh each, flooded to the 3 other ports + host.
+    fn broadcast(&mut self, case: &str) -> Batch<Vec<u8>> {
+        let mut batch = self.broadcast_batch();
         self.sw.process(NOW, &mut batch);
         check(case, &batch, Why::BrFloodBroadcast, |d| {
             d.verdict.ports().len() == 3
@@ -182,6 +192,13 @@ impl Learned4 {
                 && d.learned == Some(Learned::Refreshed)
         });
         batch
+    }
+
+    /// Sets the same storm-control limits on every port.
+    fn set_storm(&mut self, storm: StormControl) {
+        for p in &self.ports {
+            self.sw.set_storm(*p, storm).unwrap();
+        }
     }
 }
 
@@ -244,6 +261,56 @@ fn trace(c: &mut Criterion) {
                 }
                 black_box(&batch);
             });
+        });
+    }
+    g.finish();
+}
+
+/// Every class limited to `rate` frames a second.
+fn storm_limits(rate: u32) -> StormControl {
+    StormControl {
+        broadcast: rate,
+        unknown_unicast: rate,
+        multicast: rate,
+    }
+}
+
+/// What storm control costs (see the module's notes). The clock is constant, so a bucket never
+/// refills: `on` has room for 2^32 frames (never reached in a run), `over-limit` for one.
+fn storm(c: &mut Criterion) {
+    let mut g = c.benchmark_group("storm");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut k4: Option<Learned4> = None;
+    for (name, storm) in [
+        ("off", StormControl::OFF),
+        ("on", storm_limits(u32::MAX)),
+        ("over-limit", storm_limits(1)),
+    ] {
+        g.bench_function(format!("broadcast/{name}"), |b| {
+            let l = k4.get_or_insert_with(|| Learned4::new(K4));
+            l.set_storm(storm);
+            let case = format!("storm/broadcast/{name}");
+            let mut batch = if storm.broadcast == 1 {
+                // The first frame takes the one-frame burst; from then on all are dropped.
+                let mut batch = l.broadcast_batch();
+                l.sw.process(NOW, &mut batch);
+                l.sw.process(NOW, &mut batch);
+                check(&case, &batch, Why::StormControl, |d| {
+                    d.verdict == Verdict::Drop(DropReason::StormBroadcast)
+                });
+                batch
+            } else {
+                l.broadcast(&case)
+            };
+            run_fixed(b, &mut l.sw, &mut batch);
+        });
+    }
+    for (name, storm) in [("off", StormControl::OFF), ("on", storm_limits(1))] {
+        g.bench_function(format!("known-unicast/{name}"), |b| {
+            let l = k4.get_or_insert_with(|| Learned4::new(K4));
+            l.set_storm(storm);
+            let mut batch = l.fixed(&format!("storm/known-unicast/{name}"));
+            run_fixed(b, &mut l.sw, &mut batch);
         });
     }
     g.finish();
@@ -462,6 +529,6 @@ fn fdb_alone(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = process_bridge, process_macvlan, process_ipvlan, fdb_alone, trace
+    targets = process_bridge, process_macvlan, process_ipvlan, fdb_alone, trace, storm
 }
 criterion_main!(benches);

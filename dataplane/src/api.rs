@@ -462,23 +462,54 @@ fn add_port(n: &Handle, spec: &PortSpec) -> Result<Value, String> {
     .map_err(|e| e.to_string())?
 }
 
-/// The network's totals and each port's counters, drops by reason name.
+/// The network's totals and each port's counters, drops by reason name (storm control and
+/// port security included); for a bridge, also each port's learned MACs, cap, refusals and
+/// flaps, and the table's counters with the most recent flaps (a loop shows there).
 fn stats(e: &mut Engine) -> Value {
-    let ports: Vec<Value> = e
-        .switch()
+    let now = e.tick();
+    let sw = e.switch();
+    let fdb = sw.fdb();
+    let ports: Vec<Value> = sw
         .ports()
         .map(|(id, p)| {
             let c = e.port_counters(id);
             let drops: serde_json::Map<String, Value> =
                 c.drops().map(|(r, n)| (r.name().to_owned(), Value::from(n))).collect();
-            json!({"name": p.cfg.name, "rx": c.rx, "forwarded": c.forwarded, "tx": c.tx, "tx_full": c.tx_full, "drops": drops})
+            let mut port = json!({"name": p.cfg.name, "rx": c.rx, "forwarded": c.forwarded, "tx": c.tx, "tx_full": c.tx_full, "drops": drops});
+            if let Some(f) = fdb {
+                let s = f.port_stats(id);
+                port["learned"] = s.learned.into();
+                port["max_learned"] = s.max_learned.into();
+                port["port_security_refused"] = s.refused.into();
+                port["flaps"] = s.flaps.into();
+            }
+            port
         })
         .collect();
     let s = e.stats();
-    json!({
+    let mut out = json!({
         "rx": s.rx, "tx": s.tx, "tx_full": s.tx_full, "io_errors": s.io_errors,
         "detached": s.detached, "ports": ports,
-    })
+    });
+    if let Some(f) = fdb {
+        let st = f.stats();
+        let flaps: Vec<Value> = f
+            .recent_flaps()
+            .map(|fl| {
+                json!({
+                    "vid": fl.vid, "mac": fl.mac.to_string(), "from": sw.port_name(fl.from),
+                    "to": sw.port_name(fl.to), "age_secs": f64::from(now.since(fl.at)) / 100.0,
+                })
+            })
+            .collect();
+        out["fdb"] = json!({
+            "entries": f.len(), "learned_now": f.n_learned(), "learned": st.learned,
+            "moves": st.moves, "at_cap": st.at_cap, "port_cap": st.port_cap,
+            "expired": st.expired, "own_source": st.own_source, "flaps": st.flaps,
+            "recent_flaps": flaps,
+        });
+    }
+    out
 }
 
 fn port_list(e: &mut Engine) -> Value {
@@ -491,10 +522,6 @@ fn port_list(e: &mut Engine) -> Value {
 fn fdb_rows(e: &mut Engine) -> Option<Value> {
     let now = e.tick();
     let sw = e.switch();
-    let name = |p| {
-        sw.port(p)
-            .map_or_else(|| format!("{p}"), |e| e.cfg.name.clone())
-    };
     let fdb = sw.fdb()?;
     let mut rows: Vec<_> = fdb.entries(now).collect();
     rows.sort_by_key(|r| (r.vid, r.mac));
@@ -507,7 +534,7 @@ fn fdb_rows(e: &mut Engine) -> Option<Value> {
                     EntryKind::Local => "local",
                 };
                 json!({
-                    "vid": r.vid, "mac": r.mac.to_string(), "port": name(r.port),
+                    "vid": r.vid, "mac": r.mac.to_string(), "port": sw.port_name(r.port),
                     "kind": kind, "sticky": r.sticky, "age_secs": f64::from(r.age) / 100.0,
                 })
             })
@@ -529,6 +556,48 @@ fn add_static(e: &mut Engine, mac: Mac, port: &str, vid: u16, sticky: bool) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_report_port_security_storm_drops_and_flaps() {
+        use crate::fwd::{
+            Batch, BridgePort, FLAP_MOVES, PortConfig, Role, StormControl, Switch, SwitchConfig,
+            Tick,
+        };
+        use crate::wire::craft;
+
+        let mut sw = Switch::new(SwitchConfig::bridge()).unwrap();
+        let capped = BridgePort {
+            max_learned: 1,
+            ..BridgePort::default()
+        };
+        let a = sw
+            .add_port(PortConfig::new("a", Role::Bridge(capped)))
+            .unwrap();
+        let b = sw.add_port(PortConfig::bridge("b")).unwrap();
+        let storm = StormControl {
+            broadcast: 1,
+            ..StormControl::OFF
+        };
+        sw.set_storm(b, storm).unwrap();
+        let mut e = Engine::new(sw);
+        let bc = |n: u8| craft::ethernet(Mac::BROADCAST, Mac([2, 0, 0, 0, 0, n]), 0x88b5, b"x");
+        let mut batch: Batch<Vec<u8>> = Batch::new();
+        // Station 1 flaps between a and b; b's broadcasts are over its limit after the first.
+        for i in 0..=FLAP_MOVES {
+            batch.push(if i % 2 == 0 { a } else { b }, bc(1)).unwrap();
+        }
+        // Station 2 on a is one over a's cap.
+        batch.push(a, bc(2)).unwrap();
+        e.switch_mut().process(Tick(1), &mut batch);
+        let v = stats(&mut e);
+        assert_eq!(v["fdb"]["flaps"], 1);
+        assert_eq!(v["fdb"]["port_cap"], 1);
+        assert_eq!(v["fdb"]["recent_flaps"][0]["mac"], "02:00:00:00:00:01");
+        assert_eq!(v["ports"][0]["name"], "a");
+        assert_eq!(v["ports"][0]["max_learned"], 1);
+        assert_eq!(v["ports"][0]["port_security_refused"], 1);
+        assert_eq!(v["ports"][1]["flaps"], 1);
+    }
 
     #[test]
     fn malformed_requests_get_errors() {

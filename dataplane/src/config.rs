@@ -12,6 +12,8 @@
 //! netns = "switch"             # optional: the named namespace it lives in
 //! role = "bridge"              # bridge | host | uplink | macvlan | ipvlan
 //! hairpin = true
+//! max_learned = 64             # port security: at most 64 MACs, frames from more dropped
+//! storm = { broadcast = 1000, unknown_unicast = 1000, multicast = 5000 }   # frames/s
 //! ```
 
 use std::net::IpAddr;
@@ -21,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fwd::{
     BridgeConfig, BridgePort, IpvlanConfig, IpvlanFlag, IpvlanPort, MacSet, MacvlanMode,
-    MacvlanPort, ModeConfig, PortConfig, Role, StpState, SwitchConfig, UplinkPort, VidSet,
-    VlanMode,
+    MacvlanPort, ModeConfig, PortConfig, Role, StormControl, StpState, SwitchConfig, UplinkPort,
+    VidSet, VlanMode,
 };
 use crate::wire::Mac;
 
@@ -115,6 +117,14 @@ pub struct PortSpec {
     /// Bridge port: STP state (`forwarding`, `learning`, `blocking`, `listening`, `disabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Bridge port: port security, the most MACs learned on this port (default 0 = no cap).
+    /// Frames from further new sources are dropped (l2sw only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_learned: Option<u32>,
+    /// Storm control: rate limits in frames per second on the broadcast, unknown unicast and
+    /// multicast floods this port's frames cause (default: none; l2sw only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm: Option<StormSpec>,
     /// macvlan: the sub-interface's mode (default bridge).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macvlan_mode: Option<String>,
@@ -130,6 +140,31 @@ pub struct PortSpec {
     /// Uplink: accept every frame (veth-like) instead of the sub-interfaces' MACs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promiscuous: Option<bool>,
+}
+
+/// Storm-control limits of a port, in frames per second; an absent class (or 0) is unlimited.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StormSpec {
+    /// Broadcast frames a second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<u32>,
+    /// Unknown unicast frames a second (bridge networks only: nothing else floods them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_unicast: Option<u32>,
+    /// Multicast frames a second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multicast: Option<u32>,
+}
+
+impl From<StormSpec> for StormControl {
+    fn from(s: StormSpec) -> StormControl {
+        StormControl {
+            broadcast: s.broadcast.unwrap_or(0),
+            unknown_unicast: s.unknown_unicast.unwrap_or(0),
+            multicast: s.multicast.unwrap_or(0),
+        }
+    }
 }
 
 /// 802.1Q settings of a port.
@@ -379,6 +414,11 @@ impl PortSpec {
         only(!is_bridge && self.isolated.is_some(), "isolated", "bridge")?;
         only(!is_bridge && self.learning.is_some(), "learning", "bridge")?;
         only(!is_bridge && self.state.is_some(), "state", "bridge")?;
+        only(
+            !is_bridge && self.max_learned.is_some(),
+            "max_learned",
+            "bridge",
+        )?;
         let is_macvlan = self.role == "macvlan";
         only(
             !is_macvlan && self.macvlan_mode.is_some(),
@@ -412,6 +452,7 @@ impl PortSpec {
                     learning: self.learning.unwrap_or(true),
                     hairpin: self.hairpin.unwrap_or(false),
                     isolated: self.isolated.unwrap_or(false),
+                    max_learned: self.max_learned.unwrap_or(0),
                     ..BridgePort::default()
                 })
             }
@@ -459,6 +500,12 @@ impl PortSpec {
                 self.role
             )));
         }
+        let storm = self.storm.unwrap_or_default();
+        if mode != "bridge" && storm.unknown_unicast.is_some() {
+            return Err(err(format!(
+                "storm.unknown_unicast applies to ports of bridge networks only: a {mode} network never floods unknown unicast"
+            )));
+        }
         let vlan = match &self.vlan {
             None => VlanMode::Transparent,
             Some(VlanSpec {
@@ -481,7 +528,9 @@ impl PortSpec {
             }
         };
         vlan.validate().map_err(|e| err(e.to_string()))?;
-        let mut cfg = PortConfig::new(self.port_name(), role).with_vlan(vlan);
+        let mut cfg = PortConfig::new(self.port_name(), role)
+            .with_vlan(vlan)
+            .with_storm(storm.into());
         if let Some(m) = &self.mac {
             cfg = cfg.with_mac(parse_mac(m)?);
         }
@@ -542,6 +591,45 @@ mod tests {
     }
 
     #[test]
+    fn port_security_and_storm_control_plan() {
+        let text = r#"
+            [[network]]
+            name = "lab"
+            mode = "bridge"
+            [[network.port]]
+            interface = "pa"
+            role = "bridge"
+            max_learned = 8
+            storm = { broadcast = 100, unknown_unicast = 200 }
+            [[network]]
+            name = "mv"
+            mode = "macvlan"
+            [[network.port]]
+            interface = "eth1"
+            role = "uplink"
+            storm = { multicast = 50 }
+        "#;
+        let plans = Config::from_toml(text).unwrap().plan().unwrap();
+        let pa = &plans[0].ports[0].0;
+        assert!(matches!(
+            pa.role,
+            Role::Bridge(BridgePort { max_learned: 8, .. })
+        ));
+        let expect = StormControl {
+            broadcast: 100,
+            unknown_unicast: 200,
+            multicast: 0,
+        };
+        assert_eq!(pa.storm, expect);
+        assert_eq!(plans[1].ports[0].0.storm.multicast, 50);
+        // Round trip through the JSON the control socket carries.
+        let spec = &Config::from_toml(text).unwrap().networks[0];
+        let back: NetworkSpec =
+            serde_json::from_value(serde_json::to_value(spec).unwrap()).unwrap();
+        assert_eq!(&back, spec);
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let cases = [
             (
@@ -566,6 +654,36 @@ mod tests {
                 role = "macvlan"
                 hairpin = true"#,
                 "hairpin applies to bridge ports only",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "macvlan"
+                [[network.port]]
+                interface = "up"
+                role = "uplink"
+                max_learned = 4"#,
+                "max_learned applies to bridge ports only",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "ipvlan"
+                [[network.port]]
+                interface = "up"
+                role = "uplink"
+                storm = { unknown_unicast = 10 }"#,
+                "storm.unknown_unicast applies to ports of bridge networks only",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "p"
+                role = "bridge"
+                storm = { broadcast = 10, unicast = 5 }"#,
+                "unknown field `unicast`",
             ),
             (
                 r#"[[network]]

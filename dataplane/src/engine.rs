@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::fwd::{Batch, DropReason, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict};
+use crate::fwd::{
+    Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict,
+};
 use crate::port::Port;
 use crate::trace::{Capture, Direction, Tracer};
 
@@ -94,6 +96,8 @@ pub struct Engine {
     busy_poll: bool,
     tracer: Option<Box<Tracer>>,
     capture: Option<Box<Capture>>,
+    /// FDB flaps already logged.
+    flaps_logged: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -130,6 +134,7 @@ impl Engine {
             busy_poll: false,
             tracer: None,
             capture: None,
+            flaps_logged: 0,
         }
     }
 
@@ -230,6 +235,32 @@ impl Engine {
 
     fn now(&self) -> Tick {
         Tick::from_duration(self.epoch.elapsed())
+    }
+
+    /// Logs the MAC flaps the FDB detected since the last call (at most the FDB's ring of
+    /// recent ones, and how many more): a loop between two ports, most likely.
+    fn log_flaps(&mut self) {
+        let Some(fdb) = self.sw.fdb() else {
+            return;
+        };
+        let total = fdb.stats().flaps;
+        let new = total - self.flaps_logged;
+        if new == 0 {
+            return;
+        }
+        self.flaps_logged = total;
+        let kept = fdb.recent_flaps().count();
+        let shown = usize::try_from(new).map_or(kept, |n| n.min(kept));
+        for f in fdb.recent_flaps().skip(kept - shown) {
+            tracing::warn!(
+                mac = %f.mac, vid = f.vid, from = %self.sw.port_name(f.from),
+                to = %self.sw.port_name(f.to),
+                "MAC flapping: {FLAP_MOVES} moves within a second, a loop between these ports?"
+            );
+        }
+        if new > shown as u64 {
+            tracing::warn!(more = new - shown as u64, "more MAC flaps not shown");
+        }
     }
 
     /// Reads up to [`BATCH`] frames from `id`, forwards them; returns how many were read.
@@ -404,6 +435,7 @@ impl Engine {
             if last_age.elapsed() >= Duration::from_secs(1) {
                 let now = self.now();
                 self.sw.age(now);
+                self.log_flaps();
                 last_age = Instant::now();
             }
         }

@@ -41,6 +41,8 @@ enum Command {
     ///   interface = "veth-b"
     ///   role = "bridge"
     ///   hairpin = true
+    ///   max_learned = 64     # port security (l2sw only): frames from a 65th MAC dropped
+    ///   storm = { broadcast = 1000, multicast = 5000 }   # storm control, frames/s (l2sw only)
     #[command(verbatim_doc_comment)]
     Run {
         /// The configuration file (TOML). Without it the daemon starts with no network and

@@ -59,11 +59,6 @@ fn now_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-fn port_name(sw: &Switch, p: PortId) -> String {
-    sw.port(p)
-        .map_or_else(|| p.to_string(), |e| e.cfg.name.clone())
-}
-
 /// Which frames to look at and how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Selection {
@@ -138,24 +133,27 @@ impl Raw {
         let learned = d.learned.map(|l| match l {
             Learned::New => "new entry".to_owned(),
             Learned::Refreshed => "refreshed".to_owned(),
-            Learned::Moved { from } => format!("moved here from {}", port_name(sw, from)),
+            Learned::Moved { from } => format!("moved here from {}", sw.port_name(from)),
             Learned::Sticky => "sticky entry elsewhere, kept".to_owned(),
             Learned::OwnAddress => "one of the switch's own addresses, not learned".to_owned(),
             Learned::AtCap => "table full (max_learned), not learned".to_owned(),
+            Learned::PortCap => {
+                "port at its own max_learned (port security), not learned".to_owned()
+            }
             Learned::Off => "learning off".to_owned(),
         });
         let head = &self.head[..self.len.min(HEAD)];
         TraceRecord {
             seq: self.seq,
             time_us: self.time_us,
-            ingress: port_name(sw, self.ingress),
+            ingress: sw.port_name(self.ingress),
             len: self.len,
             summary: Summary::new(head).to_string(),
             vid: d.vid,
             learned,
             kernel_fn: d.why.kernel_fn(),
             rule: d.why.describe(),
-            egress: d.verdict.ports().iter().map(|p| port_name(sw, p)).collect(),
+            egress: d.verdict.ports().iter().map(|p| sw.port_name(p)).collect(),
             host: d.verdict.to_host(),
             drop,
             drop_why,
@@ -294,7 +292,7 @@ impl Capture {
         if self.selection.take(port) {
             self.queue.push(Captured {
                 time_us: now_us(),
-                port: port_name(sw, port),
+                port: sw.port_name(port),
                 dir,
                 hex: hex(frame),
             });

@@ -1,14 +1,18 @@
 //! The core allocates nothing per frame: once a batch's queues have grown, `Switch::process`
-//! over known unicast, floods, drops and learning of known stations makes no heap allocation.
-//! Checked with a counting global allocator (this test binary only).
+//! over known unicast, floods, drops and learning of known stations makes no heap allocation;
+//! nor do storm control (buckets charged and emptied), port security (new sources refused) and
+//! MAC moves (flaps detected and kept in the FDB's ring). Checked with a counting global
+//! allocator (this test binary only).
 
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use l2sw::fwd::{
-    Batch, MacvlanMode, PortConfig, PortId, Role, Switch, SwitchConfig, Tick, VidSet, VlanMode,
+    Batch, BridgePort, DropReason, FLAP_RING, MacvlanMode, PortConfig, PortId, Role, StormControl,
+    Switch, SwitchConfig, Tick, Verdict, VidSet, VlanMode,
 };
 use l2sw::wire::{Mac, craft};
 
@@ -38,6 +42,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is global: tests take turns, or one's setup counts in the other's window.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn station(n: u8) -> Mac {
     Mac([2, 0, 0, 0, 0, n])
 }
@@ -57,31 +64,55 @@ fn frames() -> Vec<(usize, Vec<u8>)> {
     v
 }
 
-fn run<'a>(sw: &mut Switch, frames: &'a [(usize, Vec<u8>)], batch: &mut Batch<&'a [u8]>) {
+/// Runs `frames` through `sw` in batches of 32, one tick per batch from `now` on; returns the
+/// drops by reason.
+fn run<'a>(
+    sw: &mut Switch,
+    frames: &'a [(usize, Vec<u8>)],
+    batch: &mut Batch<&'a [u8]>,
+    now: &mut Tick,
+) -> [u64; DropReason::COUNT] {
+    let mut drops = [0; DropReason::COUNT];
     for chunk in frames.chunks(32) {
         batch.clear();
         for (p, f) in chunk {
             batch.push(PortId::new(*p).unwrap(), f.as_slice()).unwrap();
         }
-        sw.process(Tick::from_secs(1), batch);
+        sw.process(*now, batch);
+        *now = Tick(now.0 + 1);
+        for d in batch.decisions() {
+            if let Verdict::Drop(r) = d.verdict {
+                drops[r as usize] += 1;
+            }
+        }
     }
+    drops
+}
+
+/// Allocations over 100 rounds of `frames` after two rounds of warm-up, and the drops by
+/// reason seen in those rounds.
+fn steady_state(sw: &mut Switch, frames: &[(usize, Vec<u8>)]) -> (usize, [u64; DropReason::COUNT]) {
+    let mut batch: Batch<&[u8]> = Batch::new();
+    let mut now = Tick::from_secs(1);
+    // Warm up: stations learned, queues grown.
+    run(sw, frames, &mut batch, &mut now);
+    run(sw, frames, &mut batch, &mut now);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let mut drops = [0; DropReason::COUNT];
+    for _ in 0..100 {
+        let d = run(sw, frames, &mut batch, &mut now);
+        drops.iter_mut().zip(d).for_each(|(t, n)| *t += n);
+    }
+    (ALLOCS.load(Ordering::Relaxed) - before, drops)
 }
 
 fn steady_state_allocs(mut sw: Switch) -> usize {
-    let frames = frames();
-    let mut batch: Batch<&[u8]> = Batch::new();
-    // Warm up: stations learned, queues grown.
-    run(&mut sw, &frames, &mut batch);
-    run(&mut sw, &frames, &mut batch);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..100 {
-        run(&mut sw, &frames, &mut batch);
-    }
-    ALLOCS.load(Ordering::Relaxed) - before
+    steady_state(&mut sw, &frames()).0
 }
 
 #[test]
 fn process_allocates_nothing_per_frame() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut br = Switch::new(SwitchConfig::bridge()).unwrap();
     for i in 0..3 {
         br.add_port(PortConfig::bridge(format!("p{i}"))).unwrap();
@@ -111,4 +142,73 @@ fn process_allocates_nothing_per_frame() {
     mv.add_port(PortConfig::new("h", Role::Host).with_mac(station(100)))
         .unwrap();
     assert_eq!(steady_state_allocs(mv), 0, "macvlan");
+}
+
+#[test]
+fn storm_control_port_security_and_flaps_allocate_nothing_per_frame() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let storm = StormControl {
+        broadcast: 50,
+        unknown_unicast: 50,
+        multicast: 50,
+    };
+    let mut br = Switch::new(SwitchConfig::bridge()).unwrap();
+    for i in 0..4 {
+        // Port security on port 0 only: the flapping stations below move freely.
+        let port = BridgePort {
+            max_learned: if i == 0 { 4 } else { 0 },
+            ..BridgePort::default()
+        };
+        br.add_port(PortConfig::new(format!("p{i}"), Role::Bridge(port)).with_storm(storm))
+            .unwrap();
+    }
+    let mut br_frames = frames();
+    for i in 0..64u8 {
+        // Sources 20.. on port 0, over its cap of 4: refused every time.
+        br_frames.push((
+            0,
+            craft::ethernet(station(1), station(20 + i), 0x88b5, b"x"),
+        ));
+        // Stations 90..98 on ports 1 and 2 in turn: moves, flaps.
+        br_frames.push((
+            1 + usize::from(i / 8 % 2),
+            craft::ethernet(Mac::BROADCAST, station(90 + i % 8), 0x88b5, b"x"),
+        ));
+        // Unknown unicast and multicast floods, charged to their buckets.
+        br_frames.push((3, craft::ethernet(station(200), station(3), 0x88b5, b"x")));
+        br_frames.push((
+            3,
+            craft::ethernet(Mac([1, 0, 0x5e, 0, 0, 1]), station(3), 0x88b5, b"x"),
+        ));
+    }
+    let (allocs, drops) = steady_state(&mut br, &br_frames);
+    assert_eq!(allocs, 0, "bridge with storm control and port security");
+    for r in [
+        DropReason::PortSecurity,
+        DropReason::StormBroadcast,
+        DropReason::StormUnknownUnicast,
+        DropReason::StormMulticast,
+    ] {
+        assert!(drops[r as usize] > 0, "{r:?} never exercised");
+    }
+    // Enough flaps to wrap the ring of recent ones.
+    assert!(br.fdb().unwrap().stats().flaps > FLAP_RING as u64);
+
+    let mut mv = Switch::new(SwitchConfig::macvlan()).unwrap();
+    mv.add_port(
+        PortConfig::uplink("up")
+            .with_mac(station(100))
+            .with_storm(storm),
+    )
+    .unwrap();
+    for i in 0..3u8 {
+        let sub = PortConfig::macvlan(format!("s{i}"), station(i + 1), MacvlanMode::Bridge);
+        mv.add_port(sub.with_storm(storm)).unwrap();
+    }
+    let mut mv_frames = frames();
+    mv_frames
+        .extend((0..64).map(|_| (1, craft::ethernet(Mac::BROADCAST, station(2), 0x88b5, b"x"))));
+    let (allocs, drops) = steady_state(&mut mv, &mv_frames);
+    assert_eq!(allocs, 0, "macvlan with storm control");
+    assert!(drops[DropReason::StormBroadcast as usize] > 0);
 }

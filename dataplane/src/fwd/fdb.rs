@@ -1,7 +1,9 @@
 //! The forwarding database (`net/bridge/br_fdb.c`): `(VLAN, MAC) -> port`, learned from sources,
-//! aged by the `now` callers pass in, with static, sticky and local entries and a cap on learned
-//! entries. Invariants: local entries never move; sticky entries never move; static and local
-//! entries never expire and never count toward the cap; a lookup never returns an expired entry.
+//! aged by the `now` callers pass in, with static, sticky and local entries, a cap on learned
+//! entries, a per-port cap (port security, l2sw only) and MAC-move flap detection (l2sw only).
+//! Invariants: local entries never move; sticky entries never move; static and local entries
+//! never expire and never count toward either cap; a lookup never returns an expired entry; the
+//! per-port learned counts always sum to [`Fdb::n_learned`].
 //!
 //! The table is a `hashbrown` map from a packed `u64` key (VID in bits 48..60, MAC below) to an
 //! 8-byte entry, hashed with foldhash: one multiply-fold per lookup, where SipHash costs about
@@ -12,29 +14,76 @@ use std::time::Duration;
 
 use hashbrown::HashMap;
 
-use super::clock::{Tick, ticks};
-use super::ports::PortId;
+use super::clock::{TICKS_PER_SEC, Tick, ticks};
+use super::ports::{MAX_PORTS, PortId};
 use super::vlan::Vid;
 use crate::wire::Mac;
 
 /// Default ageing time (`BR_DEFAULT_AGEING_TIME`, 300 s).
 pub const DEFAULT_AGEING: Duration = Duration::from_secs(300);
 
+/// A MAC that moves this many times within one [`FLAP_WINDOW`] is flapping: two ports both
+/// claim it, which with a station that does not roam that fast means a loop between them (or a
+/// duplicated MAC). 10 moves in a second is far above any real roaming (a Wi-Fi handover, a VM
+/// migration: one move) and reached within milliseconds by a looped broadcast. Windows are
+/// fixed, not sliding: a burst split across a window boundary needs up to twice as many moves.
+pub const FLAP_MOVES: u8 = 10;
+
+/// The window [`FLAP_MOVES`] are counted in: one second, in ticks.
+pub const FLAP_WINDOW: u32 = TICKS_PER_SEC;
+
+/// How many recent flaps [`Fdb::recent_flaps`] keeps (older ones are counted, not kept).
+pub const FLAP_RING: usize = 32;
+
 const STATIC: u8 = 1;
 const STICKY: u8 = 2;
 const LOCAL: u8 = 4;
+/// The kind bits of `Entry::flags`; the bits above count the entry's moves in its window.
+const KIND: u8 = STATIC | STICKY | LOCAL;
+const MOVES_SHIFT: u32 = 3;
+const MOVES_MAX: u8 = u8::MAX >> MOVES_SHIFT;
+const _: () = assert!(FLAP_MOVES <= MOVES_MAX && KIND < 1 << MOVES_SHIFT);
 
+/// 8 bytes: the move counter lives in the spare bits of `flags` and the padding, so flap
+/// detection costs the table no memory.
 #[derive(Copy, Clone, Debug)]
 struct Entry {
     port: PortId,
+    /// Kind bits, and the moves counted in `window` above them.
     flags: u8,
+    /// The [`FLAP_WINDOW`] (since the epoch, wrapping) the move count belongs to.
+    window: u16,
     updated: Tick,
 }
 
 impl Entry {
+    fn new(port: PortId, kind: u8, now: Tick) -> Entry {
+        Entry {
+            port,
+            flags: kind,
+            window: 0,
+            updated: now,
+        }
+    }
+
     #[inline]
     fn counts_as_learned(&self) -> bool {
         self.flags & (STATIC | LOCAL) == 0
+    }
+
+    /// Counts a move at `now`; true for the [`FLAP_MOVES`]th of its window, so that a
+    /// flapping MAC is reported once a window.
+    #[inline]
+    fn count_move(&mut self, now: Tick) -> bool {
+        let window = (now.0 / FLAP_WINDOW) as u16;
+        let moves = if self.window == window {
+            (self.flags >> MOVES_SHIFT).saturating_add(1).min(MOVES_MAX)
+        } else {
+            self.window = window;
+            1
+        };
+        self.flags = (self.flags & KIND) | (moves << MOVES_SHIFT);
+        moves == FLAP_MOVES
     }
 }
 
@@ -89,6 +138,9 @@ pub enum Learned {
     OwnAddress,
     /// At `max_learned`: no entry made, the frame still goes on (`fdb_create` returns NULL).
     AtCap,
+    /// The port is at its own cap of learned MACs (port security, l2sw only): no entry made
+    /// or moved here; the bridge drops the frame.
+    PortCap,
     /// Learning is off (ageing time 0).
     Off,
 }
@@ -121,10 +173,82 @@ pub struct FdbStats {
     pub moves: u64,
     /// New sources not learned because the table was at `max_learned`.
     pub at_cap: u64,
+    /// New sources (or MACs moving in) refused because their port was at its own cap.
+    pub port_cap: u64,
+    /// MACs that moved [`FLAP_MOVES`] times within a [`FLAP_WINDOW`] (counted once a window).
+    pub flaps: u64,
     /// Dynamic entries removed by ageing.
     pub expired: u64,
     /// Frames whose source was one of the switch's own (local) MACs.
     pub own_source: u64,
+}
+
+/// One port's share of the table.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortFdbStats {
+    /// Dynamic entries pointing at the port.
+    pub learned: u32,
+    /// The port's cap on them (0 = none).
+    pub max_learned: u32,
+    /// New sources (or MACs moving in) refused at the cap.
+    pub refused: u64,
+    /// Flaps this port took part in (as either end of the move).
+    pub flaps: u64,
+}
+
+/// A MAC seen flapping: its [`FLAP_MOVES`]th move within a window, from one port to another.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Flap {
+    /// VLAN.
+    pub vid: Vid,
+    /// The MAC.
+    pub mac: Mac,
+    /// Where it was.
+    pub from: PortId,
+    /// Where it moved.
+    pub to: PortId,
+    /// When.
+    pub at: Tick,
+}
+
+/// Learned-entry accounting, table-wide and per port, kept apart from the map so that
+/// `retain` closures can update it while the map is borrowed.
+#[derive(Debug, Clone)]
+struct Accounting {
+    n_learned: u32,
+    ports: Box<[PortFdbStats; MAX_PORTS]>,
+}
+
+impl Accounting {
+    #[inline]
+    fn add(&mut self, port: PortId) {
+        self.n_learned += 1;
+        self.ports[port.index()].learned += 1;
+    }
+
+    /// Whether `port` is at its own cap (port security): a new entry there is refused, and
+    /// the refusal counted.
+    #[inline]
+    fn refuse(&mut self, port: PortId, stats: &mut FdbStats) -> bool {
+        let p = &mut self.ports[port.index()];
+        let full = p.max_learned != 0 && p.learned >= p.max_learned;
+        if full {
+            p.refused += 1;
+            stats.port_cap += 1;
+        }
+        full
+    }
+
+    /// Forgets `e` if it was a learned entry; returns whether it was.
+    #[inline]
+    fn remove(&mut self, e: &Entry) -> bool {
+        let learned = e.counts_as_learned();
+        if learned {
+            self.n_learned -= 1;
+            self.ports[e.port.index()].learned -= 1;
+        }
+        learned
+    }
 }
 
 /// The forwarding database of one switch.
@@ -133,8 +257,9 @@ pub struct Fdb {
     map: HashMap<u64, Entry, foldhash::fast::RandomState>,
     ageing: u32,
     max_learned: u32,
-    n_learned: u32,
+    acct: Accounting,
     stats: FdbStats,
+    flaps: [Option<Flap>; FLAP_RING],
 }
 
 impl Default for Fdb {
@@ -150,8 +275,12 @@ impl Fdb {
             map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             ageing: ticks(DEFAULT_AGEING),
             max_learned: 0,
-            n_learned: 0,
+            acct: Accounting {
+                n_learned: 0,
+                ports: Box::new([PortFdbStats::default(); MAX_PORTS]),
+            },
             stats: FdbStats::default(),
+            flaps: [None; FLAP_RING],
         }
     }
 
@@ -181,6 +310,34 @@ impl Fdb {
         self.max_learned
     }
 
+    /// Caps the dynamic entries `port` may hold (port security; 0 = no cap, the default). At
+    /// the cap a new source on the port is not learned and a MAC cannot move onto it
+    /// ([`Learned::PortCap`]). Entries over a lowered cap stay until they age out.
+    pub fn set_port_max_learned(&mut self, port: PortId, max: u32) {
+        self.acct.ports[port.index()].max_learned = max;
+    }
+
+    /// `port`'s learned entries, cap, refusals and flaps.
+    pub fn port_stats(&self, port: PortId) -> PortFdbStats {
+        self.acct.ports[port.index()]
+    }
+
+    /// The most recent flaps (at most [`FLAP_RING`]), oldest first; [`FdbStats::flaps`]
+    /// counts them all.
+    pub fn recent_flaps(&self) -> impl Iterator<Item = Flap> + '_ {
+        let total = self.stats.flaps as usize;
+        let first = total.saturating_sub(FLAP_RING);
+        (first..total).filter_map(move |i| self.flaps[i % FLAP_RING])
+    }
+
+    fn record_flap(&mut self, flap: Flap) {
+        self.flaps[self.stats.flaps as usize % FLAP_RING] = Some(flap);
+        self.stats.flaps += 1;
+        for p in [flap.from, flap.to] {
+            self.acct.ports[p.index()].flaps += 1;
+        }
+    }
+
     /// Entries of every kind.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -193,7 +350,7 @@ impl Fdb {
 
     /// Dynamic entries (those the cap counts).
     pub fn n_learned(&self) -> u32 {
-        self.n_learned
+        self.acct.n_learned
     }
 
     /// Counters.
@@ -239,24 +396,39 @@ impl Fdb {
             if e.flags & STICKY != 0 {
                 return Learned::Sticky;
             }
+            // A move (rare but in loops): the port cap and flap detection, l2sw only.
+            if e.counts_as_learned() {
+                if self.acct.refuse(port, &mut self.stats) {
+                    return Learned::PortCap;
+                }
+                self.acct.remove(e);
+                self.acct.add(port);
+            }
             let from = e.port;
             e.port = port;
+            let flapped = e.count_move(now);
             self.stats.moves += 1;
+            if flapped {
+                let flap = Flap {
+                    vid,
+                    mac,
+                    from,
+                    to: port,
+                    at: now,
+                };
+                self.record_flap(flap);
+            }
             return Learned::Moved { from };
         }
-        if self.max_learned != 0 && self.n_learned >= self.max_learned {
+        if self.acct.refuse(port, &mut self.stats) {
+            return Learned::PortCap;
+        }
+        if self.max_learned != 0 && self.acct.n_learned >= self.max_learned {
             self.stats.at_cap += 1;
             return Learned::AtCap;
         }
-        self.map.insert(
-            key(vid, mac),
-            Entry {
-                port,
-                flags: 0,
-                updated: now,
-            },
-        );
-        self.n_learned += 1;
+        self.map.insert(key(vid, mac), Entry::new(port, 0, now));
+        self.acct.add(port);
         self.stats.learned += 1;
         Learned::New
     }
@@ -279,17 +451,13 @@ impl Fdb {
     pub fn age(&mut self, now: Tick) -> usize {
         let before = self.map.len();
         let ageing = self.ageing;
-        let mut removed_learned = 0u32;
-        self.map.retain(|_, e| {
-            let keep = !(e.flags & (STATIC | LOCAL) == 0 && now.since(e.updated) >= ageing);
-            if !keep {
-                removed_learned += 1;
-            }
-            keep
-        });
-        self.n_learned -= removed_learned;
-        self.stats.expired += u64::from(removed_learned);
-        before - self.map.len()
+        let acct = &mut self.acct;
+        // `remove` forgets learned entries only: static and local ones never expire.
+        self.map
+            .retain(|_, e| !(now.since(e.updated) >= ageing && acct.remove(e)));
+        let removed = before - self.map.len();
+        self.stats.expired += removed as u64;
+        removed
     }
 
     /// Adds or replaces an operator entry: static (never ages) and optionally sticky (never
@@ -334,20 +502,13 @@ impl Fdb {
         if !mac.is_valid_source() {
             return Err(FdbError::NotUnicast { mac });
         }
-        let new = Entry {
-            port,
-            flags,
-            updated: now,
-        };
-        match self.map.insert(key(vid, mac), new) {
+        match self.map.insert(key(vid, mac), Entry::new(port, flags, now)) {
             Some(old) if old.flags & LOCAL != 0 && flags & LOCAL == 0 => {
                 self.map.insert(key(vid, mac), old);
                 Err(FdbError::Local { mac, vid })
             }
             Some(old) => {
-                if old.counts_as_learned() {
-                    self.n_learned -= 1;
-                }
+                self.acct.remove(&old);
                 Ok(())
             }
             None => Ok(()),
@@ -358,9 +519,7 @@ impl Fdb {
     pub fn remove(&mut self, vid: Vid, mac: Mac) -> bool {
         match self.map.remove(&key(vid, mac)) {
             Some(e) => {
-                if e.counts_as_learned() {
-                    self.n_learned -= 1;
-                }
+                self.acct.remove(&e);
                 true
             }
             None => false,
@@ -369,21 +528,23 @@ impl Fdb {
 
     /// Removes every entry pointing at `port` (`br_fdb_delete_by_port`), e.g. when it leaves.
     pub fn flush_port(&mut self, port: PortId) {
-        let mut removed_learned = 0;
+        let acct = &mut self.acct;
         self.map.retain(|_, e| {
             let keep = e.port != port;
-            if !keep && e.counts_as_learned() {
-                removed_learned += 1;
+            if !keep {
+                acct.remove(e);
             }
             keep
         });
-        self.n_learned -= removed_learned;
     }
 
     /// Removes every dynamic entry.
     pub fn flush_dynamic(&mut self) {
         self.map.retain(|_, e| !e.counts_as_learned());
-        self.n_learned = 0;
+        self.acct.n_learned = 0;
+        for p in self.acct.ports.iter_mut() {
+            p.learned = 0;
+        }
     }
 
     /// Every live entry at `now`, in no particular order.
@@ -505,6 +666,115 @@ mod tests {
         f.flush_port(p(1));
         assert_eq!(f.n_learned(), 1);
         assert_eq!(f.lookup(t, 0, mac(2)), None);
+    }
+
+    /// The per-port counts always add up to the table's.
+    fn assert_accounted(f: &Fdb) {
+        let per_port: u32 = (0..MAX_PORTS)
+            .filter_map(PortId::new)
+            .map(|p| f.port_stats(p).learned)
+            .sum();
+        assert_eq!(per_port, f.n_learned());
+        let dynamic = f.map.values().filter(|e| e.counts_as_learned()).count();
+        assert_eq!(dynamic as u32, f.n_learned());
+    }
+
+    #[test]
+    fn entries_stay_eight_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 8);
+    }
+
+    #[test]
+    fn port_cap_refuses_new_sources_and_moves_in_only_on_that_port() {
+        let mut f = Fdb::new();
+        let t = Tick(0);
+        f.set_port_max_learned(p(1), 2);
+        f.add_static(t, 0, mac(100), p(1), false).unwrap();
+        assert_eq!(f.learn(t, 0, mac(1), p(1)), Learned::New);
+        assert_eq!(f.learn(t, 0, mac(2), p(1)), Learned::New);
+        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::PortCap);
+        assert_eq!(f.lookup(t, 0, mac(3)), None);
+        // Known stations on the full port still refresh; other ports learn freely.
+        assert_eq!(f.learn(t, 0, mac(1), p(1)), Learned::Refreshed);
+        assert_eq!(f.learn(t, 0, mac(3), p(2)), Learned::New);
+        // A MAC cannot move onto the full port: it stays where it is.
+        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::PortCap);
+        assert_eq!(f.lookup(t, 0, mac(3)), Some((p(2), false)));
+        let s = f.port_stats(p(1));
+        assert_eq!((s.learned, s.max_learned, s.refused), (2, 2, 2));
+        assert_eq!(f.stats().port_cap, 2);
+        // A move out frees a place; a static entry moving in does not count.
+        assert_eq!(f.learn(t, 0, mac(1), p(2)), Learned::Moved { from: p(1) });
+        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::Moved { from: p(2) });
+        f.add_static(t, 0, mac(101), p(2), false).unwrap();
+        assert!(matches!(
+            f.learn(t, 0, mac(101), p(1)),
+            Learned::Moved { .. }
+        ));
+        assert_eq!(f.port_stats(p(1)).learned, 2);
+        assert_accounted(&f);
+        // Ageing, removal and flushing give the places back.
+        f.learn(Tick::from_secs(200), 0, mac(2), p(1));
+        assert_eq!(f.age(Tick::from_secs(300)), 2);
+        assert_eq!(f.port_stats(p(1)).learned, 1);
+        assert_eq!(f.port_stats(p(2)).learned, 0);
+        assert_accounted(&f);
+        assert!(f.remove(0, mac(2)));
+        assert_eq!(f.port_stats(p(1)).learned, 0);
+        f.learn(t, 0, mac(4), p(1));
+        f.learn(t, 0, mac(5), p(3));
+        f.flush_port(p(1));
+        assert_eq!(f.port_stats(p(1)).learned, 0);
+        assert_accounted(&f);
+        f.flush_dynamic();
+        assert_eq!(f.port_stats(p(3)).learned, 0);
+        assert_accounted(&f);
+    }
+
+    #[test]
+    fn a_mac_moving_ten_times_in_a_second_is_a_flap_reported_once_a_window() {
+        let mut f = Fdb::new();
+        f.learn(Tick(0), 7, mac(1), p(1));
+        let mut port = p(1);
+        for i in 1..=FLAP_MOVES {
+            port = if port == p(1) { p(2) } else { p(1) };
+            f.learn(Tick(u32::from(i)), 7, mac(1), port);
+            let expect = u64::from(i == FLAP_MOVES);
+            assert_eq!(f.stats().flaps, expect, "move {i}");
+        }
+        let flap = f.recent_flaps().next().unwrap();
+        assert_eq!(
+            (flap.vid, flap.mac, flap.from, flap.to, flap.at),
+            (7, mac(1), p(2), p(1), Tick(10))
+        );
+        assert_eq!((f.port_stats(p(1)).flaps, f.port_stats(p(2)).flaps), (1, 1));
+        // The rest of the window: counted as moves, not reported again.
+        for t in 11..99 {
+            port = if port == p(1) { p(2) } else { p(1) };
+            f.learn(Tick(t), 7, mac(1), port);
+        }
+        assert_eq!(f.stats().flaps, 1);
+        // Slow moves (one a second) never flap.
+        let mut g = Fdb::new();
+        for s in 0..100 {
+            g.learn(Tick::from_secs(s), 0, mac(1), p(1 + (s as usize % 2)));
+        }
+        assert_eq!((g.stats().moves, g.stats().flaps), (99, 0));
+    }
+
+    #[test]
+    fn the_flap_ring_keeps_the_most_recent() {
+        let mut f = Fdb::new();
+        let n = FLAP_RING as u8 + 8;
+        for m in 0..n {
+            for i in 0..=FLAP_MOVES {
+                f.learn(Tick(0), 0, mac(m), p(1 + usize::from(i % 2)));
+            }
+        }
+        assert_eq!(f.stats().flaps, u64::from(n));
+        let macs: Vec<Mac> = f.recent_flaps().map(|fl| fl.mac).collect();
+        let expect: Vec<Mac> = (8..n).map(mac).collect();
+        assert_eq!(macs, expect);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! batch and then groups the frames per egress port (netmap's two-pass flush).
 //!
 //! Data flows one way: bytes → [`FrameInfo`] → VLAN classification → ingress filter → mode →
-//! [`Decision`] → per-port TX queues. The switch never performs I/O, reads no clock and, once
+//! VLAN confinement → storm control → [`Decision`] → per-port TX queues. The switch never performs I/O, reads no clock and, once
 //! its queues have grown to the batch size, allocates nothing per frame.
 
 use std::net::IpAddr;
@@ -15,6 +15,7 @@ use super::mode::ipvlan::{Ipvlan, IpvlanConfig, IpvlanPort};
 use super::mode::macvlan::{Macvlan, MacvlanMode, MacvlanPort};
 use super::mode::{Ctx, Ingress, Rules};
 use super::ports::{MAX_PORTS, PortId, PortSet};
+use super::storm::{Police, Storm, StormControl, Unpoliced};
 use super::verdict::{Decision, DropReason, Verdict, Why};
 use super::vlan::{EgressVlan, TagOp, VlanError, VlanMode};
 use crate::wire::{FrameInfo, Mac, WireError};
@@ -142,6 +143,9 @@ pub struct PortConfig {
     pub vlan: VlanMode,
     /// RX filter; `None` takes the role's default (see [`RxFilter`]).
     pub filter: Option<RxFilter>,
+    /// Storm control: rate limits on the floods this port's frames cause (l2sw only; off by
+    /// default).
+    pub storm: StormControl,
     /// What the port is.
     pub role: Role,
 }
@@ -154,6 +158,7 @@ impl PortConfig {
             mac: None,
             vlan: VlanMode::Transparent,
             filter: None,
+            storm: StormControl::OFF,
             role,
         }
     }
@@ -196,6 +201,12 @@ impl PortConfig {
     #[must_use]
     pub fn with_filter(mut self, filter: RxFilter) -> PortConfig {
         self.filter = Some(filter);
+        self
+    }
+    /// Sets the storm-control limits.
+    #[must_use]
+    pub fn with_storm(mut self, storm: StormControl) -> PortConfig {
+        self.storm = storm;
         self
     }
 }
@@ -453,6 +464,7 @@ pub struct Switch {
     egress: Box<[EgressVlan; MAX_PORTS]>,
     host: Option<PortId>,
     mode: ModeState,
+    storm: Storm,
     now: Tick,
 }
 
@@ -474,6 +486,7 @@ impl Switch {
             egress: Box::new([EgressVlan::default(); MAX_PORTS]),
             host: None,
             mode,
+            storm: Storm::default(),
             now: Tick::default(),
         })
     }
@@ -541,6 +554,13 @@ impl Switch {
         Ok(())
     }
 
+    /// Replaces a port's storm-control limits (buckets whose rate changes start full).
+    pub fn set_storm(&mut self, id: PortId, storm: StormControl) -> Result<(), ConfigError> {
+        self.entry_mut(id)?.cfg.storm = storm;
+        self.storm.configure(&self.ports, self.now);
+        Ok(())
+    }
+
     fn entry_mut(&mut self, id: PortId) -> Result<&mut PortEntry, ConfigError> {
         self.ports
             .get_mut(id.index())
@@ -551,6 +571,12 @@ impl Switch {
     /// A port's configuration and effective filters.
     pub fn port(&self, id: PortId) -> Option<&PortEntry> {
         self.ports.get(id.index()).and_then(Option::as_ref)
+    }
+
+    /// Port `id`'s name, or `p<index>` for a port the switch does not have.
+    pub fn port_name(&self, id: PortId) -> String {
+        self.port(id)
+            .map_or_else(|| id.to_string(), |e| e.cfg.name.clone())
     }
 
     /// The port named `name`.
@@ -641,6 +667,7 @@ impl Switch {
         self.members = members;
         self.egress = egress;
         self.host = host;
+        self.storm.configure(&self.ports, now);
         Ok(())
     }
 
@@ -654,15 +681,16 @@ impl Switch {
         };
         let mut d = Decision::EMPTY;
         let ports = &self.ports;
+        let storm = &mut self.storm;
         match &mut self.mode {
             ModeState::Bridge(m) => {
-                decide_one(ports, &cx, m.as_mut(), max, now, port, frame, &mut d)
+                decide_one(ports, &cx, m.as_mut(), storm, max, now, port, frame, &mut d)
             }
             ModeState::Macvlan(m) => {
-                decide_one(ports, &cx, m.as_mut(), max, now, port, frame, &mut d)
+                decide_one(ports, &cx, m.as_mut(), storm, max, now, port, frame, &mut d)
             }
             ModeState::Ipvlan(m) => {
-                decide_one(ports, &cx, m.as_mut(), max, now, port, frame, &mut d)
+                decide_one(ports, &cx, m.as_mut(), storm, max, now, port, frame, &mut d)
             }
         }
         d
@@ -680,12 +708,13 @@ impl Switch {
             host: self.host,
         };
         let ports = &self.ports;
+        let storm = &mut self.storm;
         let out = &mut batch.decisions;
         let rx = &batch.rx;
         match &mut self.mode {
-            ModeState::Bridge(m) => decide_all(ports, &cx, m.as_mut(), max, now, rx, out),
-            ModeState::Macvlan(m) => decide_all(ports, &cx, m.as_mut(), max, now, rx, out),
-            ModeState::Ipvlan(m) => decide_all(ports, &cx, m.as_mut(), max, now, rx, out),
+            ModeState::Bridge(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
+            ModeState::Macvlan(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
+            ModeState::Ipvlan(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
         }
         self.group(batch);
     }
@@ -778,11 +807,34 @@ fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
     })
 }
 
+/// Decides a batch, with storm control only if some port has a limit: one test per batch, and
+/// a per-frame path without it for switches that use none (the default).
 #[inline]
-fn decide_all<B: AsRef<[u8]>, M: Rules>(
+#[allow(clippy::too_many_arguments)]
+fn decide_batch<B: AsRef<[u8]>, M: Rules>(
     ports: &[Option<PortEntry>],
     cx: &Ctx<'_>,
     mode: &mut M,
+    storm: &mut Storm,
+    max: usize,
+    now: Tick,
+    rx: &[(PortId, B)],
+    out: &mut Vec<Decision>,
+) {
+    if storm.is_on() {
+        decide_all(ports, cx, mode, storm, max, now, rx, out);
+    } else {
+        decide_all(ports, cx, mode, &mut Unpoliced, max, now, rx, out);
+    }
+}
+
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn decide_all<B: AsRef<[u8]>, M: Rules, P: Police>(
+    ports: &[Option<PortEntry>],
+    cx: &Ctx<'_>,
+    mode: &mut M,
+    storm: &mut P,
     max: usize,
     now: Tick,
     rx: &[(PortId, B)],
@@ -792,17 +844,19 @@ fn decide_all<B: AsRef<[u8]>, M: Rules>(
     out.clear();
     out.resize(rx.len(), Decision::EMPTY);
     for ((port, frame), d) in rx.iter().zip(out.iter_mut()) {
-        decide_one(ports, cx, mode, max, now, *port, frame.as_ref(), d);
+        decide_one(ports, cx, mode, storm, max, now, *port, frame.as_ref(), d);
     }
 }
 
-/// port → view → filter → VLAN → mode → VLAN confinement, for one frame, into `d`.
+/// port → view → filter → VLAN → mode → VLAN confinement → storm control, for one frame,
+/// into `d`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn decide_one<M: Rules>(
+fn decide_one<M: Rules, P: Police>(
     ports: &[Option<PortEntry>],
     cx: &Ctx<'_>,
     mode: &mut M,
+    storm: &mut P,
     max: usize,
     now: Tick,
     port: PortId,
@@ -848,6 +902,9 @@ fn decide_one<M: Rules>(
     let members = cx.members_of(vid);
     let host_ok = cx.host.is_none_or(|h| members.contains(h));
     confine(d, members, host_ok);
+    // Last: only a flood that would reach someone is charged to the port's storm bucket
+    // (learning, done by the mode, still happened: a looping MAC keeps showing as flapping).
+    storm.police(now, port, info, d);
 }
 
 /// Keeps only receivers that are members of the frame's VLAN.

@@ -118,6 +118,14 @@ drop_reasons! {
     NoDst => "consumed by a source-mode macvlan with nodst",
     /// No port or host side left to receive the frame.
     NoDestination => "no eligible receiver",
+    /// Storm control: a flooded broadcast over the ingress port's rate (l2sw only).
+    StormBroadcast => "broadcast over the ingress port's storm-control rate",
+    /// Storm control: a flooded unknown unicast over the ingress port's rate (l2sw only).
+    StormUnknownUnicast => "unknown unicast over the ingress port's storm-control rate",
+    /// Storm control: a flooded multicast over the ingress port's rate (l2sw only).
+    StormMulticast => "multicast over the ingress port's storm-control rate",
+    /// Port security: a new source on a bridge port already at its cap of learned MACs.
+    PortSecurity => "new source on a port at its learned-MAC cap (port security)",
 }
 
 macro_rules! whys {
@@ -180,6 +188,8 @@ whys! {
     BrHairpin => ("should_deliver", "destination on the ingress port, hairpin mode: reflected"),
     /// Bridge: known unicast to the ingress port, hairpin off.
     BrReflect => ("should_deliver", "destination on the ingress port, hairpin off: dropped"),
+    /// Bridge: a new source on a port at its cap of learned MACs (port security).
+    BrPortSecurity => ("l2sw only: the kernel caps learning bridge-wide (fdb_max_learned), not per port", "port at its learned-MAC cap: new source not learned, frame dropped"),
     /// Bridge: known unicast between isolated ports.
     BrIsolated => ("br_skb_isolated", "both ports isolated: dropped"),
     /// Bridge: unknown unicast flooded.
@@ -240,6 +250,9 @@ whys! {
     IpOwnMulticast => ("ipvlan_external_frame", "a slave's own multicast reflected: master only"),
     /// ipvlan: PAUSE never queued for slaves.
     IpPause => ("ipvlan_multicast_enqueue", "MAC control frame: not distributed"),
+
+    /// Any mode: a flood or fan-out over its class's rate on the ingress port.
+    StormControl => ("l2sw only: the kernel has no storm control", "flood class over the ingress port's rate limit: dropped"),
 }
 
 /// The decision for one frame: where, why, in which VLAN, and what learning did.

@@ -4,13 +4,14 @@
 //! Invariants: a frame never leaves by its ingress port unless that port is in hairpin mode; a
 //! flood reaches exactly the forwarding ports of its VLAN with the class's flood flag, minus the
 //! ingress port (unless hairpin) and minus isolated ports when the ingress is isolated; frames
-//! are learned in arrival order, each before it is forwarded, as the kernel does.
+//! are learned in arrival order, each before it is forwarded, as the kernel does; a port at its
+//! own cap of learned MACs (port security, l2sw only) forwards no frame from a new source.
 
 use std::time::Duration;
 
 use super::{Ctx, Ingress, Rules};
 use crate::fwd::clock::Tick;
-use crate::fwd::fdb::{DEFAULT_AGEING, Fdb};
+use crate::fwd::fdb::{DEFAULT_AGEING, Fdb, Learned};
 use crate::fwd::ports::{MAX_PORTS, PortId, PortSet};
 use crate::fwd::switch::{ConfigError, PortEntry, Role};
 use crate::fwd::verdict::{Decision, DropReason, Verdict, Why};
@@ -82,6 +83,13 @@ pub struct BridgePort {
     pub flood_multicast: bool,
     /// Receives broadcast floods (`bcast_flood`).
     pub flood_broadcast: bool,
+    /// Port security (l2sw only; 0 = off, the default): the most MACs the port may have
+    /// learned. At the cap a frame from a new source is not learned and is dropped
+    /// (`DropReason::PortSecurity`), and a known MAC cannot move onto the port. Dropping, not
+    /// forwarding as the bridge-wide `max_learned` does, is what a cap per port is for: a
+    /// MAC flood from one port then reaches no other port at all, and a station cannot be
+    /// pulled away from its port by a full port spoofing it. Static entries do not count.
+    pub max_learned: u32,
 }
 
 impl Default for BridgePort {
@@ -94,6 +102,7 @@ impl Default for BridgePort {
             flood_unicast: true,
             flood_multicast: true,
             flood_broadcast: true,
+            max_learned: 0,
         }
     }
 }
@@ -302,12 +311,17 @@ impl Rules for Bridge {
             PortSet::EMPTY,
         );
         let mut host = None;
+        // Port caps are set below for bridge ports; every other slot has none.
+        for id in (0..MAX_PORTS).filter_map(PortId::new) {
+            self.fdb.set_port_max_learned(id, 0);
+        }
         for (i, e) in ports.iter().enumerate() {
             let Some(e) = e else { continue };
             let Some(id) = PortId::new(i) else { continue };
             match &e.cfg.role {
                 Role::Bridge(f) => {
                     by_port[i] = PortBits::of(f);
+                    self.fdb.set_port_max_learned(id, f.max_learned);
                     if f.state == StpState::Forwarding {
                         fwd.insert(id);
                     }
@@ -397,7 +411,11 @@ impl Rules for Bridge {
         }
         // br_handle_frame_finish: learn first, then the learning state drops.
         if f.has(PortBits::LEARNING) {
-            d.learned = Some(self.fdb.learn(now, rx.vid, src, rx.port));
+            let learned = self.fdb.learn(now, rx.vid, src, rx.port);
+            d.learned = Some(learned);
+            if matches!(learned, Learned::PortCap) {
+                return d.set(Verdict::Drop(DropReason::PortSecurity), Why::BrPortSecurity);
+            }
         }
         if !f.has(PortBits::STATE_FORWARDS) {
             return d.set(

@@ -4,8 +4,9 @@
 //! (delivery by destination MAC whatever the mode; broadcasts by the source's mode mask).
 //!
 //! Invariants: a private sub-interface never receives a frame sent by a sibling except through
-//! the uplink (reflected by an adjacent switch); nothing is learned; every delivery to a
-//! sub-interface is by its MAC, its mode mask, or its source allow-list.
+//! the uplink (reflected by an adjacent switch); nothing is learned, so a spoofed source MAC
+//! never redirects a later frame; every delivery to a sub-interface is by its MAC, its mode
+//! mask, or its source allow-list.
 
 use std::fmt;
 use std::str::FromStr;
@@ -249,6 +250,17 @@ impl Macvlan {
         if !dst.is_multicast() {
             return self.uplink_unicast(rx, copies, false);
         }
+        // The kernel's source check (`macvlan_handle_frame`: `src = macvlan_hash_lookup(port,
+        // eth->h_source)`) only chooses the receivers; it authenticates nothing, and l2sw
+        // does not drop a frame from the uplink that claims a sub-interface's MAC, in bridge
+        // mode or any other: reflective relay (VEPA, private, a bridge-mode sender's frame to
+        // a vepa peer, through a hairpinning upstream) returns exactly such frames, and a VRRP
+        // virtual MAC (keepalived's `use_vmac`, a private macvlan) arrives from the peer
+        // router with the sub-interface's own MAC as source (netdev, "macvlan breaks garp for
+        // vrrp", 2021). A spoofer gets what the kernel gives it: a private/passthru/source
+        // victim receives the broadcast alone (`MvToOrigin`: its peers and the uplink stack
+        // lose it), a bridge victim and its bridge peers skip it. Since nothing is learned,
+        // no later frame to the victim's MAC goes anywhere but to the victim.
         let origin = self.port_of(src);
         let origin_mode = origin.and_then(|p| self.mode_of(p));
         if let (Some(o), Some(m)) = (origin, origin_mode)
@@ -284,7 +296,9 @@ impl Macvlan {
         }
         let dst = rx.info.dst();
         if dst.is_multicast() {
-            // macvlan_broadcast(MACVLAN_MODE_BRIDGE), then xmit_world.
+            // macvlan_broadcast(MACVLAN_MODE_BRIDGE), then xmit_world. The sender is skipped
+            // by device (`vlan->dev == src`), not by source MAC: a spoofed source changes
+            // nothing here.
             let peers = self.by_mode[MacvlanMode::Bridge.index()].without(rx.port);
             let local = if rx.info.ethertype == EtherType::MAC_CONTROL {
                 PortSet::EMPTY
