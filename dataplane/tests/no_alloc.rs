@@ -7,8 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use l2sw::fwd::{
     Batch, BridgePort, DropReason, FLAP_RING, MacvlanMode, PortConfig, PortId, Role, StormControl,
@@ -18,13 +17,25 @@ use l2sw::wire::{Mac, craft};
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread: the test harness's own threads (printing another
+    /// test's result, say) allocate whenever they like, and must not count.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
 
 // SAFETY: forwards every call unchanged to the system allocator; only counts.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -33,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -41,9 +52,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The counter is global: tests take turns, or one's setup counts in the other's window.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn station(n: u8) -> Mac {
     Mac([2, 0, 0, 0, 0, n])
@@ -97,13 +105,13 @@ fn steady_state(sw: &mut Switch, frames: &[(usize, Vec<u8>)]) -> (usize, [u64; D
     // Warm up: stations learned, queues grown.
     run(sw, frames, &mut batch, &mut now);
     run(sw, frames, &mut batch, &mut now);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs();
     let mut drops = [0; DropReason::COUNT];
     for _ in 0..100 {
         let d = run(sw, frames, &mut batch, &mut now);
         drops.iter_mut().zip(d).for_each(|(t, n)| *t += n);
     }
-    (ALLOCS.load(Ordering::Relaxed) - before, drops)
+    (allocs() - before, drops)
 }
 
 fn steady_state_allocs(mut sw: Switch) -> usize {
@@ -112,7 +120,6 @@ fn steady_state_allocs(mut sw: Switch) -> usize {
 
 #[test]
 fn process_allocates_nothing_per_frame() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut br = Switch::new(SwitchConfig::bridge()).unwrap();
     for i in 0..3 {
         br.add_port(PortConfig::bridge(format!("p{i}"))).unwrap();
@@ -146,7 +153,6 @@ fn process_allocates_nothing_per_frame() {
 
 #[test]
 fn storm_control_port_security_and_flaps_allocate_nothing_per_frame() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let storm = StormControl {
         broadcast: 50,
         unknown_unicast: 50,

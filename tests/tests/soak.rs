@@ -92,7 +92,7 @@ fn a_soak_with_port_churn_leaves_memory_fds_and_counters_straight() {
                 }
                 k += 1;
                 sent.fetch_add(4, Ordering::Relaxed);
-                if k % 50 == 0 {
+                if k.is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
