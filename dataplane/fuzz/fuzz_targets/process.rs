@@ -23,7 +23,7 @@ fuzz_target!(|s: Scenario| {
             Step::Frames(frames) => {
                 batch.clear();
                 for f in frames.iter().take(MAX_BATCH) {
-                    batch.push(f.port(), f.bytes()).expect("a small batch");
+                    batch.push(f.port(&sw), f.bytes()).expect("a small batch");
                 }
                 sw.process(now, &mut batch);
                 check_batch(&sw, &batch);

@@ -430,8 +430,9 @@ pub enum Step {
 /// One frame and the port it arrives on.
 #[derive(Arbitrary, Debug, Clone)]
 pub struct FrameSpec {
-    /// A port index; past the switch's ports the frame comes from a port it does not have.
-    pub ingress: u8,
+    /// Which of the switch's ports it arrives on; one value in `ports + 1` picks a port the
+    /// switch does not have.
+    ingress: u8,
     body: Body,
     /// Tags inserted after the MACs, outermost first (at most two are used).
     tags: Vec<TagSpec>,
@@ -495,9 +496,19 @@ struct TagSpec {
 }
 
 impl FrameSpec {
-    /// The ingress port.
-    pub fn port(&self) -> PortId {
-        PortId::new(usize::from(self.ingress) % (2 * MAX_PORTS + 2)).expect("below MAX_PORTS")
+    /// The ingress port: one of `sw`'s, or the lowest index it has no port at (a removed
+    /// port's, or the next one).
+    pub fn port(&self, sw: &Switch) -> PortId {
+        let ports: Vec<PortId> = sw.ports().map(|(id, _)| id).collect();
+        ports
+            .get(usize::from(self.ingress) % (ports.len() + 1))
+            .copied()
+            .unwrap_or_else(|| {
+                (0..)
+                    .map_while(PortId::new)
+                    .find(|id| sw.port(*id).is_none())
+                    .expect("a scenario never fills every port")
+            })
     }
 
     /// The frame's bytes.
