@@ -1,0 +1,86 @@
+//! `parse`: arbitrary bytes through l2sw's wire parsing, which must never panic and must agree
+//! with the bytes it read: `FrameInfo::parse` (at several size limits), the L3 address
+//! extraction ipvlan demultiplexes on, VLAN classification and every egress tag edit, the
+//! one-line `Summary`, and (for UTF-8 input) MAC address text with its round trip.
+
+#![no_main]
+
+use l2sw::fwd::{TagOp, VlanMode};
+use l2sw::wire::{FrameInfo, Mac, Side, Summary, TPID_8021AD, TPID_8021Q, l3_addr};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for max in [usize::from(u16::MAX), 1518, 64] {
+        if let Ok(info) = FrameInfo::parse(data, max) {
+            agrees_with_bytes(data, &info);
+            for side in [Side::Source, Side::Destination] {
+                let _ = l3_addr(data, &info, side);
+            }
+            edits_round_trip(data, &info);
+        }
+    }
+    let line = Summary::new(data).to_string();
+    assert!(!line.contains('\n'), "a summary is one line: {line:?}");
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(mac) = text.parse::<Mac>()
+    {
+        assert_eq!(mac.to_string().parse::<Mac>(), Ok(mac), "{text:?}");
+        assert_eq!(Mac::from_key(mac.key()), mac);
+    }
+});
+
+/// What `FrameInfo` reports is what the bytes say.
+fn agrees_with_bytes(data: &[u8], info: &FrameInfo) {
+    let be16 = |at: usize| u16::from_be_bytes([data[at], data[at + 1]]);
+    assert_eq!(usize::from(info.len), data.len());
+    assert_eq!(Mac::from_slice(data), Some(info.dst()));
+    assert_eq!(Mac::from_slice(&data[6..]), Some(info.src()));
+    let tags = [info.outer, info.inner].into_iter().flatten().count();
+    assert!(
+        info.inner.is_none() || info.outer.is_some(),
+        "inner tag without outer"
+    );
+    assert_eq!(usize::from(info.l3_offset), 14 + 4 * tags);
+    assert!(usize::from(info.l3_offset) <= data.len());
+    assert_eq!(info.ethertype.0, be16(usize::from(info.l3_offset) - 2));
+    for (i, t) in [info.outer, info.inner].into_iter().flatten().enumerate() {
+        assert!(t.tpid == TPID_8021Q || t.tpid == TPID_8021AD);
+        assert_eq!((t.tpid, t.tci), (be16(12 + 4 * i), be16(14 + 4 * i)));
+    }
+    assert_eq!(info.ctag(), info.outer.filter(|t| t.tpid == TPID_8021Q));
+}
+
+/// Every tag edit yields a frame that parses, and a port that pushed a VID classifies the
+/// result into it.
+fn edits_round_trip(data: &[u8], info: &FrameInfo) {
+    let vid = info.ctag().map_or(10, |t| t.vid().max(1));
+    let trunk = VlanMode::Trunk {
+        allowed: [vid].into_iter().collect(),
+        native: None,
+    };
+    let mut out = Vec::new();
+    for op in [
+        TagOp::Keep,
+        TagOp::Pop,
+        TagOp::Push(vid),
+        TagOp::SetVid(vid),
+    ] {
+        op.apply(data, &mut out);
+        let Ok(seen) = FrameInfo::parse(&out, usize::from(u16::MAX)) else {
+            // Popping a tag can leave a runt or cut an inner tag short, pushing one can pass the
+            // largest frame there is; nothing else may fail.
+            let too_long = out.len() > usize::from(u16::MAX);
+            assert!(
+                matches!(op, TagOp::Pop) || too_long,
+                "{op:?} broke the frame"
+            );
+            continue;
+        };
+        let expect = match op {
+            TagOp::Push(_) => Some(vid),
+            TagOp::SetVid(_) if info.ctag().is_some() => Some(vid),
+            _ => continue,
+        };
+        assert_eq!(trunk.classify(&seen), expect, "{op:?}");
+    }
+}
