@@ -14,8 +14,8 @@ use arbitrary::Arbitrary;
 use l2sw::fwd::mode::bridge::GROUP_FWD_RESTRICTED;
 use l2sw::fwd::{
     BridgeConfig, BridgePort, IpvlanConfig, IpvlanFlag, IpvlanPort, MacSet, MacvlanMode,
-    MacvlanPort, ModeConfig, PortConfig, PortId, Role, RxFilter, StpState, Switch, SwitchConfig,
-    UplinkPort, VidSet, VlanMode,
+    MacvlanPort, ModeConfig, PortConfig, PortId, Role, RxFilter, StormControl, StpState, Switch,
+    SwitchConfig, UplinkPort, VidSet, VlanMode,
 };
 use l2sw::wire::{Mac, TPID_8021AD, TPID_8021Q, craft};
 
@@ -170,6 +170,9 @@ pub struct Common {
     mac: Option<MacChoice>,
     vlan: VlanChoice,
     filter: FilterChoice,
+    /// Storm control, frames a second per class (broadcast, unknown unicast, multicast); small
+    /// so that the limits are reached.
+    storm: Option<(u8, u8, u8)>,
 }
 
 impl Common {
@@ -177,6 +180,13 @@ impl Common {
         let mut cfg = PortConfig::new(name, role).with_vlan(self.vlan.mode());
         cfg.mac = self.mac.map(MacChoice::mac);
         cfg.filter = self.filter.filter();
+        if let Some((broadcast, unknown_unicast, multicast)) = self.storm {
+            cfg = cfg.with_storm(StormControl {
+                broadcast: u32::from(broadcast % 16),
+                unknown_unicast: u32::from(unknown_unicast % 16),
+                multicast: u32::from(multicast % 16),
+            });
+        }
         cfg
     }
 }
@@ -203,6 +213,8 @@ pub struct BridgePortSpec {
     flood_unicast: bool,
     flood_multicast: bool,
     flood_broadcast: bool,
+    /// Port security: 0 none, else a small cap the MAC pool can reach.
+    max_learned: u8,
     common: Common,
 }
 
@@ -223,6 +235,7 @@ impl BridgePortSpec {
             flood_unicast: self.flood_unicast,
             flood_multicast: self.flood_multicast,
             flood_broadcast: self.flood_broadcast,
+            max_learned: u32::from(self.max_learned % 8),
         })
     }
 }
