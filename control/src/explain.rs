@@ -11,8 +11,8 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use l2sw::fwd::{
-    BridgePort, ConfigError, Decision, IpvlanConfig, Learned, MacvlanMode, MacvlanPort, PortConfig,
-    PortId, Role, RxFilter, Switch, SwitchConfig, Tick, UplinkPort, Verdict,
+    BridgePort, ConfigError, Decision, IpvlanConfig, Learned, MacvlanMode, PortConfig, PortId,
+    Role, Switch, SwitchConfig, Tick, UplinkPort, Verdict,
 };
 use l2sw::wire::{Mac, Summary};
 use serde::{Serialize, Serializer};
@@ -523,29 +523,9 @@ fn port_config(m: &Member) -> PortConfig {
             };
             PortConfig::new(m.name, Role::Bridge(flags))
         }
-        modes::Role::Sub {
-            mode,
-            source,
-            joins,
-        } => {
-            let cfg = MacvlanPort {
-                mode: *mode,
-                source: source.iter().copied().collect(),
-                ..MacvlanPort::default()
-            };
-            let filter = RxFilter::Unicast {
-                own: [m.mac].into_iter().collect(),
-                groups: joins.then_some(JOINED).into_iter().collect(),
-                allmulti: false,
-            };
-            let p = PortConfig::new(m.name, Role::Macvlan(cfg)).with_filter(filter);
-            // A passthru sub-interface is given no MAC: it takes the uplink's.
-            if *mode == MacvlanMode::Passthru {
-                p
-            } else {
-                p.with_mac(m.mac)
-            }
-        }
+        modes::Role::Sub { .. } => m
+            .macvlan_port(m.name)
+            .unwrap_or_else(|| PortConfig::bridge(m.name)),
         modes::Role::Slave => PortConfig::ipvlan(m.name, vec![IpAddr::V4(m.ip)]).with_mac(m.mac),
         modes::Role::Outside => PortConfig::bridge(m.name),
     }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use l2sw::fwd::MacvlanMode;
+use l2sw::fwd::{MacvlanMode, MacvlanPort, PortConfig, Role as PortRole, RxFilter};
 use l2sw::wire::{Mac, craft};
 
 macro_rules! modes {
@@ -164,6 +164,38 @@ pub struct Member {
     pub ip: Ipv4Addr,
     /// What it is.
     pub role: Role,
+}
+
+impl Member {
+    /// The l2sw port of a macvlan sub-interface member, named `port`: its mode and
+    /// allow-list, an RX filter of its own MAC and joined group, and its MAC (a passthru one
+    /// has none of its own: it takes the uplink's). `None` for other members.
+    pub fn macvlan_port(&self, port: &str) -> Option<PortConfig> {
+        let Role::Sub {
+            mode,
+            source,
+            joins,
+        } = &self.role
+        else {
+            return None;
+        };
+        let sub = MacvlanPort {
+            mode: *mode,
+            source: source.iter().copied().collect(),
+            ..MacvlanPort::default()
+        };
+        let filter = RxFilter::Unicast {
+            own: [self.mac].into_iter().collect(),
+            groups: joins.then_some(JOINED).into_iter().collect(),
+            allmulti: false,
+        };
+        let cfg = PortConfig::new(port, PortRole::Macvlan(sub)).with_filter(filter);
+        Some(if *mode == MacvlanMode::Passthru {
+            cfg
+        } else {
+            cfg.with_mac(self.mac)
+        })
+    }
 }
 
 /// A mode's topology.

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use l2sw::config::{NetworkPlan, PortKind, PortPlace};
 use l2sw::daemon::{self, DaemonError, Running};
 use l2sw::engine::EngineStats;
-use l2sw::fwd::{
-    BridgePort, MacvlanPort, PortConfig, Role as PortRole, RxFilter, SwitchConfig, UplinkPort,
-};
+use l2sw::fwd::{BridgePort, PortConfig, Role as PortRole, SwitchConfig, UplinkPort};
 use l2sw::port::sys::SysError;
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::{Membership, PacketSocket};
@@ -397,28 +395,8 @@ fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab,
                 ports.push((cfg, place(&home, &port)));
                 workload(&mut namespaces, &home, m)?
             }
-            (
-                Role::Sub {
-                    mode,
-                    source,
-                    joins,
-                },
-                Side::L2sw,
-            ) => {
-                let sub = MacvlanPort {
-                    mode: *mode,
-                    source: source.iter().copied().collect(),
-                    ..MacvlanPort::default()
-                };
-                let filter = RxFilter::Unicast {
-                    own: [m.mac].into_iter().collect(),
-                    groups: joins.then_some(JOINED).into_iter().collect(),
-                    allmulti: false,
-                };
-                let cfg = PortConfig::new(&port, PortRole::Macvlan(sub))
-                    .with_mac(m.mac)
-                    .with_filter(filter);
-                ports.push((cfg, place(&home, &port)));
+            (Role::Sub { .. }, Side::L2sw) => {
+                ports.extend(m.macvlan_port(&port).map(|cfg| (cfg, place(&home, &port))));
                 workload(&mut namespaces, &home, m)?
             }
         };
