@@ -163,34 +163,14 @@ pub fn start_with(
     busy_poll: bool,
 ) -> Result<Running, DaemonError> {
     let network = plan.name.clone();
-    let config_err = |source| DaemonError::Config {
-        network: network.clone(),
-        source,
-    };
-    let mut sw = Switch::new(plan.switch).map_err(config_err)?;
-    let max = sw.config().max_frame();
-    let mut opened = Vec::new();
-    for (cfg, place) in plan.ports {
-        let port = open_port(&place, max).map_err(|source| DaemonError::Port {
-            network: network.clone(),
-            source,
-        })?;
-        let id = sw.add_port(cfg).map_err(config_err)?;
-        tracing::info!(network = %network, port = %id, interface = %place.interface, kind = ?place.kind, netns = ?place.netns, "port attached");
-        opened.push((id, port));
-    }
-    let mode = sw.config().mode.name();
-    let mut engine = Engine::new(sw);
+    let mut engine = build(plan)?;
     engine.set_busy_poll(busy_poll);
+    let mode = engine.switch().config().mode.name();
+    let max = engine.switch().config().max_frame();
     let thread_err = |source| DaemonError::Thread {
         network: network.clone(),
         source,
     };
-    for (id, port) in opened {
-        // Not running yet: attaching only stores the port.
-        engine.attach(id, port).map_err(thread_err)?;
-    }
-    engine.program_filters();
     let poll = mio::Poll::new().map_err(thread_err)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(thread_err)?);
     let (jobs, rx) = crossbeam_channel::unbounded();
@@ -212,6 +192,41 @@ pub fn start_with(
         stop,
         thread,
     })
+}
+
+/// Builds `plan`'s switch, opens its ports and programs their filters: an engine ready to
+/// run, not yet running (frames arriving meanwhile wait in the ports' queues). The
+/// benchmarks run it on a thread of their own.
+pub fn build(plan: NetworkPlan) -> Result<Engine, DaemonError> {
+    let network = plan.name.clone();
+    let config_err = |source| DaemonError::Config {
+        network: network.clone(),
+        source,
+    };
+    let mut sw = Switch::new(plan.switch).map_err(config_err)?;
+    let max = sw.config().max_frame();
+    let mut opened = Vec::new();
+    for (cfg, place) in plan.ports {
+        let port = open_port(&place, max).map_err(|source| DaemonError::Port {
+            network: network.clone(),
+            source,
+        })?;
+        let id = sw.add_port(cfg).map_err(config_err)?;
+        tracing::info!(network = %network, port = %id, interface = %place.interface, kind = ?place.kind, netns = ?place.netns, "port attached");
+        opened.push((id, port));
+    }
+    let mut engine = Engine::new(sw);
+    for (id, port) in opened {
+        // Not running yet: attaching only stores the port.
+        engine
+            .attach(id, port)
+            .map_err(|source| DaemonError::Thread {
+                network: network.clone(),
+                source,
+            })?;
+    }
+    engine.program_filters();
+    Ok(engine)
 }
 
 /// The networks of a daemon, which the control socket may add to and remove from.

@@ -30,6 +30,8 @@ const BLOCK_NUM_PKTS: usize = 12;
 const BLOCK_FIRST_PKT: usize = 16;
 // Offsets in `struct tpacket3_hdr`.
 const PKT_NEXT: usize = 0;
+const PKT_SEC: usize = 4;
+const PKT_NSEC: usize = 8;
 const PKT_SNAPLEN: usize = 12;
 const PKT_STATUS: usize = 20;
 const PKT_MAC: usize = 24;
@@ -173,13 +175,14 @@ impl RxRing {
         unsafe { std::ptr::read_unaligned(at.cast::<u16>()) }
     }
 
-    /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back), returning
-    /// `false` when the kernel has handed over nothing new.
-    pub fn next_into(&mut self, buf: &mut Vec<u8>, max: usize) -> bool {
+    /// The next frame the kernel has handed over, read in place, or `None` when there is
+    /// none. The block holding it stays l2sw's until the next call, which gives it back once
+    /// every frame in it has been read.
+    pub fn next_frame(&mut self) -> Option<RxFrame<'_>> {
         loop {
             if !self.held {
                 if self.status(self.block).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
-                    return false;
+                    return None;
                 }
                 let b = self.block_ptr(self.block);
                 // SAFETY: the block is ours (TP_STATUS_USER); its header fields are in bounds.
@@ -187,7 +190,8 @@ impl RxRing {
                 self.next = self.read_u32(unsafe { b.add(BLOCK_FIRST_PKT) }) as usize;
                 self.held = true;
             }
-            if self.left == 0 {
+            if self.left == 0 || self.next >= self.size.block_size {
+                // Every frame read (or a malformed block): give it back rather than read on.
                 self.status(self.block)
                     .store(TP_STATUS_KERNEL, Ordering::Release);
                 self.held = false;
@@ -195,30 +199,22 @@ impl RxRing {
                 continue;
             }
             let block = self.block_ptr(self.block);
-            if self.next >= self.size.block_size {
-                // A malformed block: give it back rather than read past it.
-                self.left = 0;
-                continue;
-            }
             // SAFETY: `next < block_size`: the frame header lies inside the held block.
             let hdr = unsafe { block.add(self.next) };
             // SAFETY: fields of the frame header, inside the held block.
-            let (next, snaplen, status, mac) = unsafe {
+            let (next, sec, nsec, snaplen, status, mac) = unsafe {
                 (
                     self.read_u32(hdr.add(PKT_NEXT)) as usize,
+                    self.read_u32(hdr.add(PKT_SEC)),
+                    self.read_u32(hdr.add(PKT_NSEC)),
                     self.read_u32(hdr.add(PKT_SNAPLEN)) as usize,
                     self.read_u32(hdr.add(PKT_STATUS)),
                     usize::from(self.read_u16(hdr.add(PKT_MAC))),
                 )
             };
-            let start = self.next + mac;
-            let len = snaplen
-                .min(max)
-                .min(self.size.block_size.saturating_sub(start));
-            buf.clear();
-            // SAFETY: `start + len <= block_size`: the frame lies inside the held block.
-            buf.extend_from_slice(unsafe { std::slice::from_raw_parts(block.add(start), len) });
-            if status & TP_STATUS_VLAN_VALID != 0 && buf.len() >= 12 {
+            let start = (self.next + mac).min(self.size.block_size);
+            let len = snaplen.min(self.size.block_size - start);
+            let vlan = (status & TP_STATUS_VLAN_VALID != 0).then(|| {
                 // SAFETY: header fields, as above.
                 let (tci, tpid) = unsafe {
                     (
@@ -231,27 +227,57 @@ impl RxRing {
                 } else {
                     0x8100
                 };
-                let n = buf.len();
-                buf.extend_from_slice(&[0; 4]);
-                buf.copy_within(12..n, 16);
-                buf[12..14].copy_from_slice(&tpid.to_be_bytes());
-                buf[14..16].copy_from_slice(&tci.to_be_bytes());
-            }
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&tci.to_be_bytes());
+                tag
+            });
             self.left -= 1;
             self.next = if next == 0 {
                 self.size.block_size
             } else {
                 self.next + next
             };
-            if self.left == 0 {
-                self.status(self.block)
-                    .store(TP_STATUS_KERNEL, Ordering::Release);
-                self.held = false;
-                self.block = (self.block + 1) % self.size.block_nr;
-            }
-            return true;
+            // SAFETY: `start + len <= block_size`: the frame lies inside the held block, which
+            // stays l2sw's for as long as the returned borrow of `self` lives.
+            let data = unsafe { std::slice::from_raw_parts(block.add(start), len) };
+            return Some(RxFrame {
+                data,
+                vlan,
+                stamp_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
+            });
         }
     }
+
+    /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back), returning
+    /// `false` when the kernel has handed over nothing new.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>, max: usize) -> bool {
+        let Some(frame) = self.next_frame() else {
+            return false;
+        };
+        buf.clear();
+        buf.extend_from_slice(&frame.data[..frame.data.len().min(max)]);
+        if let Some(tag) = frame.vlan
+            && buf.len() >= 12
+        {
+            let n = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            buf.copy_within(12..n, 16);
+            buf[12..16].copy_from_slice(&tag);
+        }
+        true
+    }
+}
+
+/// A frame read in place from a receive ring.
+#[derive(Debug, Clone, Copy)]
+pub struct RxFrame<'a> {
+    /// The frame as the interface handed it over (without the VLAN tag it took out, if any).
+    pub data: &'a [u8],
+    /// The tag the interface took out of the frame (TPID and TCI, as on the wire).
+    pub vlan: Option<[u8; 4]>,
+    /// When the kernel received it (`CLOCK_REALTIME`, nanoseconds).
+    pub stamp_ns: u64,
 }
 
 impl Drop for RxRing {
