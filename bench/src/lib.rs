@@ -1,6 +1,9 @@
 //! Fixtures shared by the l2sw benchmarks: station addresses, a fixed permutation that spreads
 //! traffic over the forwarding table, 64-byte frames, and learning bridges brought to steady
-//! state (every station already learned) before anything is timed.
+//! state (every station already learned) before anything is timed; and [`e2e`], the
+//! end-to-end harness behind `l2bench`.
+
+pub mod e2e;
 
 use l2sw::fwd::{Batch, ConfigError, Fdb, PortConfig, PortId, Switch, SwitchConfig, Tick};
 use l2sw::wire::Mac;

@@ -1,0 +1,222 @@
+//! `l2bench`: measures every forwarding mode end to end, l2sw beside the kernel's bridge and
+//! macvlan, on throw-away network namespaces, with the same generator and sink for all.
+//! Needs root (namespaces, AF_PACKET).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use l2sw_bench::e2e::lab::{self, Lab, TARGETS, Target};
+use l2sw_bench::e2e::report::{self, Conditions, Report};
+use l2sw_bench::e2e::run::{self, Settings};
+
+/// Measures l2sw's forwarding modes end to end beside the kernel's.
+///
+/// For each target l2bench builds throw-away network namespaces: the generator's `eth0` in
+/// one, the sink's in another, and between them nothing (`direct`, the generator's own
+/// limit), the kernel's bridge or macvlan, or l2sw (the daemon's engine, on a core of its
+/// own). The generator sends 64-byte-and-up frames from an AF_PACKET socket (batched
+/// sendmmsg); the sink reads a TPACKET_V3 ring. Per target it measures:
+///
+///   capacity    l2sw alone: its receive ring filled while stopped, then one core draining it
+///   rate, loss  flat out, per frame size
+///   zero-loss   the highest rate with no frame lost (binary search, RFC 2544 style)
+///   latency     p50/p99/p999 at half the zero-loss rate (kernel receive time minus send time)
+///   TCP         one stream through the target, Gbit/s
+///   CPU         l2sw's CPU seconds per million frames
+///   FDB         the rate with 1K, 64K and 1M learned MACs (bridges)
+///
+/// The generator runs on core 0 (with the kernel's forwarding, for kernel targets), l2sw on
+/// core 1. Nothing outside the namespaces l2bench makes is touched; they are removed on exit.
+#[derive(Debug, Parser)]
+#[command(name = "l2bench", version, verbatim_doc_comment)]
+struct Args {
+    /// A short run for a smoke test (under a minute): 64-byte frames, short trials, no
+    /// 1M-MAC table. It fails if any target measured nothing.
+    #[arg(long)]
+    quick: bool,
+    /// Targets to measure, comma-separated (see --list); default all.
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<String>,
+    /// List the targets and exit.
+    #[arg(long)]
+    list: bool,
+    /// Frame sizes in bytes, FCS included (default 64,128,256,512,1024,1518, or 64 with
+    /// --quick; 9000 needs every link at MTU 9000, which l2bench then sets).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
+    /// Seconds of each rate trial.
+    #[arg(long)]
+    secs: Option<f64>,
+    /// Learned-MAC counts of the FDB-scale trials, comma-separated (0 for none).
+    #[arg(long, value_delimiter = ',')]
+    fdb: Vec<u32>,
+    /// Seconds of the TCP stream (0 for no TCP test).
+    #[arg(long)]
+    tcp_secs: Option<f64>,
+    /// Print the report as JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the rate per target and frame size as an SVG chart here.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        for t in TARGETS {
+            println!("{:<26} {}", t.name, t.path());
+        }
+        return ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("l2bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<ExitCode, String> {
+    if !l2sw_tests::privileged() {
+        return Err("needs root: it makes network namespaces and AF_PACKET sockets".into());
+    }
+    let targets: Vec<Target> = if args.targets.is_empty() {
+        TARGETS.to_vec()
+    } else {
+        args.targets
+            .iter()
+            .map(|n| lab::target(n).ok_or_else(|| format!("no target {n:?} (see --list)")))
+            .collect::<Result<_, _>>()?
+    };
+    let settings = settings(args)?;
+    let mtu = if settings.sizes.iter().any(|&s| s > 1518) {
+        9000
+    } else {
+        1500
+    };
+    let steps_per = 3 + settings.sizes.len() + settings.fdb.len();
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new((targets.len() * steps_per) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut results = Vec::new();
+    for t in &targets {
+        bar.set_message(format!("{t}: building"));
+        let r = match Lab::build(*t, mtu) {
+            Ok(lab) => run::measure(lab, &settings, &mut |what| {
+                bar.inc(1);
+                bar.set_message(format!("{t}: {what}"));
+            }),
+            Err(e) => run::Results::failed(t, e.to_string()),
+        };
+        let line = match &r.error {
+            Some(e) => format!("{t}: failed: {e}"),
+            None => format!(
+                "{t}: {:.0} frames/s at 64 B",
+                r.rate(64).map_or(0.0, |m| m.fps)
+            ),
+        };
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+        results.push(r);
+    }
+    bar.finish_and_clear();
+    let report = Report {
+        conditions: conditions(args),
+        goals: report::goals(&results),
+        settings,
+        targets: results,
+    };
+    if args.json {
+        let s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{s}");
+    } else {
+        print!("{}", report::table(&report));
+    }
+    if let Some(path) = &args.svg {
+        report::chart(&report, path).map_err(|e| e.to_string())?;
+    }
+    // The smoke test: every target must have measured something.
+    let empty: Vec<&str> = report
+        .targets
+        .iter()
+        .filter(|t| {
+            t.error.is_some() || t.rates.iter().any(|m| m.fps <= 0.0) || t.tcp_gbps == Some(0.0)
+        })
+        .map(|t| t.target.as_str())
+        .collect();
+    if !empty.is_empty() {
+        eprintln!("l2bench: measured nothing for {}", empty.join(", "));
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn settings(args: &Args) -> Result<Settings, String> {
+    let quick = args.quick;
+    let sizes = if !args.sizes.is_empty() {
+        args.sizes.clone()
+    } else if quick {
+        vec![64]
+    } else {
+        vec![64, 128, 256, 512, 1024, 1518]
+    };
+    if let Some(bad) = sizes.iter().find(|&&s| !(64..=9018).contains(&s)) {
+        return Err(format!("frame size {bad}: between 64 and 9018 bytes"));
+    }
+    let fdb = if args.fdb == [0] {
+        Vec::new()
+    } else if !args.fdb.is_empty() {
+        args.fdb.clone()
+    } else if quick {
+        vec![1000, 64_000]
+    } else {
+        vec![1000, 64_000, 1_000_000]
+    };
+    Ok(Settings {
+        sizes,
+        secs: args.secs.unwrap_or(if quick { 0.4 } else { 2.0 }),
+        search_steps: if quick { 3 } else { 7 },
+        search_secs: if quick { 0.2 } else { 1.0 },
+        latency_fraction: 0.5,
+        latency_secs: if quick { 0.3 } else { 1.0 },
+        tcp_secs: args.tcp_secs.unwrap_or(if quick { 0.5 } else { 3.0 }),
+        fdb,
+        capacity_rounds: if quick { 1 } else { 5 },
+    })
+}
+
+fn conditions(args: &Args) -> Conditions {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    Conditions {
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        quick: args.quick,
+    }
+}

@@ -1,0 +1,434 @@
+//! The targets and the throw-away namespaces each is built in.
+//!
+//! Every target has the same two ends: the generator's interface `eth0` in namespace `a` and
+//! the sink's `eth0` in namespace `b` (or `e`, the station behind a macvlan uplink). Between
+//! them is either nothing (a direct veth pair), the kernel (a bridge, a macvlan device) or
+//! l2sw, built from the same engine the daemon runs and driven on a core of its own.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use l2sw::config::{NetworkPlan, PortKind, PortPlace};
+use l2sw::daemon;
+use l2sw::engine::Engine;
+use l2sw::fwd::{MacvlanMode, PortConfig, Role as PortRole, SwitchConfig, UplinkPort};
+use l2sw::wire::Mac;
+use l2sw_control::modes::{Member, Role};
+use l2sw_control::nl::{self, Links, NlError};
+
+use super::BenchError;
+use super::traffic::Flow;
+
+/// What sits between the generator and the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A veth pair, end to end: the generator's own limit.
+    Direct,
+    /// The kernel's bridge.
+    KernelBridge,
+    /// l2sw as a learning bridge, on AF_PACKET or TAP ports.
+    L2swBridge(PortKind),
+    /// The kernel's macvlan in a mode.
+    KernelMacvlan(MacvlanMode),
+    /// l2sw as macvlan in a mode (AF_PACKET ports).
+    L2swMacvlan(MacvlanMode),
+}
+
+/// A target: a name and what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// Its name on the command line and in reports.
+    pub name: &'static str,
+    /// What it is.
+    pub kind: Kind,
+}
+
+impl Target {
+    /// Whether l2sw forwards (so it has a CPU clock and a capacity).
+    pub fn is_l2sw(&self) -> bool {
+        matches!(self.kind, Kind::L2swBridge(_) | Kind::L2swMacvlan(_))
+    }
+
+    /// Whether it learns (so it has an FDB to fill).
+    pub fn learns(&self) -> bool {
+        matches!(self.kind, Kind::KernelBridge | Kind::L2swBridge(_))
+    }
+
+    /// The path the frames take, in words.
+    pub fn path(&self) -> &'static str {
+        match self.kind {
+            Kind::Direct => "a -> b, one veth pair",
+            Kind::KernelBridge | Kind::L2swBridge(_) => "a -> b, known unicast",
+            Kind::KernelMacvlan(MacvlanMode::Bridge) | Kind::L2swMacvlan(MacvlanMode::Bridge) => {
+                "sub-interface a -> sub-interface b"
+            }
+            _ => "sub-interface a -> e, out the uplink",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Every target, in report order.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "direct",
+        kind: Kind::Direct,
+    },
+    Target {
+        name: "kernel-bridge",
+        kind: Kind::KernelBridge,
+    },
+    Target {
+        name: "l2sw-bridge",
+        kind: Kind::L2swBridge(PortKind::AfPacket),
+    },
+    Target {
+        name: "l2sw-bridge-tap",
+        kind: Kind::L2swBridge(PortKind::Tap),
+    },
+    Target {
+        name: "kernel-macvlan-bridge",
+        kind: Kind::KernelMacvlan(MacvlanMode::Bridge),
+    },
+    Target {
+        name: "l2sw-macvlan-bridge",
+        kind: Kind::L2swMacvlan(MacvlanMode::Bridge),
+    },
+    Target {
+        name: "kernel-macvlan-private",
+        kind: Kind::KernelMacvlan(MacvlanMode::Private),
+    },
+    Target {
+        name: "l2sw-macvlan-private",
+        kind: Kind::L2swMacvlan(MacvlanMode::Private),
+    },
+    Target {
+        name: "kernel-macvlan-vepa",
+        kind: Kind::KernelMacvlan(MacvlanMode::Vepa),
+    },
+    Target {
+        name: "l2sw-macvlan-vepa",
+        kind: Kind::L2swMacvlan(MacvlanMode::Vepa),
+    },
+    Target {
+        name: "kernel-macvlan-passthru",
+        kind: Kind::KernelMacvlan(MacvlanMode::Passthru),
+    },
+    Target {
+        name: "l2sw-macvlan-passthru",
+        kind: Kind::L2swMacvlan(MacvlanMode::Passthru),
+    },
+];
+
+/// Looks a target up by name.
+pub fn target(name: &str) -> Option<Target> {
+    TARGETS.iter().copied().find(|t| t.name == name)
+}
+
+/// One end of a target: an interface in a namespace, with its MAC and IPv4 address.
+#[derive(Debug, Clone)]
+pub struct End {
+    /// The namespace.
+    pub ns: String,
+    /// The interface.
+    pub dev: String,
+    /// Its MAC.
+    pub mac: Mac,
+    /// Its address (for the TCP test).
+    pub ip: Ipv4Addr,
+}
+
+/// A built target: its two ends, l2sw's engine (built, not running) if it is l2sw, and
+/// the namespaces, removed on drop.
+#[derive(Debug)]
+pub struct Lab {
+    /// The target.
+    pub target: Target,
+    /// The generator's end.
+    pub gen_end: End,
+    /// The sink's end.
+    pub sink_end: End,
+    /// l2sw's engine and the names of the ingress and egress ports.
+    pub engine: Option<(Engine, &'static str, &'static str)>,
+    _namespaces: Namespaces,
+}
+
+/// The address the generator's end has.
+pub const GEN_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The address the sink's end has.
+pub const SINK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const GEN_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
+const SINK_MAC: Mac = Mac([2, 0, 0, 0, 0, 2]);
+const UPLINK_MAC: Mac = Mac([2, 0, 0, 0, 1, 0]);
+const BRIDGE_MAC: Mac = Mac([2, 0, 0, 0, 2, 0]);
+
+impl Lab {
+    /// Builds `target` with every link's MTU at `mtu`.
+    pub fn build(target: Target, mtu: u32) -> Result<Lab, BenchError> {
+        let mut ns = Namespaces::new(target.name);
+        let a = ns.create("a")?;
+        let b = ns.create("b")?;
+        let end = |ns: &str, mac, ip| End {
+            ns: ns.to_owned(),
+            dev: "eth0".to_owned(),
+            mac,
+            ip,
+        };
+        let gen_end = end(&a, GEN_MAC, GEN_IP);
+        let mut sink_end = end(&b, SINK_MAC, SINK_IP);
+        let mut engine = None;
+        let switch = match target.kind {
+            Kind::Direct => {
+                veth((&a, "eth0", GEN_MAC), (&b, "eth0", SINK_MAC), mtu)?;
+                None
+            }
+            Kind::KernelBridge => {
+                let sw = ns.create("sw")?;
+                veth((&a, "eth0", GEN_MAC), (&sw, "pa", station(11)), mtu)?;
+                veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
+                let l = Links::new(Some(&sw));
+                l.create_bridge("br0", BRIDGE_MAC)?;
+                l.set_mtu("br0", mtu)?;
+                l.enslave("pa", "br0")?;
+                l.enslave("pb", "br0")?;
+                l.set_up("br0")?;
+                None
+            }
+            Kind::L2swBridge(PortKind::AfPacket) => {
+                let sw = ns.create("sw")?;
+                veth((&a, "eth0", GEN_MAC), (&sw, "pa", station(11)), mtu)?;
+                veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
+                Some((
+                    SwitchConfig::bridge(),
+                    vec![
+                        (
+                            PortConfig::bridge("pa"),
+                            place(PortKind::AfPacket, &sw, "pa"),
+                        ),
+                        (
+                            PortConfig::bridge("pb"),
+                            place(PortKind::AfPacket, &sw, "pb"),
+                        ),
+                    ],
+                    ("pa", "pb"),
+                ))
+            }
+            Kind::L2swBridge(PortKind::Tap) => Some((
+                SwitchConfig::bridge(),
+                vec![
+                    (PortConfig::bridge("pa"), place(PortKind::Tap, &a, "eth0")),
+                    (PortConfig::bridge("pb"), place(PortKind::Tap, &b, "eth0")),
+                ],
+                ("pa", "pb"),
+            )),
+            Kind::KernelMacvlan(mode) => {
+                let sw = ns.create("sw")?;
+                let e = ns.create("e")?;
+                veth((&sw, "up", UPLINK_MAC), (&e, "eth0", SINK_MAC), mtu)?;
+                let l = Links::new(Some(&sw));
+                let sub = |name: &str, to: &str, mac: Mac| -> Result<(), NlError> {
+                    l.create_macvlan(name, "up", mode, mac, &[])?;
+                    l.set_mtu(name, mtu)?;
+                    l.move_to(name, to)?;
+                    let t = Links::new(Some(to));
+                    t.rename(name, "eth0")?;
+                    t.set_up("eth0")
+                };
+                if mode == MacvlanMode::Bridge {
+                    sub("mva", &a, GEN_MAC)?;
+                    sub("mvb", &b, SINK_MAC)?;
+                } else {
+                    let mac = if mode == MacvlanMode::Passthru {
+                        UPLINK_MAC
+                    } else {
+                        GEN_MAC
+                    };
+                    sub("mva", &a, mac)?;
+                    sink_end.ns = e;
+                }
+                None
+            }
+            Kind::L2swMacvlan(mode) => {
+                let sw = ns.create("sw")?;
+                let e = ns.create("e")?;
+                veth((&sw, "up", UPLINK_MAC), (&e, "eth0", SINK_MAC), mtu)?;
+                let gen_mac = if mode == MacvlanMode::Passthru {
+                    UPLINK_MAC
+                } else {
+                    GEN_MAC
+                };
+                veth((&a, "eth0", gen_mac), (&sw, "pa", station(11)), mtu)?;
+                let uplink = PortRole::Uplink(UplinkPort {
+                    promiscuous: false,
+                    unicast_filtering: false,
+                });
+                let mut ports = vec![
+                    (
+                        PortConfig::new("up", uplink).with_mac(UPLINK_MAC),
+                        place(PortKind::AfPacket, &sw, "up"),
+                    ),
+                    (
+                        sub_port("pa", gen_mac, mode)?,
+                        place(PortKind::AfPacket, &sw, "pa"),
+                    ),
+                ];
+                let egress = if mode == MacvlanMode::Bridge {
+                    veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
+                    ports.push((
+                        sub_port("pb", SINK_MAC, mode)?,
+                        place(PortKind::AfPacket, &sw, "pb"),
+                    ));
+                    "pb"
+                } else {
+                    sink_end.ns = e;
+                    "up"
+                };
+                Some((SwitchConfig::macvlan(), ports, ("pa", egress)))
+            }
+        };
+        let mut gen_end = gen_end;
+        if let Some((mut cfg, ports, (ingress, egress))) = switch {
+            cfg.mtu = mtu as usize;
+            let plan = NetworkPlan {
+                name: target.name.to_owned(),
+                switch: cfg,
+                ports,
+            };
+            let e = daemon::build(plan).map_err(|e| BenchError::Setup(e.to_string()))?;
+            engine = Some((e, ingress, egress));
+            if target.kind == Kind::L2swBridge(PortKind::Tap) {
+                // l2sw made the TAP devices: give them the ends' MACs and MTU.
+                for end in [&gen_end, &sink_end] {
+                    let l = Links::new(Some(&end.ns));
+                    l.set_mac(&end.dev, end.mac)?;
+                    l.set_mtu(&end.dev, mtu)?;
+                }
+            }
+        }
+        if target.kind == Kind::KernelMacvlan(MacvlanMode::Passthru)
+            || target.kind == Kind::L2swMacvlan(MacvlanMode::Passthru)
+        {
+            gen_end.mac = UPLINK_MAC;
+        }
+        for end in [&gen_end, &sink_end] {
+            let l = Links::new(Some(&end.ns));
+            if target.is_l2sw() {
+                // l2sw forwards frames as they are: a checksum left to offload would arrive
+                // unfinished, a TSO super-frame would not fit a port's frame.
+                l.disable_tx_offloads(&end.dev)?;
+            }
+            l.add_address(&end.dev, end.ip.into(), 24)?;
+        }
+        Ok(Lab {
+            target,
+            gen_end,
+            sink_end,
+            engine,
+            _namespaces: ns,
+        })
+    }
+
+    /// The flow from the generator's end to the sink's.
+    pub fn flow(&self) -> Flow {
+        Flow {
+            dst: self.sink_end.mac,
+            src: self.gen_end.mac,
+        }
+    }
+}
+
+/// Station `n`: 02:00:00:00:00:nn.
+fn station(n: u8) -> Mac {
+    Mac([2, 0, 0, 0, 0, n])
+}
+
+/// A macvlan sub-interface port of l2sw, as `l2ctl verify` builds it.
+fn sub_port(name: &str, mac: Mac, mode: MacvlanMode) -> Result<PortConfig, BenchError> {
+    let member = Member {
+        name: "sub",
+        mac,
+        ip: Ipv4Addr::UNSPECIFIED,
+        role: Role::Sub {
+            mode,
+            source: Vec::new(),
+            joins: false,
+        },
+    };
+    member
+        .macvlan_port(name)
+        .ok_or_else(|| BenchError::Setup(format!("{name}: not a macvlan sub-interface")))
+}
+
+fn place(kind: PortKind, ns: &str, interface: &str) -> PortPlace {
+    PortPlace {
+        kind,
+        interface: interface.to_owned(),
+        netns: Some(ns.to_owned()),
+    }
+}
+
+/// A veth pair with MTU `mtu`, both ends up, each given as (namespace, name, MAC).
+fn veth(a: (&str, &str, Mac), b: (&str, &str, Mac), mtu: u32) -> Result<(), NlError> {
+    let (links_a, links_b) = (Links::new(Some(a.0)), Links::new(Some(b.0)));
+    // The peer is made under a name of its own, then renamed in its namespace: both ends
+    // may be `eth0`.
+    let peer = "l2bpeer";
+    links_a.create_veth(a.1, peer)?;
+    links_a.set_mac(peer, b.2)?;
+    links_a.set_mtu(peer, mtu)?;
+    links_a.move_to(peer, b.0)?;
+    links_b.rename(peer, b.1)?;
+    links_a.set_mac(a.1, a.2)?;
+    links_a.set_mtu(a.1, mtu)?;
+    links_a.set_up(a.1)?;
+    links_b.set_up(b.1)
+}
+
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+/// The namespaces of one lab, removed on drop (so on every exit path).
+#[derive(Debug)]
+struct Namespaces {
+    prefix: String,
+    made: Vec<String>,
+}
+
+impl Namespaces {
+    fn new(target: &str) -> Namespaces {
+        let n = LABS.fetch_add(1, Ordering::Relaxed);
+        let tag: String = target.split('-').map(|w| &w[..1]).collect();
+        Namespaces {
+            prefix: format!("l2b{}-{n}{tag}", std::process::id()),
+            made: Vec::new(),
+        }
+    }
+
+    /// Creates namespace `PREFIX-short` with IPv6 off (no router solicitation or DAD frame
+    /// among the measured ones) and returns its name.
+    fn create(&mut self, short: &str) -> Result<String, NlError> {
+        let name = format!("{}-{short}", self.prefix);
+        nl::netns_create(&name)?;
+        self.made.push(name.clone());
+        let links = Links::new(Some(&name));
+        for scope in ["all", "default"] {
+            links.set_ipv6_conf(scope, "disable_ipv6", "1")?;
+        }
+        links.set_up("lo")?;
+        Ok(name)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in self.made.iter().rev() {
+            // Best effort: a namespace that cannot go is left for `ip netns del`.
+            let _ = nl::netns_delete(ns);
+        }
+    }
+}
