@@ -153,17 +153,16 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     if let Some(path) = &args.svg {
         report::chart(&report, path).map_err(|e| e.to_string())?;
     }
-    // The smoke test: every target must have measured something.
-    let empty: Vec<&str> = report
-        .targets
-        .iter()
-        .filter(|t| {
-            t.error.is_some() || t.rates.iter().any(|m| m.fps <= 0.0) || t.tcp_gbps == Some(0.0)
-        })
-        .map(|t| t.target.as_str())
-        .collect();
-    if !empty.is_empty() {
-        eprintln!("l2bench: measured nothing for {}", empty.join(", "));
+    // The smoke test: every target must have measured everything asked of it.
+    let mut failed = false;
+    for (t, r) in targets.iter().zip(&report.targets) {
+        let missing = r.missing(t, &report.settings);
+        if !missing.is_empty() {
+            eprintln!("l2bench: {t}: nothing measured for {}", missing.join(", "));
+            failed = true;
+        }
+    }
+    if failed {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

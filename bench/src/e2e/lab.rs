@@ -7,7 +7,10 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use l2sw::config::{NetworkPlan, PortKind, PortPlace};
 use l2sw::daemon;
@@ -33,6 +36,9 @@ pub enum Kind {
     KernelMacvlan(MacvlanMode),
     /// l2sw as macvlan in a mode (AF_PACKET ports).
     L2swMacvlan(MacvlanMode),
+    /// Open vSwitch's userspace (netdev) datapath, a bridge of two AF_PACKET ports, where
+    /// `ovs-vswitchd` is installed.
+    OvsNetdev,
 }
 
 /// A target: a name and what it is.
@@ -52,14 +58,23 @@ impl Target {
 
     /// Whether it learns (so it has an FDB to fill).
     pub fn learns(&self) -> bool {
-        matches!(self.kind, Kind::KernelBridge | Kind::L2swBridge(_))
+        matches!(
+            self.kind,
+            Kind::KernelBridge | Kind::L2swBridge(_) | Kind::OvsNetdev
+        )
+    }
+
+    /// Whether frames cross user space (so the ends' TX offloads must be off: a checksum
+    /// left to offload would arrive unfinished, a TSO super-frame would not fit a frame).
+    pub fn in_userspace(&self) -> bool {
+        self.is_l2sw() || self.kind == Kind::OvsNetdev
     }
 
     /// The path the frames take, in words.
     pub fn path(&self) -> &'static str {
         match self.kind {
             Kind::Direct => "a -> b, one veth pair",
-            Kind::KernelBridge | Kind::L2swBridge(_) => "a -> b, known unicast",
+            Kind::KernelBridge | Kind::L2swBridge(_) | Kind::OvsNetdev => "a -> b, known unicast",
             Kind::KernelMacvlan(MacvlanMode::Bridge) | Kind::L2swMacvlan(MacvlanMode::Bridge) => {
                 "sub-interface a -> sub-interface b"
             }
@@ -124,6 +139,10 @@ pub const TARGETS: &[Target] = &[
         name: "l2sw-macvlan-passthru",
         kind: Kind::L2swMacvlan(MacvlanMode::Passthru),
     },
+    Target {
+        name: "ovs-netdev",
+        kind: Kind::OvsNetdev,
+    },
 ];
 
 /// Looks a target up by name.
@@ -156,6 +175,8 @@ pub struct Lab {
     pub sink_end: End,
     /// l2sw's engine and the names of the ingress and egress ports.
     pub engine: Option<(Engine, &'static str, &'static str)>,
+    /// Open vSwitch, stopped before the namespaces go.
+    pub ovs: Option<Ovs>,
     _namespaces: Namespaces,
 }
 
@@ -183,6 +204,7 @@ impl Lab {
         let gen_end = end(&a, GEN_MAC, GEN_IP);
         let mut sink_end = end(&b, SINK_MAC, SINK_IP);
         let mut engine = None;
+        let mut ovs = None;
         let switch = match target.kind {
             Kind::Direct => {
                 veth((&a, "eth0", GEN_MAC), (&b, "eth0", SINK_MAC), mtu)?;
@@ -198,6 +220,13 @@ impl Lab {
                 l.enslave("pa", "br0")?;
                 l.enslave("pb", "br0")?;
                 l.set_up("br0")?;
+                None
+            }
+            Kind::OvsNetdev => {
+                let sw = ns.create("sw")?;
+                veth((&a, "eth0", GEN_MAC), (&sw, "pa", station(11)), mtu)?;
+                veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
+                ovs = Some(Ovs::start(&sw, &["pa", "pb"])?);
                 None
             }
             Kind::L2swBridge(PortKind::AfPacket) => {
@@ -318,9 +347,7 @@ impl Lab {
         }
         for end in [&gen_end, &sink_end] {
             let l = Links::new(Some(&end.ns));
-            if target.is_l2sw() {
-                // l2sw forwards frames as they are: a checksum left to offload would arrive
-                // unfinished, a TSO super-frame would not fit a port's frame.
+            if target.in_userspace() {
                 l.disable_tx_offloads(&end.dev)?;
             }
             l.add_address(&end.dev, end.ip.into(), 24)?;
@@ -330,6 +357,7 @@ impl Lab {
             gen_end,
             sink_end,
             engine,
+            ovs,
             _namespaces: ns,
         })
     }
@@ -431,4 +459,153 @@ impl Drop for Namespaces {
             let _ = nl::netns_delete(ns);
         }
     }
+}
+
+/// Open vSwitch's two daemons, run for one lab from a directory of their own: the database
+/// server, and `ovs-vswitchd` in the switch's namespace, pinned to l2sw's core, with a
+/// netdev (userspace) bridge of the given ports.
+#[derive(Debug)]
+pub struct Ovs {
+    dir: PathBuf,
+    db: Child,
+    vswitchd: Option<Child>,
+}
+
+impl Ovs {
+    /// Whether Open vSwitch is installed.
+    pub fn installed() -> bool {
+        ["ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovsdb-tool"]
+            .iter()
+            .all(|c| which(c).is_some())
+    }
+
+    fn start(ns: &str, ports: &[&str]) -> Result<Ovs, BenchError> {
+        if !Ovs::installed() {
+            return Err(BenchError::Setup(
+                "Open vSwitch is not installed (apt-get install openvswitch-switch)".into(),
+            ));
+        }
+        let dir = std::env::temp_dir().join(format!("l2bench-ovs-{ns}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| BenchError::sys("create", dir.display().to_string(), e))?;
+        let p = |f: &str| dir.join(f).display().to_string();
+        let schema = [
+            "/usr/share/openvswitch/vswitch.ovsschema",
+            "/usr/local/share/openvswitch/vswitch.ovsschema",
+        ]
+        .into_iter()
+        .find(|s| Path::new(s).exists())
+        .ok_or_else(|| BenchError::Setup("vswitch.ovsschema not found".into()))?;
+        run(Command::new("ovsdb-tool").args(["create", &p("conf.db"), schema]))?;
+        let env = |c: &mut Command| {
+            for var in ["OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR"] {
+                c.env(var, &dir);
+            }
+        };
+        let mut db = Command::new("ovsdb-server");
+        db.args([
+            &p("conf.db"),
+            &format!("--remote=punix:{}", p("db.sock")),
+            &format!("--unixctl={}", p("db.ctl")),
+            &format!("--log-file={}", p("db.log")),
+        ]);
+        env(&mut db);
+        let db = spawn(&mut db)?;
+        let sock = format!("unix:{}", p("db.sock"));
+        let mut ovs = Ovs {
+            dir: dir.clone(),
+            db,
+            vswitchd: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !dir.join("db.sock").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let vsctl = |args: &[&str]| {
+            let mut c = Command::new("ovs-vsctl");
+            c.arg(format!("--db={sock}")).arg("--timeout=10").args(args);
+            env(&mut c);
+            run(&mut c)
+        };
+        vsctl(&["--no-wait", "init"])?;
+        let mut v = Command::new("taskset");
+        v.args([
+            "-c",
+            &super::run::SWITCH_CPU.to_string(),
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "ovs-vswitchd",
+            &sock,
+        ])
+        .arg(format!("--unixctl={}", p("vswitchd.ctl")))
+        .arg(format!("--log-file={}", p("vswitchd.log")));
+        env(&mut v);
+        ovs.vswitchd = Some(spawn(&mut v)?);
+        let mut add = vec![
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+        ];
+        for port in ports {
+            add.extend(["--", "add-port", "br0", port]);
+        }
+        vsctl(&add)?;
+        Ok(ovs)
+    }
+
+    /// The process id of `ovs-vswitchd` (for its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.vswitchd.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        for child in self.vswitchd.iter_mut().chain([&mut self.db]) {
+            // Best effort: SIGTERM lets ovs-vswitchd remove its ports; then reap.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.exists())
+}
+
+fn spawn(c: &mut Command) -> Result<Child, BenchError> {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c.spawn()
+        .map_err(|e| BenchError::sys("start", format!("{c:?}"), e))
+}
+
+fn run(c: &mut Command) -> Result<(), BenchError> {
+    let out = c
+        .output()
+        .map_err(|e| BenchError::sys("run", format!("{c:?}"), e))?;
+    if !out.status.success() {
+        return Err(BenchError::Setup(format!(
+            "{c:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }

@@ -310,3 +310,103 @@ pub fn chart(r: &Report, path: &Path) -> Result<(), BenchError> {
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::e2e::run::{Capacity, FdbPoint, Rate};
+
+    fn target(name: &str, fps: f64) -> Results {
+        let mut r = Results::failed(&crate::e2e::lab::target(name).unwrap(), String::new());
+        r.error = None;
+        r.rates.push(Rate {
+            size: 64,
+            offered_fps: fps,
+            fps,
+            gbps: 0.0,
+            loss: 0.0,
+            cpu_s_per_mframe: None,
+        });
+        r
+    }
+
+    fn find<'a>(goals: &'a [Goal], prefix: &str) -> &'a Goal {
+        goals.iter().find(|g| g.goal.starts_with(prefix)).unwrap()
+    }
+
+    #[test]
+    fn goals_are_ratios_of_the_same_run_and_judged_against_their_thresholds() {
+        let mut l2 = target("l2sw-bridge", 900.0);
+        l2.capacity = Some(Capacity {
+            frames: 1,
+            fps: 1.3e6,
+            cpu_us_per_frame: 0.7,
+        });
+        l2.tcp_gbps = Some(4.0);
+        for (macs, fps) in [(1000, 900.0), (1_000_000, 600.0)] {
+            l2.fdb.push(FdbPoint {
+                macs,
+                fps,
+                loss: 0.0,
+                cpu_s_per_mframe: None,
+            });
+        }
+        let mut kb = target("kernel-bridge", 600.0);
+        kb.tcp_gbps = Some(10.0);
+        let all = [
+            target("direct", 1000.0),
+            kb,
+            l2,
+            target("kernel-macvlan-vepa", 800.0),
+            target("l2sw-macvlan-vepa", 800.0),
+        ];
+        let g = goals(&all);
+        let direct = find(&g, "l2sw bridge (AF_PACKET) / direct");
+        assert!((direct.measured - 0.9).abs() < 1e-9 && direct.met);
+        let kernel = find(&g, "l2sw bridge (AF_PACKET) / kernel");
+        assert!((kernel.measured - 1.5).abs() < 1e-9 && kernel.met);
+        assert!(find(&g, "l2sw macvlan vepa").met);
+        assert!(find(&g, "capacity").met);
+        let tcp = find(&g, "TCP");
+        assert!((tcp.measured - 0.4).abs() < 1e-9 && !tcp.met);
+        let fdb = find(&g, "l2sw bridge with 1000000 MACs");
+        assert!((fdb.measured - 600.0 / 900.0).abs() < 1e-9 && !fdb.met);
+        // Nothing is judged without both sides: no OVS, no macvlan bridge here.
+        assert!(
+            !g.iter()
+                .any(|g| g.goal.contains("OVS") || g.goal.contains("macvlan bridge"))
+        );
+    }
+
+    #[test]
+    fn the_table_shows_failures_and_every_target() {
+        let mut bad = target("l2sw-bridge-tap", 1.0);
+        bad.error = Some("create veth: File exists".into());
+        let r = Report {
+            conditions: Conditions {
+                kernel: "6.x".into(),
+                cores: 2,
+                cpu: String::new(),
+                command: "l2bench".into(),
+                quick: true,
+            },
+            settings: Settings {
+                sizes: vec![64],
+                secs: 0.1,
+                search_steps: 0,
+                search_secs: 0.1,
+                latency_fraction: 0.5,
+                latency_secs: 0.0,
+                tcp_secs: 0.0,
+                fdb: Vec::new(),
+                capacity_rounds: 0,
+            },
+            targets: vec![target("direct", 800_000.0), bad],
+            goals: Vec::new(),
+        };
+        let t = table(&r);
+        assert!(t.contains("direct") && t.contains("800K"));
+        assert!(t.contains("l2sw-bridge-tap          failed: create veth: File exists"));
+    }
+}

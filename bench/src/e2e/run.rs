@@ -150,6 +150,43 @@ impl Results {
         }
     }
 
+    /// What this run should have measured of `target` under `s` and did not (or measured
+    /// as nothing): the smoke test of `l2bench --quick`.
+    pub fn missing(&self, target: &Target, s: &Settings) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(format!("failed: {e}"));
+            return out;
+        }
+        for &size in &s.sizes {
+            if self.rate(size).is_none_or(|m| m.fps <= 0.0) {
+                out.push(format!("rate at {size} B"));
+            }
+        }
+        if s.search_steps > 0 && self.zero_loss_fps.is_none() {
+            out.push("zero-loss rate".into());
+        }
+        if s.latency_secs > 0.0 && self.latency.as_ref().is_none_or(|l| l.samples == 0) {
+            out.push("latency".into());
+        }
+        if s.tcp_secs > 0.0 && self.tcp_gbps.is_none_or(|g| g <= 0.0) {
+            out.push("TCP throughput".into());
+        }
+        if target.is_l2sw() {
+            if s.capacity_rounds > 0 && self.capacity.as_ref().is_none_or(|c| c.frames == 0) {
+                out.push("capacity".into());
+            }
+            if self.rates.iter().any(|m| m.cpu_s_per_mframe.is_none()) {
+                out.push("l2sw CPU time".into());
+            }
+        }
+        if target.learns() && self.fdb.len() != s.fdb.len() || self.fdb.iter().any(|p| p.fps <= 0.0)
+        {
+            out.push("FDB scale".into());
+        }
+        out
+    }
+
     /// The rate at `size`, if measured.
     pub fn rate(&self, size: usize) -> Option<&Rate> {
         self.rates.iter().find(|r| r.size == size)
@@ -342,6 +379,15 @@ impl Bench {
         Ok(())
     }
 
+    /// CPU time the switch has used so far, if it is a process of ours: l2sw's engine
+    /// thread, or `ovs-vswitchd`.
+    fn switch_cpu(&self) -> Option<Duration> {
+        if let Some(f) = &self.forwarder {
+            return Some(f.clock.now());
+        }
+        self.lab.ovs.as_ref()?.pid().and_then(sys::process_cpu)
+    }
+
     fn trial(
         &mut self,
         size: usize,
@@ -357,8 +403,7 @@ impl Bench {
             .ok_or_else(|| BenchError::Setup("sink not open".into()))?;
         self.trial += 1;
         sink.start(self.trial, record);
-        let clock = self.forwarder.as_ref().map(|f| f.clock);
-        let cpu0 = clock.map(CpuClock::now);
+        let cpu0 = self.switch_cpu();
         let g = &mut self.generator;
         let trial = self.trial;
         let sent = std::thread::scope(|s| {
@@ -371,7 +416,10 @@ impl Bench {
         .map_err(|_| BenchError::Setup("generator panicked".into()))?
         .map_err(|e| BenchError::sys("send", "generator", e))?;
         let (received, latencies) = sink.finish();
-        let cpu = clock.zip(cpu0).map(|(c, c0)| c.now() - c0);
+        let cpu = self
+            .switch_cpu()
+            .zip(cpu0)
+            .map(|(c, c0)| c.saturating_sub(c0));
         Ok(Trial {
             sent,
             received,

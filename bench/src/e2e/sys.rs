@@ -78,3 +78,18 @@ pub fn wait_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) {
     // SAFETY: one valid pollfd for the duration of the call.
     let _ = unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) };
 }
+
+/// CPU time process `pid` has used so far, every thread's user and system time
+/// (`/proc/PID/stat`, in clock ticks).
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+}

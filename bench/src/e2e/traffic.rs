@@ -196,6 +196,7 @@ impl Sink {
             block_size: 1 << 20,
             block_nr: 32,
             retire_ms: 1,
+            ..RingSize::default()
         };
         let mut ring = RxRing::new(&rx, size)?;
         let shared = Arc::new(Shared::default());

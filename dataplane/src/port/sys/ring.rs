@@ -1,8 +1,14 @@
-//! A TPACKET_V3 receive ring: the kernel writes arriving frames into blocks of a memory area
-//! shared with l2sw and hands over whole blocks, so reading a frame costs no system call. A
-//! block is given back to the kernel once every frame in it has been read.
+//! A receive ring: the kernel writes arriving frames into a memory area shared with l2sw, so
+//! reading a frame costs no system call. Two ways of handing frames over:
 //!
-//! Layout (linux/if_packet.h): each block starts with a `tpacket_block_desc` whose
+//! - TPACKET_V3 ([`Handover::Blocks`]): frames of any size packed into blocks; the kernel hands
+//!   over a block when it is full or `retire_ms` after its first frame, and gets it back once
+//!   every frame in it has been read. Fewest wake-ups, but at a light load a frame waits for
+//!   its block's timeout: up to a millisecond.
+//! - TPACKET_V2 ([`Handover::Frames`]): one fixed-size slot per frame, handed over as soon as
+//!   it is written and given back as soon as it is read: microseconds at any load.
+//!
+//! V3 layout (linux/if_packet.h): each block starts with a `tpacket_block_desc` whose
 //! `block_status` says who owns it, `num_pkts` how many frames it holds and
 //! `offset_to_first_pkt` where the first `tpacket3_hdr` is; each frame header gives the offset
 //! of the next (`tp_next_offset`), the frame's offset (`tp_mac`) and length (`tp_snaplen`),
@@ -18,6 +24,7 @@ use super::packet::PacketSocket;
 
 const PACKET_RX_RING: i32 = 5;
 const PACKET_VERSION: i32 = 10;
+const TPACKET_V2: i32 = 1;
 const TPACKET_V3: i32 = 2;
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
@@ -38,7 +45,16 @@ const PKT_MAC: usize = 24;
 const PKT_VLAN_TCI: usize = 32;
 const PKT_VLAN_TPID: usize = 36;
 
-/// `struct tpacket_req3`.
+// Offsets in `struct tpacket2_hdr`.
+const V2_STATUS: usize = 0;
+const V2_SNAPLEN: usize = 8;
+const V2_MAC: usize = 12;
+const V2_SEC: usize = 16;
+const V2_NSEC: usize = 20;
+const V2_VLAN_TCI: usize = 24;
+const V2_VLAN_TPID: usize = 26;
+
+/// `struct tpacket_req3` (its first four fields are `struct tpacket_req`, which V2 takes).
 #[repr(C)]
 struct Req3 {
     block_size: u32,
@@ -50,6 +66,15 @@ struct Req3 {
     feature_req_word: u32,
 }
 
+/// How the kernel hands frames over (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// TPACKET_V3: whole blocks.
+    Blocks,
+    /// TPACKET_V2: each frame as soon as it is written.
+    Frames,
+}
+
 /// The shape of a ring.
 #[derive(Debug, Clone, Copy)]
 pub struct RingSize {
@@ -57,8 +82,12 @@ pub struct RingSize {
     pub block_size: usize,
     /// Number of blocks.
     pub block_nr: usize,
-    /// Milliseconds after which the kernel hands over a block that is not full.
+    /// V3: milliseconds after which the kernel hands over a block that is not full.
     pub retire_ms: u32,
+    /// V3 or V2.
+    pub handover: Handover,
+    /// V2: bytes per frame slot (header included; a power of two dividing the block size).
+    pub frame_size: usize,
 }
 
 impl Default for RingSize {
@@ -69,6 +98,24 @@ impl Default for RingSize {
             block_size: 1 << 18,
             block_nr: 16,
             retire_ms: 1,
+            handover: Handover::Blocks,
+            frame_size: 2048,
+        }
+    }
+}
+
+impl RingSize {
+    /// A V2 ring of `bytes` in all, with slots large enough for frames of `max_frame` bytes
+    /// and the kernel's header in front of them.
+    pub fn frames(bytes: usize, max_frame: usize) -> RingSize {
+        let frame_size = (max_frame + 128).next_power_of_two().max(2048);
+        let block_size = frame_size.max(1 << 16);
+        RingSize {
+            block_size,
+            block_nr: (bytes / block_size).max(1),
+            retire_ms: 0,
+            handover: Handover::Frames,
+            frame_size,
         }
     }
 }
@@ -104,14 +151,17 @@ impl RxRing {
             }
             Ok(())
         };
-        let version = TPACKET_V3;
+        let version = match size.handover {
+            Handover::Blocks => TPACKET_V3,
+            Handover::Frames => TPACKET_V2,
+        };
         set(
             PACKET_VERSION,
             (&raw const version).cast(),
             4,
             "PACKET_VERSION",
         )?;
-        let frame_size = 2048u32;
+        let frame_size = size.frame_size as u32;
         let total = size.block_size * size.block_nr;
         let req = Req3 {
             block_size: size.block_size as u32,
@@ -122,10 +172,15 @@ impl RxRing {
             sizeof_priv: 0,
             feature_req_word: 0,
         };
+        // V2 takes `struct tpacket_req`: the first four fields.
+        let len = match size.handover {
+            Handover::Blocks => std::mem::size_of::<Req3>(),
+            Handover::Frames => 16,
+        };
         set(
             PACKET_RX_RING,
             (&raw const req).cast(),
-            std::mem::size_of::<Req3>(),
+            len,
             "PACKET_RX_RING",
         )?;
         // SAFETY: maps the ring the kernel just allocated for `fd`; the result is checked.
@@ -179,6 +234,9 @@ impl RxRing {
     /// none. The block holding it stays l2sw's until the next call, which gives it back once
     /// every frame in it has been read.
     pub fn next_frame(&mut self) -> Option<RxFrame<'_>> {
+        if self.size.handover == Handover::Frames {
+            return self.next_slot();
+        }
         loop {
             if !self.held {
                 if self.status(self.block).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
@@ -222,15 +280,7 @@ impl RxRing {
                         self.read_u16(hdr.add(PKT_VLAN_TPID)),
                     )
                 };
-                let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                    tpid
-                } else {
-                    0x8100
-                };
-                let mut tag = [0u8; 4];
-                tag[..2].copy_from_slice(&tpid.to_be_bytes());
-                tag[2..].copy_from_slice(&tci.to_be_bytes());
-                tag
+                vlan_tag(status, tci, tpid)
             });
             self.left -= 1;
             self.next = if next == 0 {
@@ -247,6 +297,60 @@ impl RxRing {
                 stamp_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
             });
         }
+    }
+
+    /// [`RxRing::next_frame`] on a V2 ring: `block` is the slot, `held` whether it is l2sw's.
+    fn next_slot(&mut self) -> Option<RxFrame<'_>> {
+        let slots = self.size.block_size / self.size.frame_size * self.size.block_nr;
+        let slot_ptr = |i: usize| -> *mut u8 {
+            // SAFETY: `i < slots`: the slot lies inside the mapping (slots tile each block).
+            unsafe { self.base.as_ptr().add(i * self.size.frame_size) }
+        };
+        let status = |i: usize| -> &AtomicU32 {
+            // SAFETY: `tp_status` is an aligned u32 at the start of slot `i`, shared with the
+            // kernel.
+            unsafe { AtomicU32::from_ptr(slot_ptr(i).add(V2_STATUS).cast()) }
+        };
+        if self.held {
+            status(self.block).store(TP_STATUS_KERNEL, Ordering::Release);
+            self.held = false;
+            self.block = (self.block + 1) % slots;
+        }
+        let st = status(self.block).load(Ordering::Acquire);
+        if st & TP_STATUS_USER == 0 {
+            return None;
+        }
+        self.held = true;
+        let hdr = slot_ptr(self.block);
+        // SAFETY: fields of the slot's header, which the kernel handed over.
+        let (snaplen, mac, sec, nsec) = unsafe {
+            (
+                self.read_u32(hdr.add(V2_SNAPLEN)) as usize,
+                usize::from(self.read_u16(hdr.add(V2_MAC))),
+                self.read_u32(hdr.add(V2_SEC)),
+                self.read_u32(hdr.add(V2_NSEC)),
+            )
+        };
+        let start = mac.min(self.size.frame_size);
+        let len = snaplen.min(self.size.frame_size - start);
+        let vlan = (st & TP_STATUS_VLAN_VALID != 0).then(|| {
+            // SAFETY: header fields, as above.
+            let (tci, tpid) = unsafe {
+                (
+                    self.read_u16(hdr.add(V2_VLAN_TCI)),
+                    self.read_u16(hdr.add(V2_VLAN_TPID)),
+                )
+            };
+            vlan_tag(st, tci, tpid)
+        });
+        // SAFETY: `start + len <= frame_size`: the frame lies inside the slot, which stays
+        // l2sw's until the next call.
+        let data = unsafe { std::slice::from_raw_parts(hdr.add(start), len) };
+        Some(RxFrame {
+            data,
+            vlan,
+            stamp_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
+        })
     }
 
     /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back), returning
@@ -267,6 +371,19 @@ impl RxRing {
         }
         true
     }
+}
+
+/// The 4 bytes of the tag the interface took out of a frame, as they were on the wire.
+fn vlan_tag(status: u32, tci: u16, tpid: u16) -> [u8; 4] {
+    let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+        tpid
+    } else {
+        0x8100
+    };
+    let mut tag = [0u8; 4];
+    tag[..2].copy_from_slice(&tpid.to_be_bytes());
+    tag[2..].copy_from_slice(&tci.to_be_bytes());
+    tag
 }
 
 /// A frame read in place from a receive ring.
