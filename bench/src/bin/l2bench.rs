@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use l2sw_bench::e2e::lab::{self, Lab, TARGETS, Target};
+use l2sw_bench::e2e::lab::{self, Kind, Lab, Ovs, TARGETS, Target};
 use l2sw_bench::e2e::report::{self, Conditions, Report};
 use l2sw_bench::e2e::run::{self, Settings};
 
@@ -30,8 +30,9 @@ use l2sw_bench::e2e::run::{self, Settings};
 ///   CPU         l2sw's CPU seconds per million frames
 ///   FDB         the rate with 1K, 64K and 1M learned MACs (bridges)
 ///
-/// The generator runs on core 0 (with the kernel's forwarding, for kernel targets), l2sw on
-/// core 1. Nothing outside the namespaces l2bench makes is touched; they are removed on exit.
+/// Open vSwitch's userspace datapath (`ovs-netdev`) is measured where `ovs-vswitchd` is
+/// installed. The generator runs on core 0 (with the kernel's forwarding, for kernel
+/// targets), l2sw (or ovs-vswitchd) on core 1. Nothing outside the namespaces l2bench makes is touched; they are removed on exit.
 #[derive(Debug, Parser)]
 #[command(name = "l2bench", version, verbatim_doc_comment)]
 struct Args {
@@ -88,7 +89,16 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         return Err("needs root: it makes network namespaces and AF_PACKET sockets".into());
     }
     let targets: Vec<Target> = if args.targets.is_empty() {
-        TARGETS.to_vec()
+        // Open vSwitch is measured where it is installed.
+        let ovs = Ovs::installed();
+        if !ovs {
+            eprintln!("l2bench: ovs-netdev skipped: Open vSwitch is not installed");
+        }
+        TARGETS
+            .iter()
+            .filter(|t| ovs || t.kind != Kind::OvsNetdev)
+            .copied()
+            .collect()
     } else {
         args.targets
             .iter()
