@@ -31,8 +31,15 @@ use l2sw_bench::e2e::run::{self, Settings};
 ///   FDB         the rate with 1K, 64K and 1M learned MACs (bridges)
 ///
 /// Open vSwitch's userspace datapath (`ovs-netdev`) is measured where `ovs-vswitchd` is
-/// installed. The generator runs on core 0 (with the kernel's forwarding, for kernel
-/// targets), l2sw (or ovs-vswitchd) on core 1. Nothing outside the namespaces l2bench makes is touched; they are removed on exit.
+/// installed. The generator runs on core 0 (and a kernel target's forwarding with it, in
+/// the sender's softirq), l2sw (or ovs-vswitchd) on core 1. Nothing outside the namespaces
+/// l2bench makes is touched; they are removed on exit.
+///
+/// Examples:
+///   l2bench --quick                                   every target, under a minute
+///   l2bench --svg rate.svg                            the full run and its chart
+///   l2bench --targets l2sw-bridge,kernel-bridge --sizes 64,1518,9000 --fdb 0
+///   l2bench --json > run.json                         every figure, for a script
 #[derive(Debug, Parser)]
 #[command(name = "l2bench", version, verbatim_doc_comment)]
 struct Args {
