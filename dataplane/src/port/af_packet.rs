@@ -19,6 +19,13 @@ use crate::fwd::RxFilter;
 /// while the loop serves other ports.
 const RCVBUF: usize = 4 << 20;
 
+/// How an AF_PACKET port reads and writes frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The shape of the receive ring.
+    pub rx_ring: RingSize,
+}
+
 /// An AF_PACKET port.
 #[derive(Debug)]
 pub struct AfPacketPort {
@@ -33,13 +40,22 @@ impl AfPacketPort {
     /// Opens a port on `ifname` in this process's namespace; frames longer than `max_frame`
     /// are cut (and then dropped by the switch as oversize).
     pub fn open(ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
+        AfPacketPort::open_with(ifname, max_frame, &Options::default())
+    }
+
+    /// [`AfPacketPort::open`] with rings shaped by `opts` (benchmarks compare them).
+    pub fn open_with(
+        ifname: &str,
+        max_frame: usize,
+        opts: &Options,
+    ) -> Result<AfPacketPort, SysError> {
         let sock = PacketSocket::open(ifname)?;
         sock.set_promiscuous()?;
         let held = [Membership::Promiscuous].into_iter().collect();
         sock.set_rcvbuf(RCVBUF)?;
         // Frames l2sw sends are already switched: skip the interface's qdisc.
         sock.set_qdisc_bypass()?;
-        let ring = match RxRing::new(&sock, RingSize::default()) {
+        let ring = match RxRing::new(&sock, opts.rx_ring) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(interface = ifname, error = %e, "no TPACKET_V3 ring: one system call per frame");
