@@ -2,7 +2,9 @@
 //! frame arriving on the interface is read, frames are written out of it whole. The interface
 //! is made promiscuous for as long as the port lives. Frames are received through a
 //! TPACKET_V3 ring (no system call per frame), or one `recvmsg` a frame where the kernel
-//! refuses the ring; they are sent in batches with `sendmmsg`.
+//! refuses the ring. They are sent through a TPACKET_V2 transmit ring on a second, send-only
+//! socket (one system call per batch, frames copied once into linear socket buffers), or in
+//! batches with `sendmmsg` where the kernel refuses the ring.
 
 use std::collections::HashSet;
 use std::io;
@@ -11,19 +13,54 @@ use std::os::fd::{AsFd, BorrowedFd};
 use super::Port;
 use super::sys::SysError;
 use super::sys::netns;
-use super::sys::packet::{Membership, PacketSocket};
+use super::sys::packet::{Membership, PacketSocket, too_long};
 use super::sys::ring::{RingSize, RxRing};
+use super::sys::txring::{TxRing, TxRingSize};
 use crate::fwd::RxFilter;
 
 /// Receive buffer of each port: room for a few milliseconds of 64-byte frames at line rate
 /// while the loop serves other ports.
 const RCVBUF: usize = 4 << 20;
 
+/// How an AF_PACKET port reads and writes frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The shape of the receive ring.
+    pub rx_ring: RingSize,
+    /// How frames are sent.
+    pub tx: Tx,
+}
+
+/// How an AF_PACKET port sends frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tx {
+    /// `sendmmsg`: one `packet_snd` in the kernel per frame.
+    Sendmmsg,
+    /// A transmit ring of this shape, each frame preceded by a `virtio_net_hdr` if
+    /// `vnet_hdr` (so that the kernel copies it whole into a linear socket buffer).
+    Ring {
+        /// The ring's shape.
+        size: TxRingSize,
+        /// Whether slots start with a `virtio_net_hdr`.
+        vnet_hdr: bool,
+    },
+}
+
+impl Default for Tx {
+    fn default() -> Self {
+        Tx::Ring {
+            size: TxRingSize::default(),
+            vnet_hdr: true,
+        }
+    }
+}
+
 /// An AF_PACKET port.
 #[derive(Debug)]
 pub struct AfPacketPort {
     sock: PacketSocket,
     ring: Option<RxRing>,
+    tx_ring: Option<TxRing>,
     max_frame: usize,
     /// The memberships programmed into the interface.
     held: HashSet<Membership>,
@@ -33,22 +70,42 @@ impl AfPacketPort {
     /// Opens a port on `ifname` in this process's namespace; frames longer than `max_frame`
     /// are cut (and then dropped by the switch as oversize).
     pub fn open(ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
+        AfPacketPort::open_with(ifname, max_frame, &Options::default())
+    }
+
+    /// [`AfPacketPort::open`] with rings shaped by `opts` (benchmarks compare them).
+    pub fn open_with(
+        ifname: &str,
+        max_frame: usize,
+        opts: &Options,
+    ) -> Result<AfPacketPort, SysError> {
         let sock = PacketSocket::open(ifname)?;
         sock.set_promiscuous()?;
         let held = [Membership::Promiscuous].into_iter().collect();
         sock.set_rcvbuf(RCVBUF)?;
         // Frames l2sw sends are already switched: skip the interface's qdisc.
         sock.set_qdisc_bypass()?;
-        let ring = match RxRing::new(&sock, RingSize::default()) {
+        let ring = match RxRing::new(&sock, opts.rx_ring) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(interface = ifname, error = %e, "no TPACKET_V3 ring: one system call per frame");
                 None
             }
         };
+        let tx_ring = match opts.tx {
+            Tx::Sendmmsg => None,
+            Tx::Ring { size, vnet_hdr } => match TxRing::open(ifname, size, vnet_hdr) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(interface = ifname, error = %e, "no transmit ring: one sendmmsg per batch");
+                    None
+                }
+            },
+        };
         Ok(AfPacketPort {
             sock,
             ring,
+            tx_ring,
             max_frame: max_frame + 1,
             held,
         })
@@ -57,6 +114,11 @@ impl AfPacketPort {
     /// Whether frames arrive through a TPACKET_V3 ring (rather than one system call each).
     pub fn has_ring(&self) -> bool {
         self.ring.is_some()
+    }
+
+    /// Whether frames leave through a transmit ring (rather than `sendmmsg`).
+    pub fn has_tx_ring(&self) -> bool {
+        self.tx_ring.is_some()
     }
 
     /// Opens a port on `ifname` inside the named network namespace `ns`.
@@ -79,11 +141,41 @@ impl Port for AfPacketPort {
 
     fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
         // A full queue loses the frame (counted by the caller); the loop goes on.
-        self.sock.send(frame)
+        Ok(self.send_batch(&[frame])? == 1)
     }
 
     fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
-        self.sock.send_many(frames)
+        let Some(ring) = &mut self.tx_ring else {
+            return self.sock.send_many(frames);
+        };
+        // Frames go out in order: one too long for a slot is sent on its own, after the
+        // frames queued before it. Frames the kernel takes back are lost like the ones a full
+        // ring refuses (all counted by the caller): `sent` counts what left.
+        let mut sent = 0;
+        let mut lost = 0;
+        for (i, frame) in frames.iter().enumerate() {
+            if ring.queue(frame) {
+                continue;
+            }
+            if frame.len() <= ring.max_frame() {
+                // The ring is full: the rest of the batch is lost.
+                lost += frames.len() - i;
+                break;
+            }
+            let s = ring.send()?;
+            (sent, lost) = (sent + s.sent, lost + s.returned);
+            match self.sock.send(frame) {
+                Ok(true) => sent += 1,
+                // Full queue, or longer than the interface's MTU allows.
+                Ok(false) => lost += 1,
+                Err(e) if too_long(&e) => lost += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        let s = ring.send()?;
+        sent += s.sent;
+        debug_assert_eq!(sent + lost + s.returned, frames.len());
+        Ok(sent)
     }
 
     fn program_filter(&mut self, filter: Option<&RxFilter>) -> io::Result<()> {

@@ -7,6 +7,7 @@ pub mod netns;
 pub mod packet;
 pub mod ring;
 pub mod tap;
+pub mod txring;
 
 use std::io;
 

@@ -57,6 +57,11 @@ fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
     None
 }
 
+/// Whether `e` says a frame was longer than the interface takes (`EMSGSIZE`).
+pub fn too_long(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EMSGSIZE)
+}
+
 /// A membership a packet socket holds on its interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Membership {
@@ -105,8 +110,18 @@ impl PacketSocket {
     /// Opens a non-blocking, close-on-exec socket receiving every frame that arrives on
     /// `ifname` (frames the host itself sends there are ignored) and sending frames out of it.
     pub fn open(ifname: &str) -> Result<PacketSocket, SysError> {
+        PacketSocket::bound(ifname, ETH_P_ALL)
+    }
+
+    /// Opens a non-blocking, close-on-exec socket that only sends frames out of `ifname`:
+    /// bound with protocol 0, it receives nothing (the transmit ring's socket).
+    pub fn open_sender(ifname: &str) -> Result<PacketSocket, SysError> {
+        PacketSocket::bound(ifname, 0)
+    }
+
+    fn bound(ifname: &str, protocol: u16) -> Result<PacketSocket, SysError> {
         let ifindex = if_index(ifname)?;
-        let proto = ETH_P_ALL.to_be();
+        let proto = protocol.to_be();
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw = unsafe {
             libc::socket(
@@ -125,13 +140,15 @@ impl PacketSocket {
             ifname: ifname.to_owned(),
             ifindex,
         };
-        sock.set_int(
-            libc::SOL_PACKET,
-            libc::PACKET_IGNORE_OUTGOING,
-            1,
-            "PACKET_IGNORE_OUTGOING",
-        )?;
-        sock.set_int(libc::SOL_PACKET, PACKET_AUXDATA, 1, "PACKET_AUXDATA")?;
+        if protocol != 0 {
+            sock.set_int(
+                libc::SOL_PACKET,
+                libc::PACKET_IGNORE_OUTGOING,
+                1,
+                "PACKET_IGNORE_OUTGOING",
+            )?;
+            sock.set_int(libc::SOL_PACKET, PACKET_AUXDATA, 1, "PACKET_AUXDATA")?;
+        }
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value to fill in.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
@@ -151,7 +168,7 @@ impl PacketSocket {
         Ok(sock)
     }
 
-    fn set_int(
+    pub(crate) fn set_int(
         &self,
         level: i32,
         opt: i32,
@@ -181,6 +198,14 @@ impl PacketSocket {
         let v = i32::try_from(bytes).unwrap_or(i32::MAX);
         self.set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v, "SO_RCVBUFFORCE")
             .or_else(|_| self.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, v, "SO_RCVBUF"))
+    }
+
+    /// Sets the send buffer to `bytes` (`SO_SNDBUFFORCE`, beyond `wmem_max`, with
+    /// CAP_NET_ADMIN; `SO_SNDBUF` otherwise): frames in flight are charged to it.
+    pub fn set_sndbuf(&self, bytes: usize) -> Result<(), SysError> {
+        let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+        self.set_int(libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, v, "SO_SNDBUFFORCE")
+            .or_else(|_| self.set_int(libc::SOL_SOCKET, libc::SO_SNDBUF, v, "SO_SNDBUF"))
     }
 
     /// Sends frames straight to the driver, bypassing the interface's queueing discipline
