@@ -19,6 +19,7 @@ use l2sw::fwd::{BridgePort, PortConfig, Role as PortRole, SwitchConfig, UplinkPo
 use l2sw::port::sys::SysError;
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::{Membership, PacketSocket};
+use l2sw::port::sys::ring::Handover;
 use l2sw::wire::Mac;
 use serde::Serialize;
 
@@ -434,6 +435,7 @@ fn place(ns: &str, interface: &str) -> PortPlace {
         kind: PortKind::AfPacket,
         interface: interface.to_owned(),
         netns: Some(ns.to_owned()),
+        handover: Handover::Blocks,
     }
 }
 

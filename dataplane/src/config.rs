@@ -26,6 +26,7 @@ use crate::fwd::{
     MacvlanPort, ModeConfig, PortConfig, Role, StormControl, StpState, SwitchConfig, UplinkPort,
     VidSet, VlanMode,
 };
+use crate::port::sys::ring::Handover;
 use crate::wire::Mac;
 
 /// Why a configuration file was refused.
@@ -97,6 +98,12 @@ pub struct PortSpec {
     /// The named network namespace the interface lives in (default: the daemon's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+    /// AF_PACKET ports: how the receive ring hands frames over. `blocks` (default,
+    /// TPACKET_V3): the most frames per CPU second, but at a light load a frame waits up to
+    /// 1 ms for its block. `frames` (TPACKET_V2): each frame at once (microseconds), at more
+    /// CPU on the sending side, which wakes l2sw for every frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_ring: Option<String>,
     /// `bridge`, `host`, `uplink`, `macvlan` or `ipvlan`.
     pub role: String,
     /// The port's MAC (a sub-interface's MAC, the uplink's, a bridge port's own).
@@ -200,6 +207,8 @@ pub struct PortPlace {
     pub interface: String,
     /// The named network namespace, if not the daemon's.
     pub netns: Option<String>,
+    /// AF_PACKET: how the receive ring hands frames over.
+    pub handover: Handover,
 }
 
 /// A network ready to build: the switch settings and each port's configuration and place.
@@ -389,10 +398,21 @@ impl PortSpec {
         if let Some(ns) = &self.netns {
             check_netns(ns).map_err(err)?;
         }
+        let handover = match (self.rx_ring.as_deref(), kind) {
+            (None | Some("blocks"), _) => Handover::Blocks,
+            (Some("frames"), PortKind::AfPacket) => Handover::Frames,
+            (Some("frames"), PortKind::Tap) => {
+                return Err(err("rx_ring: a TAP port has no receive ring".into()));
+            }
+            (Some(other), _) => {
+                return Err(err(format!("rx_ring {other:?}: expected blocks or frames")));
+            }
+        };
         Ok(PortPlace {
             kind,
             interface: self.interface.clone(),
             netns: self.netns.clone(),
+            handover,
         })
     }
 
@@ -552,6 +572,7 @@ mod tests {
             [[network.port]]
             interface = "pa"
             netns = "sw"
+            rx_ring = "frames"
             role = "bridge"
             hairpin = true
             vlan = { trunk = [10, 20], native = 1 }
@@ -577,6 +598,8 @@ mod tests {
         assert_eq!(plans.len(), 2);
         assert_eq!(plans[0].ports[0].1.netns.as_deref(), Some("sw"));
         assert_eq!(plans[0].ports[1].1.kind, PortKind::Tap);
+        assert_eq!(plans[0].ports[0].1.handover, Handover::Frames);
+        assert_eq!(plans[1].ports[0].1.handover, Handover::Blocks);
         assert!(matches!(
             plans[0].ports[0].0.role,
             Role::Bridge(BridgePort { hairpin: true, .. })
@@ -674,6 +697,27 @@ mod tests {
                 role = "uplink"
                 storm = { unknown_unicast = 10 }"#,
                 "storm.unknown_unicast applies to ports of bridge networks only",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "pa"
+                role = "bridge"
+                rx_ring = "v2""#,
+                "rx_ring \"v2\": expected blocks or frames",
+            ),
+            (
+                r#"[[network]]
+                name = "x"
+                mode = "bridge"
+                [[network.port]]
+                interface = "t0"
+                kind = "tap"
+                role = "bridge"
+                rx_ring = "frames""#,
+                "rx_ring: a TAP port has no receive ring",
             ),
             (
                 r#"[[network]]

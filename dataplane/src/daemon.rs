@@ -11,7 +11,7 @@ use crate::config::{NetworkPlan, PortKind, PortPlace};
 use crate::engine::{Engine, EngineStats, Job, WAKER};
 use crate::fwd::{ConfigError, Switch};
 use crate::port::Port;
-use crate::port::af_packet::AfPacketPort;
+use crate::port::af_packet::{AfPacketPort, Options};
 use crate::port::sys::SysError;
 use crate::port::tap::TapPort;
 
@@ -140,12 +140,16 @@ pub fn open_port(place: &PortPlace, max_frame: usize) -> Result<Box<dyn Port + S
         kind,
         interface,
         netns,
+        handover,
     } = place;
+    let opts = Options::with_handover(*handover, max_frame);
     match (kind, netns) {
         (PortKind::AfPacket, Some(ns)) => {
-            AfPacketPort::open_in(ns, interface, max_frame).map(box_port)
+            AfPacketPort::open_in_with(ns, interface, max_frame, &opts).map(box_port)
         }
-        (PortKind::AfPacket, None) => AfPacketPort::open(interface, max_frame).map(box_port),
+        (PortKind::AfPacket, None) => {
+            AfPacketPort::open_with(interface, max_frame, &opts).map(box_port)
+        }
         (PortKind::Tap, Some(ns)) => TapPort::create_in(ns, interface, max_frame).map(box_port),
         (PortKind::Tap, None) => TapPort::create(interface, max_frame).map(box_port),
     }

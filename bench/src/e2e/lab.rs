@@ -16,6 +16,7 @@ use l2sw::config::{NetworkPlan, PortKind, PortPlace};
 use l2sw::daemon;
 use l2sw::engine::Engine;
 use l2sw::fwd::{MacvlanMode, PortConfig, Role as PortRole, SwitchConfig, UplinkPort};
+use l2sw::port::sys::ring::Handover;
 use l2sw::wire::Mac;
 use l2sw_control::modes::{Member, Role};
 use l2sw_control::nl::{self, Links, NlError};
@@ -30,8 +31,9 @@ pub enum Kind {
     Direct,
     /// The kernel's bridge.
     KernelBridge,
-    /// l2sw as a learning bridge, on AF_PACKET or TAP ports.
-    L2swBridge(PortKind),
+    /// l2sw as a learning bridge, on AF_PACKET ports whose receive rings hand frames over
+    /// as said, or on TAP ports.
+    L2swBridge(PortKind, Handover),
     /// The kernel's macvlan in a mode.
     KernelMacvlan(MacvlanMode),
     /// l2sw as macvlan in a mode (AF_PACKET ports).
@@ -53,14 +55,14 @@ pub struct Target {
 impl Target {
     /// Whether l2sw forwards (so it has a CPU clock and a capacity).
     pub fn is_l2sw(&self) -> bool {
-        matches!(self.kind, Kind::L2swBridge(_) | Kind::L2swMacvlan(_))
+        matches!(self.kind, Kind::L2swBridge(..) | Kind::L2swMacvlan(_))
     }
 
     /// Whether it learns (so it has an FDB to fill).
     pub fn learns(&self) -> bool {
         matches!(
             self.kind,
-            Kind::KernelBridge | Kind::L2swBridge(_) | Kind::OvsNetdev
+            Kind::KernelBridge | Kind::L2swBridge(..) | Kind::OvsNetdev
         )
     }
 
@@ -74,7 +76,7 @@ impl Target {
     pub fn path(&self) -> &'static str {
         match self.kind {
             Kind::Direct => "a -> b, one veth pair",
-            Kind::KernelBridge | Kind::L2swBridge(_) | Kind::OvsNetdev => "a -> b, known unicast",
+            Kind::KernelBridge | Kind::L2swBridge(..) | Kind::OvsNetdev => "a -> b, known unicast",
             Kind::KernelMacvlan(MacvlanMode::Bridge) | Kind::L2swMacvlan(MacvlanMode::Bridge) => {
                 "sub-interface a -> sub-interface b"
             }
@@ -101,11 +103,15 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "l2sw-bridge",
-        kind: Kind::L2swBridge(PortKind::AfPacket),
+        kind: Kind::L2swBridge(PortKind::AfPacket, Handover::Blocks),
+    },
+    Target {
+        name: "l2sw-bridge-v2",
+        kind: Kind::L2swBridge(PortKind::AfPacket, Handover::Frames),
     },
     Target {
         name: "l2sw-bridge-tap",
-        kind: Kind::L2swBridge(PortKind::Tap),
+        kind: Kind::L2swBridge(PortKind::Tap, Handover::Blocks),
     },
     Target {
         name: "kernel-macvlan-bridge",
@@ -229,7 +235,7 @@ impl Lab {
                 ovs = Some(Ovs::start(&sw, &["pa", "pb"])?);
                 None
             }
-            Kind::L2swBridge(PortKind::AfPacket) => {
+            Kind::L2swBridge(PortKind::AfPacket, ring) => {
                 let sw = ns.create("sw")?;
                 veth((&a, "eth0", GEN_MAC), (&sw, "pa", station(11)), mtu)?;
                 veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
@@ -238,17 +244,23 @@ impl Lab {
                     vec![
                         (
                             PortConfig::bridge("pa"),
-                            place(PortKind::AfPacket, &sw, "pa"),
+                            PortPlace {
+                                handover: ring,
+                                ..place(PortKind::AfPacket, &sw, "pa")
+                            },
                         ),
                         (
                             PortConfig::bridge("pb"),
-                            place(PortKind::AfPacket, &sw, "pb"),
+                            PortPlace {
+                                handover: ring,
+                                ..place(PortKind::AfPacket, &sw, "pb")
+                            },
                         ),
                     ],
                     ("pa", "pb"),
                 ))
             }
-            Kind::L2swBridge(PortKind::Tap) => Some((
+            Kind::L2swBridge(PortKind::Tap, _) => Some((
                 SwitchConfig::bridge(),
                 vec![
                     (PortConfig::bridge("pa"), place(PortKind::Tap, &a, "eth0")),
@@ -331,7 +343,7 @@ impl Lab {
             };
             let e = daemon::build(plan).map_err(|e| BenchError::Setup(e.to_string()))?;
             engine = Some((e, ingress, egress));
-            if target.kind == Kind::L2swBridge(PortKind::Tap) {
+            if let Kind::L2swBridge(PortKind::Tap, _) = target.kind {
                 // l2sw made the TAP devices: give them the ends' MACs and MTU.
                 for end in [&gen_end, &sink_end] {
                     let l = Links::new(Some(&end.ns));
@@ -398,6 +410,7 @@ fn place(kind: PortKind, ns: &str, interface: &str) -> PortPlace {
         kind,
         interface: interface.to_owned(),
         netns: Some(ns.to_owned()),
+        handover: Handover::Blocks,
     }
 }
 

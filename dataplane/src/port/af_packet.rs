@@ -14,7 +14,7 @@ use super::Port;
 use super::sys::SysError;
 use super::sys::netns;
 use super::sys::packet::{Membership, PacketSocket, too_long};
-use super::sys::ring::{RingSize, RxRing};
+use super::sys::ring::{Handover, RingSize, RxRing};
 use super::sys::txring::{TxRing, TxRingSize};
 use crate::fwd::RxFilter;
 
@@ -44,6 +44,21 @@ pub enum Tx {
         /// Whether slots start with a `virtio_net_hdr`.
         vnet_hdr: bool,
     },
+}
+
+impl Options {
+    /// The default options with a receive ring that hands frames over as `handover` says.
+    pub fn with_handover(handover: Handover, max_frame: usize) -> Options {
+        let rx_ring = match handover {
+            Handover::Blocks => RingSize::default(),
+            // As many bytes as the default V3 ring: 2048 slots of 2 KiB at MTU 1500.
+            Handover::Frames => RingSize::frames(RingSize::default().bytes(), max_frame + 1),
+        };
+        Options {
+            rx_ring,
+            ..Options::default()
+        }
+    }
 }
 
 impl Default for Tx {
@@ -88,7 +103,7 @@ impl AfPacketPort {
         let ring = match RxRing::new(&sock, opts.rx_ring) {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!(interface = ifname, error = %e, "no TPACKET_V3 ring: one system call per frame");
+                tracing::warn!(interface = ifname, error = %e, "no receive ring: one system call per frame");
                 None
             }
         };
@@ -111,7 +126,7 @@ impl AfPacketPort {
         })
     }
 
-    /// Whether frames arrive through a TPACKET_V3 ring (rather than one system call each).
+    /// Whether frames arrive through a receive ring (rather than one system call each).
     pub fn has_ring(&self) -> bool {
         self.ring.is_some()
     }
@@ -123,7 +138,17 @@ impl AfPacketPort {
 
     /// Opens a port on `ifname` inside the named network namespace `ns`.
     pub fn open_in(ns: &str, ifname: &str, max_frame: usize) -> Result<AfPacketPort, SysError> {
-        netns::run_in(ns, || AfPacketPort::open(ifname, max_frame))?
+        AfPacketPort::open_in_with(ns, ifname, max_frame, &Options::default())
+    }
+
+    /// [`AfPacketPort::open_with`] inside the named network namespace `ns`.
+    pub fn open_in_with(
+        ns: &str,
+        ifname: &str,
+        max_frame: usize,
+        opts: &Options,
+    ) -> Result<AfPacketPort, SysError> {
+        netns::run_in(ns, || AfPacketPort::open_with(ifname, max_frame, opts))?
     }
 }
 

@@ -105,6 +105,11 @@ impl Default for RingSize {
 }
 
 impl RingSize {
+    /// Bytes the ring maps.
+    pub fn bytes(&self) -> usize {
+        self.block_size * self.block_nr
+    }
+
     /// A V2 ring of `bytes` in all, with slots large enough for frames of `max_frame` bytes
     /// and the kernel's header in front of them.
     pub fn frames(bytes: usize, max_frame: usize) -> RingSize {
