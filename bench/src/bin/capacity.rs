@@ -61,7 +61,7 @@ fn run_time(schedstat: Option<&str>) -> Duration {
     Duration::from_nanos(ns)
 }
 
-/// One drain: frames forwarded, wall time, thread CPU time.
+/// One drain: frames read and forwarded, wall time, CPU time (the thread and ksoftirqd/1).
 struct Round {
     rx: u64,
     tx: u64,
