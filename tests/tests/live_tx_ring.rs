@@ -2,7 +2,7 @@
 //! without a `virtio_net_hdr` in each slot) and `sendmmsg`. Every frame must arrive intact and
 //! in order, whatever its size (frames too long for a ring slot take a plain send, after the
 //! frames queued before them) and tagged or not; a full ring takes fewer frames than asked
-//! instead of blocking.
+//! instead of blocking; frames the kernel refuses are taken back, never sent later.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -207,4 +207,41 @@ fn a_full_ring_takes_fewer_frames_than_asked_and_recovers() {
             "round {round}: the first {taken} frames, in order"
         );
     }
+}
+
+#[test]
+fn frames_the_kernel_refuses_are_taken_back_and_never_sent_later() {
+    let Some(mut sb) = Sandbox::new("txback") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let (_b, tap_b) = sb.workload(&sw, "b", 2);
+    let mut pb = netns::run_in(&sw, || {
+        AfPacketPort::open_with("pb", 1518, &Options::default())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(pb.has_tx_ring());
+    let batch = |from: usize| -> Vec<Vec<u8>> { (from..from + 20).map(|i| frame(i * 6)).collect() };
+    let refused = batch(0);
+    sb.ip(&sw, &["link", "set", "pb", "down"]);
+    let refs: Vec<&[u8]> = refused.iter().map(Vec::as_slice).collect();
+    assert!(pb.send_batch(&refs).is_err(), "the interface is down");
+    sb.ip(&sw, &["link", "set", "pb", "up"]);
+    // Wait for the link to come back (the peer's carrier).
+    let later = batch(100);
+    let refs: Vec<&[u8]> = later.iter().map(Vec::as_slice).collect();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.is_empty() && start.elapsed() < Duration::from_secs(3) {
+        tap_b.drain();
+        assert_eq!(pb.send_batch(&refs).unwrap(), refs.len());
+        std::thread::sleep(Duration::from_millis(50));
+        got = tap_b.drain();
+    }
+    assert!(
+        got == later,
+        "only the later batch, once: got {} frames",
+        got.len()
+    );
 }

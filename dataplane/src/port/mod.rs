@@ -27,8 +27,8 @@ pub trait Port {
     /// was dropped (the caller counts it); never blocks.
     fn send(&mut self, frame: &[u8]) -> io::Result<bool>;
 
-    /// Queues several frames, in order; returns how many were taken before the TX queue
-    /// filled up (the rest are dropped and counted by the caller). Never blocks.
+    /// Queues several frames, in order; returns how many were taken (the others, refused by
+    /// a full TX queue, are dropped and counted by the caller). Never blocks.
     fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
         for (i, f) in frames.iter().enumerate() {
             if !self.send(f)? {
