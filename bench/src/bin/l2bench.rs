@@ -63,6 +63,10 @@ struct Args {
     /// Learned-MAC counts of the FDB-scale trials, comma-separated (0 for none).
     #[arg(long, value_delimiter = ',')]
     fdb: Vec<u32>,
+    /// Runs of every target, one after another; each figure reported is the median of the
+    /// rounds (default 1; 3 for the README's table).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
     /// Seconds of the TCP stream (0 for no TCP test).
     #[arg(long)]
     tcp_secs: Option<f64>,
@@ -72,6 +76,9 @@ struct Args {
     /// Also draw the rate per target and frame size as an SVG chart here.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Measure nothing: print (and chart) the report a `--json` run saved in FILE.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "targets", "json"])]
+    from_json: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +99,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<ExitCode, String> {
+    if let Some(path) = &args.from_json {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not an l2bench report: {e}", path.display()))?;
+        print!("{}", report::table(&report));
+        if let Some(svg) = &args.svg {
+            report::chart(&report, svg).map_err(|e| e.to_string())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if !l2sw_tests::privileged() {
         return Err("needs root: it makes network namespaces and AF_PACKET sockets".into());
     }
@@ -120,7 +138,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let steps_per = 3 + settings.sizes.len() + settings.fdb.len();
     let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new((targets.len() * steps_per) as u64)
+        ProgressBar::new((targets.len() * steps_per * settings.rounds) as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -130,34 +148,42 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let mut results = Vec::new();
-    for t in &targets {
-        bar.set_message(format!("{t}: building"));
-        let r = match Lab::build(*t, mtu) {
-            Ok(lab) => run::measure(lab, &settings, &mut |what| {
-                bar.inc(1);
-                bar.set_message(format!("{t}: {what}"));
-            }),
-            Err(e) => run::Results::failed(t, e.to_string()),
-        };
-        let line = match &r.error {
-            Some(e) => format!("{t}: failed: {e}"),
-            None => format!(
-                "{t}: {:.0} frames/s at 64 B",
-                r.rate(64).map_or(0.0, |m| m.fps)
-            ),
-        };
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
+    let mut rounds: Vec<Vec<run::Results>> = vec![Vec::new(); targets.len()];
+    for round in 1..=settings.rounds {
+        for (t, kept) in targets.iter().zip(&mut rounds) {
+            let r = measure(t, &settings, mtu, &bar);
+            let line = match &r.error {
+                Some(e) => format!("{t}: failed: {e}"),
+                None => format!(
+                    "{t}: {:.0} frames/s at 64 B (round {round} of {})",
+                    r.rate(64).map_or(0.0, |m| m.fps),
+                    settings.rounds
+                ),
+            };
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+            kept.push(r);
         }
-        results.push(r);
     }
+    let results: Vec<run::Results> = rounds
+        .iter()
+        .filter_map(|r| run::Results::median(r))
+        .collect();
     bar.finish_and_clear();
     let report = Report {
         conditions: conditions(args),
         goals: report::goals(&results),
+        rounds: if settings.rounds > 1 {
+            // Round by round, in the order they ran.
+            (0..settings.rounds)
+                .flat_map(|i| rounds.iter().filter_map(move |r| r.get(i).cloned()))
+                .collect()
+        } else {
+            Vec::new()
+        },
         settings,
         targets: results,
     };
@@ -183,6 +209,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds `t` and measures it once.
+fn measure(t: &Target, settings: &Settings, mtu: u32, bar: &ProgressBar) -> run::Results {
+    bar.set_message(format!("{t}: building"));
+    match Lab::build(*t, mtu) {
+        Ok(lab) => run::measure(lab, settings, &mut |what| {
+            bar.inc(1);
+            bar.set_message(format!("{t}: {what}"));
+        }),
+        Err(e) => run::Results::failed(t, e.to_string()),
+    }
 }
 
 fn settings(args: &Args) -> Result<Settings, String> {
@@ -216,6 +254,7 @@ fn settings(args: &Args) -> Result<Settings, String> {
         tcp_secs: args.tcp_secs.unwrap_or(if quick { 0.5 } else { 3.0 }),
         fdb,
         capacity_rounds: if quick { 1 } else { 5 },
+        rounds: usize::from(args.rounds),
     })
 }
 

@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 use super::run::{Results, Settings};
 
 /// Where and how a run was made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conditions {
     /// `uname -r`.
     pub kernel: String,
@@ -26,7 +26,7 @@ pub struct Conditions {
 }
 
 /// One goal of the project, met or not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goal {
     /// What is asked.
     pub goal: String,
@@ -39,14 +39,17 @@ pub struct Goal {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Conditions.
     pub conditions: Conditions,
     /// Settings.
     pub settings: Settings,
-    /// Every target's results.
+    /// Every target's results (with several rounds, the median of each figure).
     pub targets: Vec<Results>,
+    /// With several rounds, every round's results, in the order they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Results>,
     /// The goals that this run's targets let us judge.
     pub goals: Vec<Goal>,
 }
@@ -231,7 +234,7 @@ pub fn table(r: &Report) -> String {
         for g in &r.goals {
             let _ = writeln!(
                 s,
-                "  {:<5} {:<52} {:>6.2} (≥ {})",
+                "  {:<5} {:<52} {:>7.3} (≥ {})",
                 if g.met { "met" } else { "NOT" },
                 g.goal,
                 g.measured,
@@ -401,8 +404,10 @@ mod tests {
                 tcp_secs: 0.0,
                 fdb: Vec::new(),
                 capacity_rounds: 0,
+                rounds: 1,
             },
             targets: vec![target("direct", 800_000.0), bad],
+            rounds: Vec::new(),
             goals: Vec::new(),
         };
         let t = table(&r);

@@ -13,7 +13,7 @@ use l2sw::engine::Engine;
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
 use l2sw::wire::Mac;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 use super::lab::{Lab, Target};
@@ -26,7 +26,7 @@ pub const GEN_CPU: usize = 0;
 pub const SWITCH_CPU: usize = 1;
 
 /// How long and how much to measure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// Frame sizes (bytes on the wire, FCS included).
     pub sizes: Vec<usize>,
@@ -44,12 +44,20 @@ pub struct Settings {
     pub tcp_secs: f64,
     /// Learned MACs of the FDB-scale trials (bridges only).
     pub fdb: Vec<u32>,
-    /// Frames per capacity fill, and fills (the median is kept).
+    /// Fills of the capacity test (the median is kept).
     pub capacity_rounds: usize,
+    /// Rounds of the whole run, target after target; each figure is the median of the
+    /// rounds (so that a machine whose speed drifts weighs on every target alike).
+    #[serde(default = "one")]
+    pub rounds: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Rate and loss at one frame size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rate {
     /// Frame size (bytes on the wire, FCS included).
     pub size: usize,
@@ -66,7 +74,7 @@ pub struct Rate {
 }
 
 /// Latency percentiles at a fixed rate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     /// Offered rate, frames/s.
     pub at_fps: f64,
@@ -81,7 +89,7 @@ pub struct Latency {
 }
 
 /// l2sw alone draining a full receive ring on one core.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Capacity {
     /// Frames drained (the ring's worth).
     pub frames: u64,
@@ -92,7 +100,7 @@ pub struct Capacity {
 }
 
 /// Rate with many learned MACs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FdbPoint {
     /// Learned MACs (half behind each port).
     pub macs: u32,
@@ -105,7 +113,7 @@ pub struct FdbPoint {
 }
 
 /// Everything measured of one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     /// The target's name.
     pub target: String,
@@ -187,9 +195,86 @@ impl Results {
         out
     }
 
+    /// The median of several rounds' results of one target, figure by figure (each rate,
+    /// percentile and count its own median); a round that failed makes the whole fail.
+    pub fn median(rounds: &[Results]) -> Option<Results> {
+        let first = rounds.first()?;
+        if let Some(failed) = rounds.iter().find(|r| r.error.is_some()) {
+            return Some(failed.clone());
+        }
+        let med = |f: &dyn Fn(&Results) -> Option<f64>| median(rounds.iter().filter_map(f));
+        let mut out = first.clone();
+        out.rates = first
+            .rates
+            .iter()
+            .map(|m| {
+                let at = |f: fn(&Rate) -> f64| med(&|r: &Results| r.rate(m.size).map(f));
+                Rate {
+                    size: m.size,
+                    offered_fps: at(|x| x.offered_fps).unwrap_or(0.0),
+                    fps: at(|x| x.fps).unwrap_or(0.0),
+                    gbps: at(|x| x.gbps).unwrap_or(0.0),
+                    loss: at(|x| x.loss).unwrap_or(0.0),
+                    cpu_s_per_mframe: med(&|r: &Results| {
+                        r.rate(m.size).and_then(|x| x.cpu_s_per_mframe)
+                    }),
+                }
+            })
+            .collect();
+        out.zero_loss_fps = med(&|r| r.zero_loss_fps);
+        out.tcp_gbps = med(&|r| r.tcp_gbps);
+        out.latency = first.latency.as_ref().map(|_| {
+            let at = |f: fn(&Latency) -> f64| {
+                med(&|r: &Results| r.latency.as_ref().map(f)).unwrap_or(0.0)
+            };
+            Latency {
+                at_fps: at(|x| x.at_fps),
+                samples: rounds
+                    .iter()
+                    .filter_map(|r| r.latency.as_ref())
+                    .map(|x| x.samples)
+                    .sum(),
+                p50_us: at(|x| x.p50_us),
+                p99_us: at(|x| x.p99_us),
+                p999_us: at(|x| x.p999_us),
+            }
+        });
+        let mut caps: Vec<Capacity> = rounds.iter().filter_map(|r| r.capacity.clone()).collect();
+        caps.sort_by(|a, b| a.fps.total_cmp(&b.fps));
+        out.capacity = caps.get(caps.len() / 2).cloned();
+        out.fdb = first
+            .fdb
+            .iter()
+            .map(|p| {
+                let at = |f: fn(&FdbPoint) -> Option<f64>| {
+                    med(&|r: &Results| r.fdb.iter().find(|q| q.macs == p.macs).and_then(f))
+                };
+                FdbPoint {
+                    macs: p.macs,
+                    fps: at(|q| Some(q.fps)).unwrap_or(0.0),
+                    loss: at(|q| Some(q.loss)).unwrap_or(0.0),
+                    cpu_s_per_mframe: at(|q| q.cpu_s_per_mframe),
+                }
+            })
+            .collect();
+        Some(out)
+    }
+
     /// The rate at `size`, if measured.
     pub fn rate(&self, size: usize) -> Option<&Rate> {
         self.rates.iter().find(|r| r.size == size)
+    }
+}
+
+/// The median of `v` (the mean of the middle two of an even count), `None` if empty.
+fn median(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = v.collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 
