@@ -245,19 +245,40 @@ pub fn table(r: &Report) -> String {
     s
 }
 
-/// Draws rate (M frames/s) against frame size, one line per target, into an SVG file.
+/// The colour of a target in the chart: one hue per mode, so that the kernel's line and
+/// l2sw's line of a mode pair up (l2sw's drawn thick); the baselines grey and black.
+fn hue(target: &str) -> RGBColor {
+    let mode = target
+        .trim_start_matches("kernel-")
+        .trim_start_matches("l2sw-");
+    match mode {
+        "direct" => BLACK,
+        "bridge" => RGBColor(0x1f, 0x77, 0xb4),
+        "bridge-v2" => RGBColor(0x17, 0xbe, 0xcf),
+        "bridge-tap" => RGBColor(0x94, 0x67, 0xbd),
+        "macvlan-bridge" => RGBColor(0x2c, 0xa0, 0x2c),
+        "macvlan-private" => RGBColor(0xd6, 0x27, 0x28),
+        "macvlan-vepa" => RGBColor(0xff, 0x7f, 0x0e),
+        "macvlan-passthru" => RGBColor(0x8c, 0x56, 0x4b),
+        _ => RGBColor(0x7f, 0x7f, 0x7f),
+    }
+}
+
+/// Draws rate (M frames/s) against frame size, one line per target, into an SVG file: the
+/// frame sizes evenly spaced, the legend beside the plot.
 pub fn chart(r: &Report, path: &Path) -> Result<(), BenchError> {
     let err =
         |e: &dyn std::fmt::Display| BenchError::Setup(format!("chart {}: {e}", path.display()));
+    let sizes = &r.settings.sizes;
     let series: Vec<(&str, Vec<(f64, f64)>)> = r
         .targets
         .iter()
         .filter(|t| t.error.is_none() && !t.rates.is_empty())
         .map(|t| {
-            let pts = t
-                .rates
+            let pts = sizes
                 .iter()
-                .map(|m| (m.size as f64, m.fps / 1e6))
+                .enumerate()
+                .filter_map(|(i, z)| t.rate(*z).map(|m| (i as f64, m.fps / 1e6)))
                 .collect();
             (t.target.as_str(), pts)
         })
@@ -267,49 +288,64 @@ pub fn chart(r: &Report, path: &Path) -> Result<(), BenchError> {
         .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
         .fold(0.1f64, f64::max)
         * 1.1;
-    let (lo, hi) = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
-        .fold((f64::MAX, 64.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
-    let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
+    let last = sizes.len().saturating_sub(1).max(1) as f64;
+    let root = SVGBackend::new(path, (1100, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("l2bench: forwarding rate by frame size", ("sans-serif", 22))
+    let (plot, legend) = root.split_horizontally(860);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(
+            "l2bench: frames/s received by frame size (median of the rounds)",
+            ("sans-serif", 20),
+        )
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((lo.min(64.0)..hi * 1.05).log_scale(), 0.0..top)
+        .build_cartesian_2d(-0.2..last + 0.2, 0.0..top)
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("frame size (bytes, FCS included)")
-        .y_desc("M frames/s received")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_labels(sizes.len())
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                sizes
+                    .get(i as usize)
+                    .map_or(String::new(), |z| format!("{z} B"))
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("frame size (FCS included)")
+        .y_desc("M frames/s")
+        .disable_x_mesh()
         .draw()
         .map_err(|e| err(&e))?;
     for (i, (name, pts)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = hue(name);
         let style = if name.starts_with("l2sw") {
             color.stroke_width(3)
         } else {
-            color.stroke_width(1)
+            color.mix(0.8).stroke_width(1)
         };
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), style))
-            .map_err(|e| err(&e))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            .map_err(|e| err(&e))?;
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
             .map_err(|e| err(&e))?;
+        // The legend, one row a target, beside the plot.
+        let y = 60 + 28 * i as i32;
+        legend
+            .draw(&PathElement::new(vec![(0, y), (30, y)], style))
+            .map_err(|e| err(&e))?;
+        legend
+            .draw(&Text::new(
+                name.to_string(),
+                (38, y - 8),
+                ("sans-serif", 15).into_font(),
+            ))
+            .map_err(|e| err(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
