@@ -125,6 +125,48 @@ impl RingSize {
     }
 }
 
+/// Sets the `SOL_PACKET` option `opt` of `sock` to the `len` bytes at `val`.
+pub(super) fn set_packet_opt(
+    sock: &PacketSocket,
+    opt: i32,
+    val: *const libc::c_void,
+    len: usize,
+    what: &'static str,
+) -> Result<(), SysError> {
+    let fd = sock.as_fd().as_raw_fd();
+    // SAFETY: callers pass `val` pointing at `len` readable bytes for the duration of the call.
+    let rc = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, opt, val, len as libc::socklen_t) };
+    if rc != 0 {
+        return Err(SysError::last(what, sock.ifname()));
+    }
+    Ok(())
+}
+
+/// Maps the `len` bytes of the ring (or rings) the kernel has just allocated for `sock`.
+pub(super) fn map_ring(
+    sock: &PacketSocket,
+    len: usize,
+    what: &'static str,
+) -> Result<NonNull<u8>, SysError> {
+    let on = sock.ifname();
+    // SAFETY: maps the ring the kernel allocated for the socket; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            sock.as_fd().as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(SysError::last(what, on));
+    }
+    NonNull::new(p.cast::<u8>())
+        .ok_or_else(|| SysError::new(what, on, io::Error::other("null mapping")))
+}
+
 /// A mapped TPACKET_V3 receive ring of one AF_PACKET socket.
 #[derive(Debug)]
 pub struct RxRing {
@@ -145,16 +187,8 @@ unsafe impl Send for RxRing {}
 impl RxRing {
     /// Switches `sock` to TPACKET_V3 and maps a receive ring of `size` on it.
     pub fn new(sock: &PacketSocket, size: RingSize) -> Result<RxRing, SysError> {
-        let on = sock.ifname();
-        let fd = sock.as_fd().as_raw_fd();
         let set = |opt: i32, val: *const libc::c_void, len: usize, what: &'static str| {
-            // SAFETY: `val` points at `len` readable bytes for the duration of the call.
-            let rc =
-                unsafe { libc::setsockopt(fd, libc::SOL_PACKET, opt, val, len as libc::socklen_t) };
-            if rc != 0 {
-                return Err(SysError::last(what, on));
-            }
-            Ok(())
+            set_packet_opt(sock, opt, val, len, what)
         };
         let version = match size.handover {
             Handover::Blocks => TPACKET_V3,
@@ -188,22 +222,7 @@ impl RxRing {
             len,
             "PACKET_RX_RING",
         )?;
-        // SAFETY: maps the ring the kernel just allocated for `fd`; the result is checked.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(SysError::last("mmap(PACKET_RX_RING)", on));
-        }
-        let base = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| SysError::new("mmap", on, io::Error::other("null mapping")))?;
+        let base = map_ring(sock, total, "mmap(PACKET_RX_RING)")?;
         Ok(RxRing {
             base,
             size,

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::SysError;
 use super::packet::PacketSocket;
+use super::ring::{map_ring, set_packet_opt};
 
 const PACKET_VERSION: i32 = 10;
 const PACKET_TX_RING: i32 = 13;
@@ -123,16 +124,8 @@ impl TxRing {
         let len = BLOCK * block_nr;
         // Every frame in flight is charged to the send buffer: room for the whole ring.
         sock.set_sndbuf(len * 2)?;
-        let on = sock.ifname();
-        let fd = sock.as_fd().as_raw_fd();
         let set = |opt: i32, val: *const libc::c_void, len: usize, what: &'static str| {
-            // SAFETY: `val` points at `len` readable bytes for the duration of the call.
-            let rc =
-                unsafe { libc::setsockopt(fd, libc::SOL_PACKET, opt, val, len as libc::socklen_t) };
-            if rc != 0 {
-                return Err(SysError::last(what, on));
-            }
-            Ok(())
+            set_packet_opt(&sock, opt, val, len, what)
         };
         let one: i32 = 1;
         set(PACKET_LOSS, (&raw const one).cast(), 4, "PACKET_LOSS")?;
@@ -163,22 +156,7 @@ impl TxRing {
             std::mem::size_of::<Req>(),
             "PACKET_TX_RING",
         )?;
-        // SAFETY: maps the ring the kernel just allocated for `fd`; the result is checked.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(SysError::last("mmap(PACKET_TX_RING)", on));
-        }
-        let base = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| SysError::new("mmap", on, io::Error::other("null mapping")))?;
+        let base = map_ring(&sock, len, "mmap(PACKET_TX_RING)")?;
         Ok(TxRing {
             sock,
             base,
