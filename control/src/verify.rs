@@ -24,7 +24,7 @@ use l2sw::wire::Mac;
 use serde::Serialize;
 
 use crate::modes::{self, JOINED, Member, Mode, Role, Step, Topology, UPLINK_MAC};
-use crate::nl::{self, Links, NlError};
+use crate::nl::{Links, NlError, Scratch};
 
 /// The longest wait for a frame's copies.
 const WAIT: Duration = Duration::from_millis(500);
@@ -326,7 +326,7 @@ fn run(
 struct Lab {
     engine: Option<L2sw>,
     taps: Vec<Tap>,
-    _namespaces: Namespaces,
+    _namespaces: Scratch,
 }
 
 /// Builds `topology` on `side`. Bridge modes: workloads on ports `pNAME` of namespace `sw`,
@@ -336,7 +336,7 @@ struct Lab {
 /// macvlan devices moved into namespaces of their own, or workloads on ports `pNAME` of `up`
 /// served by l2sw with the uplink.
 fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab, SideError> {
-    let mut namespaces = Namespaces::new(topology.mode);
+    let mut namespaces = namespaces(topology.mode);
     let sw = namespaces.create("sw")?;
     let sw_links = Links::new(Some(&sw));
     let mut ports = Vec::new();
@@ -442,7 +442,7 @@ fn place(ns: &str, interface: &str) -> PortPlace {
 /// Workload `m`: namespace NAME whose `eth0` has the member's MAC and TX offloads off (as
 /// l2ctl sets a workload on an AF_PACKET port), wired by a veth pair to port `pNAME` in
 /// namespace `sw`; returns a tap on its `eth0`.
-fn workload(namespaces: &mut Namespaces, sw: &str, m: &Member) -> Result<Tap, SideError> {
+fn workload(namespaces: &mut Scratch, sw: &str, m: &Member) -> Result<Tap, SideError> {
     let ns = namespaces.create(m.name)?;
     veth((&ns, "eth0", m.mac), (sw, &port_name(m), port_mac(m)))?;
     Links::new(Some(&ns)).disable_tx_offloads("eth0")?;
@@ -585,43 +585,10 @@ impl Drop for L2sw {
 /// Every run's number in this process.
 static RUNS: AtomicU32 = AtomicU32::new(0);
 
-/// The namespaces of one side of a run, removed on drop, so on every exit path.
-#[derive(Debug)]
-struct Namespaces {
-    prefix: String,
-    made: Vec<String>,
-}
-
-impl Namespaces {
-    fn new(mode: Mode) -> Namespaces {
-        let n = RUNS.fetch_add(1, Ordering::Relaxed);
-        Namespaces {
-            prefix: format!("{}{n}", netns_prefix(mode)),
-            made: Vec::new(),
-        }
-    }
-
-    /// Creates namespace `PREFIX-short` with IPv6 off (so that no router solicitation, DAD
-    /// or MLD frame teaches a bridge a station early) and returns its name.
-    fn create(&mut self, short: &str) -> Result<String, NlError> {
-        let name = format!("{}-{short}", self.prefix);
-        nl::netns_create(&name)?;
-        self.made.push(name.clone());
-        let links = Links::new(Some(&name));
-        for scope in ["all", "default"] {
-            links.set_ipv6_conf(scope, "disable_ipv6", "1")?;
-        }
-        Ok(name)
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in self.made.iter().rev() {
-            // Best effort: a namespace that cannot go is left for `ip netns del`.
-            let _ = nl::netns_delete(ns);
-        }
-    }
+/// The namespaces of one side of a run, named after the mode and the run.
+fn namespaces(mode: Mode) -> Scratch {
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    Scratch::new(format!("{}{n}", netns_prefix(mode)))
 }
 
 #[cfg(test)]

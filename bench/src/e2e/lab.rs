@@ -19,7 +19,7 @@ use l2sw::fwd::{MacvlanMode, PortConfig, Role as PortRole, SwitchConfig, UplinkP
 use l2sw::port::sys::ring::Handover;
 use l2sw::wire::Mac;
 use l2sw_control::modes::{Member, Role};
-use l2sw_control::nl::{self, Links, NlError};
+use l2sw_control::nl::{Links, NlError, Scratch};
 
 use super::BenchError;
 use super::traffic::Flow;
@@ -183,7 +183,7 @@ pub struct Lab {
     pub engine: Option<(Engine, &'static str, &'static str)>,
     /// Open vSwitch, stopped before the namespaces go.
     pub ovs: Option<Ovs>,
-    _namespaces: Namespaces,
+    _namespaces: Scratch,
 }
 
 /// The address the generator's end has.
@@ -198,7 +198,7 @@ const BRIDGE_MAC: Mac = Mac([2, 0, 0, 0, 2, 0]);
 impl Lab {
     /// Builds `target` with every link's MTU at `mtu`.
     pub fn build(target: Target, mtu: u32) -> Result<Lab, BenchError> {
-        let mut ns = Namespaces::new(target.name);
+        let mut ns = namespaces(target.name);
         let a = ns.create("a")?;
         let b = ns.create("b")?;
         let end = |ns: &str, mac, ip| End {
@@ -433,45 +433,11 @@ fn veth(a: (&str, &str, Mac), b: (&str, &str, Mac), mtu: u32) -> Result<(), NlEr
 
 static LABS: AtomicU32 = AtomicU32::new(0);
 
-/// The namespaces of one lab, removed on drop (so on every exit path).
-#[derive(Debug)]
-struct Namespaces {
-    prefix: String,
-    made: Vec<String>,
-}
-
-impl Namespaces {
-    fn new(target: &str) -> Namespaces {
-        let n = LABS.fetch_add(1, Ordering::Relaxed);
-        let tag: String = target.split('-').map(|w| &w[..1]).collect();
-        Namespaces {
-            prefix: format!("l2b{}-{n}{tag}", std::process::id()),
-            made: Vec::new(),
-        }
-    }
-
-    /// Creates namespace `PREFIX-short` with IPv6 off (no router solicitation or DAD frame
-    /// among the measured ones) and returns its name.
-    fn create(&mut self, short: &str) -> Result<String, NlError> {
-        let name = format!("{}-{short}", self.prefix);
-        nl::netns_create(&name)?;
-        self.made.push(name.clone());
-        let links = Links::new(Some(&name));
-        for scope in ["all", "default"] {
-            links.set_ipv6_conf(scope, "disable_ipv6", "1")?;
-        }
-        links.set_up("lo")?;
-        Ok(name)
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in self.made.iter().rev() {
-            // Best effort: a namespace that cannot go is left for `ip netns del`.
-            let _ = nl::netns_delete(ns);
-        }
-    }
+/// The namespaces of one lab: `l2bPID-NT-…`, N the lab's number, T the target's initials.
+fn namespaces(target: &str) -> Scratch {
+    let n = LABS.fetch_add(1, Ordering::Relaxed);
+    let tag: String = target.split('-').map(|w| &w[..1]).collect();
+    Scratch::new(format!("l2b{}-{n}{tag}", std::process::id()))
 }
 
 /// Open vSwitch's two daemons, run for one lab from a directory of their own: the database
