@@ -29,19 +29,11 @@ use l2sw::port::sys::packet::PacketSocket;
 use l2sw::port::sys::ring::RingSize;
 use l2sw::port::sys::txring::TxRingSize;
 use l2sw::wire::{Mac, craft};
+use l2sw_bench::e2e::sys::{CpuClock, pin};
 use l2sw_tests::{Sandbox, station};
-use nix::sched::{CpuSet, sched_setaffinity};
-use nix::time::{ClockId, clock_gettime};
-use nix::unistd::Pid;
-
-fn pin(cpu: usize) {
-    let mut set = CpuSet::new();
-    set.set(cpu).unwrap();
-    sched_setaffinity(Pid::from_raw(0), &set).unwrap();
-}
 
 fn thread_cpu() -> Duration {
-    Duration::from(clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap())
+    CpuClock::this_thread().now()
 }
 
 /// The `/proc/PID/schedstat` of CPU 1's softirq thread, which takes over the receive work of
@@ -79,7 +71,7 @@ fn round(engine: &mut Engine, pa: PortId, gen_ns: &str, frames: usize) -> Round 
     // The generator runs on CPU 0, in a's namespace.
     let ns = gen_ns.to_owned();
     std::thread::spawn(move || {
-        pin(0);
+        pin(Some(0));
         let tx = netns::run_in(&ns, || PacketSocket::open("eth0"))
             .unwrap()
             .unwrap();
@@ -143,7 +135,7 @@ fn main() {
         };
         setups.push((mode, s, Vec::new()));
     }
-    pin(1);
+    pin(Some(1));
     for (_, s, _) in &mut setups {
         // One round to warm up, not counted.
         round(&mut s.engine, s.pa, &s.gen_ns, frames);
