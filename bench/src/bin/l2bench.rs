@@ -148,6 +148,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
+    let started = std::time::Instant::now();
     let mut rounds: Vec<Vec<run::Results>> = vec![Vec::new(); targets.len()];
     for round in 1..=settings.rounds {
         for (t, kept) in targets.iter().zip(&mut rounds) {
@@ -173,6 +174,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         .filter_map(|r| run::Results::median(r))
         .collect();
     bar.finish_and_clear();
+    eprintln!(
+        "l2bench: {} targets, {} round(s), in {:.0} s",
+        targets.len(),
+        settings.rounds,
+        started.elapsed().as_secs_f64()
+    );
     let report = Report {
         conditions: conditions(args),
         goals: report::goals(&results),
