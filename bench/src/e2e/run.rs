@@ -745,3 +745,87 @@ fn measure_into(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::e2e::lab::target;
+
+    fn round(fps: f64, p50: f64, capacity: f64) -> Results {
+        let mut r = Results::new(&target("l2sw-bridge").unwrap());
+        r.rates.push(Rate {
+            size: 64,
+            offered_fps: fps * 1.1,
+            fps,
+            gbps: fps * 64.0 * 8.0 / 1e9,
+            loss: 0.0,
+            cpu_s_per_mframe: Some(fps / 1e6),
+        });
+        r.latency = Some(Latency {
+            at_fps: fps / 2.0,
+            samples: 10,
+            p50_us: p50,
+            p99_us: p50 * 2.0,
+            p999_us: p50 * 3.0,
+        });
+        r.capacity = Some(Capacity {
+            frames: 1000,
+            fps: capacity,
+            cpu_us_per_frame: 1e6 / capacity,
+        });
+        r
+    }
+
+    #[test]
+    fn the_median_of_rounds_is_taken_figure_by_figure() {
+        let rounds = [
+            round(3.0, 10.0, 100.0),
+            round(1.0, 30.0, 300.0),
+            round(2.0, 20.0, 200.0),
+        ];
+        let m = Results::median(&rounds).unwrap();
+        let r = m.rate(64).unwrap();
+        assert_eq!((r.fps, r.offered_fps), (2.0, 2.2));
+        assert_eq!(r.cpu_s_per_mframe, Some(2e-6));
+        let l = m.latency.unwrap();
+        assert_eq!((l.p50_us, l.p99_us, l.samples), (20.0, 40.0, 30));
+        // The middle capacity run, whole (its frames and CPU belong to it).
+        let c = m.capacity.unwrap();
+        assert_eq!((c.fps, c.cpu_us_per_frame), (200.0, 1e6 / 200.0));
+        assert_eq!(median([4.0, 1.0].into_iter()), Some(2.5));
+        assert_eq!(median(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn a_failed_round_fails_the_target_and_the_smoke_test_names_what_is_missing() {
+        let mut bad = round(1.0, 1.0, 1.0);
+        bad.error = Some("generator panicked".into());
+        let m = Results::median(&[round(2.0, 1.0, 1.0), bad]).unwrap();
+        assert_eq!(m.error.as_deref(), Some("generator panicked"));
+        let t = target("l2sw-bridge").unwrap();
+        let s = Settings {
+            sizes: vec![64, 1518],
+            secs: 1.0,
+            search_steps: 1,
+            search_secs: 1.0,
+            latency_fraction: 0.5,
+            latency_secs: 1.0,
+            tcp_secs: 1.0,
+            fdb: vec![1000],
+            capacity_rounds: 1,
+            rounds: 1,
+        };
+        let missing = round(2.0, 1.0, 1.0).missing(&t, &s);
+        assert_eq!(
+            missing,
+            [
+                "rate at 1518 B",
+                "zero-loss rate",
+                "TCP throughput",
+                "FDB scale"
+            ]
+        );
+        assert!(m.missing(&t, &s)[0].starts_with("failed"));
+    }
+}
