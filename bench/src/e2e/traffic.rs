@@ -48,6 +48,8 @@ pub struct Generator {
     frames: Vec<Vec<u8>>,
     flow: Flow,
     seq: u64,
+    /// The frames carry another flow's addresses (a run with `flows` wrote them).
+    readdress: bool,
 }
 
 /// What a generator run sent.
@@ -71,6 +73,7 @@ impl Generator {
             frames: Vec::new(),
             flow,
             seq: 0,
+            readdress: false,
         })
     }
 
@@ -105,6 +108,13 @@ impl Generator {
         flows: &[Flow],
     ) -> io::Result<Sent> {
         self.shape(size);
+        if flows.is_empty() && self.readdress {
+            for f in &mut self.frames {
+                f[0..6].copy_from_slice(&self.flow.dst.0);
+                f[6..12].copy_from_slice(&self.flow.src.0);
+            }
+        }
+        self.readdress = !flows.is_empty();
         let burst = burst.clamp(1, BURST);
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(secs);
@@ -154,7 +164,8 @@ impl Generator {
     pub fn announce(&mut self, flows: &[Flow], rate: f64) -> io::Result<u64> {
         let secs = flows.len() as f64 / rate;
         let mut sent = 0;
-        // Whole passes only: `run` stops on time, so send pass by pass.
+        // `run` stops on time, not on a count: go on from where a short run (a full queue)
+        // stopped, within a bound.
         let start = Instant::now();
         while sent < flows.len() as u64 && start.elapsed().as_secs_f64() < secs * 3.0 + 1.0 {
             let s = self.run(0, 64, Some(rate), secs, 16, &flows[sent as usize..])?;
