@@ -188,6 +188,22 @@ impl Tap {
     }
 }
 
+/// Teaches an engine that is not running where station `n` is: sends a broadcast from it
+/// through `tap` and services `port` until the engine has read the frame.
+pub fn teach(engine: &mut Engine, port: l2sw::fwd::PortId, tap: &Tap, n: u8) {
+    tap.send(&l2sw::wire::craft::ethernet(
+        l2sw::wire::Mac::BROADCAST,
+        station(n),
+        0x88b5,
+        b"hello",
+    ));
+    let start = Instant::now();
+    while engine.service(port) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(2), "hello not seen");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Sends `frame` from `from` and returns, sorted, the names of the taps that received an
 /// identical frame (the sender too, if it came back), waiting until the taps have been quiet
 /// for a while.

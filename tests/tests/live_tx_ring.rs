@@ -14,8 +14,8 @@ use l2sw::port::Port;
 use l2sw::port::af_packet::{AfPacketPort, Options, Tx};
 use l2sw::port::sys::netns;
 use l2sw::port::sys::txring::TxRingSize;
-use l2sw::wire::{Mac, craft};
-use l2sw_tests::{Sandbox, Tap, station};
+use l2sw::wire::craft;
+use l2sw_tests::{Sandbox, Tap, station, teach};
 
 const MTU: usize = 9000;
 
@@ -77,17 +77,7 @@ fn net(test: &str, tx: Tx) -> Option<Net> {
     let mut engine = Engine::new(s);
     engine.attach(pa, Box::new(open("pa"))).unwrap();
     engine.attach(pb, Box::new(open("pb"))).unwrap();
-    tap_b.send(&craft::ethernet(
-        Mac::BROADCAST,
-        station(2),
-        0x88b5,
-        b"hello",
-    ));
-    let start = Instant::now();
-    while engine.service(pb) == 0 {
-        assert!(start.elapsed() < Duration::from_secs(2), "hello not seen");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    teach(&mut engine, pb, &tap_b, 2);
     tap_a.drain();
     Some(Net {
         _sb: sb,

@@ -28,9 +28,9 @@ use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
 use l2sw::port::sys::ring::RingSize;
 use l2sw::port::sys::txring::TxRingSize;
-use l2sw::wire::{Mac, craft};
+use l2sw::wire::craft;
 use l2sw_bench::e2e::sys::{CpuClock, pin};
-use l2sw_tests::{Sandbox, station};
+use l2sw_tests::{Sandbox, station, teach};
 
 fn thread_cpu() -> Duration {
     CpuClock::this_thread().now()
@@ -222,17 +222,7 @@ impl Setup {
         engine.attach(pa, Box::new(port_a)).unwrap();
         engine.attach(pb, Box::new(port_b)).unwrap();
         // Teach the switch where b is; then nothing listens on b's eth0.
-        tap_b.send(&craft::ethernet(
-            Mac::BROADCAST,
-            station(2),
-            0x88b5,
-            b"hello",
-        ));
-        let start = Instant::now();
-        while engine.service(pb) == 0 {
-            assert!(start.elapsed() < Duration::from_secs(2), "hello not seen");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        teach(&mut engine, pb, &tap_b, 2);
         drop(tap_b);
         Some(Setup {
             _sb: sb,
