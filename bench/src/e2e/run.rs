@@ -397,17 +397,10 @@ impl Bench {
             while engine.service(ingress) > 0 {}
             self.trial += 1;
             // More than the ring holds: the kernel drops the rest.
-            let g = &mut self.generator;
             let trial = self.trial;
-            std::thread::scope(|s| {
-                s.spawn(|| {
-                    sys::pin(Some(GEN_CPU));
-                    g.run(trial, 64, None, 0.1, BURST, &[])
-                })
-                .join()
-            })
-            .map_err(|_| BenchError::Setup("generator panicked".into()))?
-            .map_err(|e| BenchError::sys("send", "generator", e))?;
+            on_gen_core(&mut self.generator, |g| {
+                g.run(trial, 64, None, 0.1, BURST, &[])
+            })?;
             // The last block is handed over after the ring's 1 ms timeout.
             std::thread::sleep(Duration::from_millis(20));
             let before = engine.stats().tx;
@@ -489,17 +482,10 @@ impl Bench {
         self.trial += 1;
         sink.start(self.trial, record);
         let cpu0 = self.switch_cpu();
-        let g = &mut self.generator;
         let trial = self.trial;
-        let sent = std::thread::scope(|s| {
-            s.spawn(|| {
-                sys::pin(Some(GEN_CPU));
-                g.run(trial, size, rate, secs, burst, flows)
-            })
-            .join()
-        })
-        .map_err(|_| BenchError::Setup("generator panicked".into()))?
-        .map_err(|e| BenchError::sys("send", "generator", e))?;
+        let sent = on_gen_core(&mut self.generator, |g| {
+            g.run(trial, size, rate, secs, burst, flows)
+        })?;
         let (received, latencies) = sink.finish();
         let cpu = self
             .switch_cpu()
@@ -640,16 +626,7 @@ impl Bench {
             .ok_or_else(|| BenchError::Setup("sink not open".into()))?
             .announce(&behind_sink, TEACH)
             .map_err(|e| BenchError::sys("send", "sink", e))?;
-        let g = &mut self.generator;
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                sys::pin(Some(GEN_CPU));
-                g.announce(&flows, TEACH)
-            })
-            .join()
-        })
-        .map_err(|_| BenchError::Setup("generator panicked".into()))?
-        .map_err(|e| BenchError::sys("send", "generator", e))?;
+        on_gen_core(&mut self.generator, |g| g.announce(&flows, TEACH))?;
         std::thread::sleep(Duration::from_millis(50));
         let t = self.trial(64, None, secs, BURST, &flows, false)?;
         Ok(FdbPoint {
@@ -659,6 +636,22 @@ impl Bench {
             cpu_s_per_mframe: t.cpu_per_mframe(),
         })
     }
+}
+
+/// Runs `work` with the generator on a thread pinned to the generator's core.
+fn on_gen_core<T: Send>(
+    g: &mut Generator,
+    work: impl FnOnce(&mut Generator) -> io::Result<T> + Send,
+) -> Result<T, BenchError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            sys::pin(Some(GEN_CPU));
+            work(g)
+        })
+        .join()
+    })
+    .map_err(|_| BenchError::Setup("generator panicked".into()))?
+    .map_err(|e| BenchError::sys("send", "generator", e))
 }
 
 /// A broadcast frame from `src`, for a bridge to learn.
