@@ -15,7 +15,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::fwd::{
     Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict,
 };
-use crate::port::Port;
+use crate::port::{Port, TxFrame};
 use crate::trace::{Capture, Direction, Tracer};
 
 /// Frames read from one port before the switch decides them.
@@ -285,13 +285,13 @@ impl Engine {
         while batch.len() < BATCH {
             let mut buf = pool.pop().unwrap_or_default();
             match port.recv(&mut buf) {
-                Ok(true) => {
-                    if let Err(buf) = batch.push(id, buf) {
+                Ok(Some(meta)) => {
+                    if let Err(buf) = batch.push_with(id, buf, meta) {
                         pool.push(buf);
                         break;
                     }
                 }
-                Ok(false) => {
+                Ok(None) => {
                     pool.push(buf);
                     break;
                 }
@@ -334,25 +334,31 @@ impl Engine {
                 continue;
             };
             // Each frame appears at most once per egress queue, so a queue holds at most a
-            // batch; frames needing a tag edit are written into their own scratch buffer.
-            let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+            // batch; frames needing a tag edit are written into their own scratch buffer, and
+            // their checksum and header offsets move with the tag.
+            let mut frames: [TxFrame<'_>; BATCH] = [TxFrame::plain(&[]); BATCH];
             let mut n = 0;
             for (it, scratch) in items.iter().zip(scratch.iter_mut()).take(BATCH) {
-                let Some((_, frame)) = batch.frame(usize::from(it.frame)) else {
+                let i = usize::from(it.frame);
+                let Some((_, frame)) = batch.frame(i) else {
                     continue;
                 };
+                let meta = batch.meta(i);
                 frames[n] = match it.tag {
-                    TagOp::Keep => frame,
+                    TagOp::Keep => TxFrame { frame, meta },
                     op => {
                         op.apply(frame, scratch);
-                        scratch.as_slice()
+                        TxFrame {
+                            frame: scratch.as_slice(),
+                            meta: meta.shifted(op.len_delta()),
+                        }
                     }
                 };
                 n += 1;
             }
             if let Some(c) = capture.as_deref_mut() {
-                for frame in &frames[..n] {
-                    c.keep(sw, egress, Direction::Out, frame);
+                for tx in &frames[..n] {
+                    c.keep(sw, egress, Direction::Out, tx.frame);
                 }
             }
             match out.send_batch(&frames[..n]) {

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use l2sw::engine::Engine;
 use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
-use l2sw::port::Port;
 use l2sw::port::af_packet::{AfPacketPort, Options, Tx};
 use l2sw::port::sys::netns;
 use l2sw::port::sys::txring::TxRingSize;
+use l2sw::port::{Port, TxFrame};
 use l2sw::wire::craft;
 use l2sw_tests::{Sandbox, Tap, station, teach};
 
@@ -180,7 +180,7 @@ fn a_full_ring_takes_fewer_frames_than_asked_and_recovers() {
         .unwrap();
     assert!(pb.has_tx_ring());
     let frames: Vec<Vec<u8>> = (0..64).map(|i| frame(i * 6)).collect();
-    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let refs: Vec<TxFrame<'_>> = frames.iter().map(|f| TxFrame::plain(f)).collect();
     for round in 0..3 {
         let start = Instant::now();
         let taken = pb.send_batch(&refs).unwrap();
@@ -215,12 +215,12 @@ fn frames_the_kernel_refuses_are_taken_back_and_never_sent_later() {
     let batch = |from: usize| -> Vec<Vec<u8>> { (from..from + 20).map(|i| frame(i * 6)).collect() };
     let refused = batch(0);
     sb.ip(&sw, &["link", "set", "pb", "down"]);
-    let refs: Vec<&[u8]> = refused.iter().map(Vec::as_slice).collect();
+    let refs: Vec<TxFrame<'_>> = refused.iter().map(|f| TxFrame::plain(f)).collect();
     assert!(pb.send_batch(&refs).is_err(), "the interface is down");
     sb.ip(&sw, &["link", "set", "pb", "up"]);
     // Wait for the link to come back (the peer's carrier).
     let later = batch(100);
-    let refs: Vec<&[u8]> = later.iter().map(Vec::as_slice).collect();
+    let refs: Vec<TxFrame<'_>> = later.iter().map(|f| TxFrame::plain(f)).collect();
     let start = Instant::now();
     let mut got = Vec::new();
     while got.is_empty() && start.elapsed() < Duration::from_secs(3) {

@@ -18,7 +18,7 @@ use super::ports::{MAX_PORTS, PortId, PortSet};
 use super::storm::{Police, Storm, StormControl, Unpoliced};
 use super::verdict::{Decision, DropReason, Verdict, Why};
 use super::vlan::{EgressVlan, TagOp, VlanError, VlanMode};
-use crate::wire::{FrameInfo, Mac, WireError};
+use crate::wire::{Fault, FrameInfo, Mac, Meta, WireError};
 
 /// Default MTU; the largest frame is MTU + Ethernet header + one VLAN tag
 /// (`is_skb_forwardable`).
@@ -351,6 +351,8 @@ pub struct TxItem {
 #[derive(Debug)]
 pub struct Batch<B> {
     rx: Vec<(PortId, B)>,
+    /// Each frame's metadata, beside it (`rx[i]` goes with `meta[i]`).
+    meta: Vec<Meta>,
     decisions: Vec<Decision>,
     queues: Vec<Vec<TxItem>>,
     host: Vec<TxItem>,
@@ -371,6 +373,7 @@ impl<B: AsRef<[u8]>> Batch<B> {
     pub fn new() -> Batch<B> {
         Batch {
             rx: Vec::new(),
+            meta: Vec::new(),
             decisions: Vec::new(),
             queues: (0..MAX_PORTS).map(|_| Vec::new()).collect(),
             host: Vec::new(),
@@ -382,22 +385,31 @@ impl<B: AsRef<[u8]>> Batch<B> {
     pub fn with_capacity(n: usize) -> Batch<B> {
         let mut b = Batch::new();
         b.rx.reserve(n);
+        b.meta.reserve(n);
         b.decisions.reserve(n);
         b
     }
 
-    /// Adds a frame received on `port`. Returns it back if the batch is full.
+    /// Adds a plain frame received on `port`. Returns it back if the batch is full.
     pub fn push(&mut self, port: PortId, frame: B) -> Result<(), B> {
+        self.push_with(port, frame, Meta::NONE)
+    }
+
+    /// Adds a frame received on `port` with its metadata (offloads, truncation). Returns it
+    /// back if the batch is full.
+    pub fn push_with(&mut self, port: PortId, frame: B, meta: Meta) -> Result<(), B> {
         if self.rx.len() >= Self::MAX {
             return Err(frame);
         }
         self.rx.push((port, frame));
+        self.meta.push(meta);
         Ok(())
     }
 
     /// Removes every frame and result.
     pub fn clear(&mut self) {
         self.rx.clear();
+        self.meta.clear();
         self.reset_out();
     }
 
@@ -430,9 +442,23 @@ impl<B: AsRef<[u8]>> Batch<B> {
         self.rx.iter().map(|(p, b)| (*p, b.as_ref()))
     }
 
+    /// Frame `i`'s metadata ([`Meta::NONE`] past the end).
+    pub fn meta(&self, i: usize) -> Meta {
+        self.meta.get(i).copied().unwrap_or_default()
+    }
+
+    /// The frames with their ingress ports and metadata.
+    pub fn frames_with_meta(&self) -> impl Iterator<Item = (PortId, &[u8], Meta)> {
+        self.rx
+            .iter()
+            .zip(&self.meta)
+            .map(|((p, b), m)| (*p, b.as_ref(), *m))
+    }
+
     /// Takes the frames out (e.g. to return ring slots), leaving the batch empty.
     pub fn drain(&mut self) -> impl Iterator<Item = (PortId, B)> + '_ {
         self.reset_out();
+        self.meta.clear();
         self.rx.drain(..)
     }
 
@@ -671,26 +697,30 @@ impl Switch {
         Ok(())
     }
 
-    /// Decides one frame (a batch of one); for explaining and testing.
+    /// Decides one plain frame (a batch of one); for explaining and testing.
     pub fn decide(&mut self, now: Tick, port: PortId, frame: &[u8]) -> Decision {
+        self.decide_with(now, port, frame, &Meta::NONE)
+    }
+
+    /// Decides one frame with its metadata (a batch of one).
+    pub fn decide_with(&mut self, now: Tick, port: PortId, frame: &[u8], meta: &Meta) -> Decision {
         self.now = now;
-        let max = self.cfg.max_frame();
-        let cx = Ctx {
-            members: &self.members,
-            host: self.host,
-        };
         let mut d = Decision::EMPTY;
-        let ports = &self.ports;
-        let storm = &mut self.storm;
+        let (ports, members, host, storm) =
+            (&self.ports, &self.members, self.host, &mut self.storm);
+        let max = self.cfg.max_frame();
         match &mut self.mode {
             ModeState::Bridge(m) => {
-                decide_one(ports, &cx, m.as_mut(), storm, max, now, port, frame, &mut d)
+                Decider::new(ports, members, host, m.as_mut(), storm, max, now)
+                    .decide(port, frame, meta, &mut d);
             }
             ModeState::Macvlan(m) => {
-                decide_one(ports, &cx, m.as_mut(), storm, max, now, port, frame, &mut d)
+                Decider::new(ports, members, host, m.as_mut(), storm, max, now)
+                    .decide(port, frame, meta, &mut d);
             }
             ModeState::Ipvlan(m) => {
-                decide_one(ports, &cx, m.as_mut(), storm, max, now, port, frame, &mut d)
+                Decider::new(ports, members, host, m.as_mut(), storm, max, now)
+                    .decide(port, frame, meta, &mut d);
             }
         }
         d
@@ -702,19 +732,47 @@ impl Switch {
     pub fn process<B: AsRef<[u8]>>(&mut self, now: Tick, batch: &mut Batch<B>) {
         self.now = now;
         batch.reset_out();
+        let (ports, members, host, storm) =
+            (&self.ports, &self.members, self.host, &mut self.storm);
         let max = self.cfg.max_frame();
-        let cx = Ctx {
-            members: &self.members,
-            host: self.host,
-        };
-        let ports = &self.ports;
-        let storm = &mut self.storm;
-        let out = &mut batch.decisions;
-        let rx = &batch.rx;
+        let (rx, meta, out) = (&batch.rx, &batch.meta, &mut batch.decisions);
         match &mut self.mode {
-            ModeState::Bridge(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
-            ModeState::Macvlan(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
-            ModeState::Ipvlan(m) => decide_batch(ports, &cx, m.as_mut(), storm, max, now, rx, out),
+            ModeState::Bridge(m) => decide_batch(
+                ports,
+                members,
+                host,
+                m.as_mut(),
+                storm,
+                max,
+                now,
+                rx,
+                meta,
+                out,
+            ),
+            ModeState::Macvlan(m) => decide_batch(
+                ports,
+                members,
+                host,
+                m.as_mut(),
+                storm,
+                max,
+                now,
+                rx,
+                meta,
+                out,
+            ),
+            ModeState::Ipvlan(m) => decide_batch(
+                ports,
+                members,
+                host,
+                m.as_mut(),
+                storm,
+                max,
+                now,
+                rx,
+                meta,
+                out,
+            ),
         }
         self.group(batch);
     }
@@ -808,103 +866,145 @@ fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
 }
 
 /// Decides a batch, with storm control only if some port has a limit: one test per batch, and
-/// a per-frame path without it for switches that use none (the default).
+/// a per-frame path without it for switches that use none (the default). The argument list is
+/// the [`Decider`]'s, spelled out once here so that the policing type is chosen per batch.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 fn decide_batch<B: AsRef<[u8]>, M: Rules>(
     ports: &[Option<PortEntry>],
-    cx: &Ctx<'_>,
+    members: &[PortSet; 4096],
+    host: Option<PortId>,
     mode: &mut M,
     storm: &mut Storm,
     max: usize,
     now: Tick,
     rx: &[(PortId, B)],
+    meta: &[Meta],
     out: &mut Vec<Decision>,
 ) {
     if storm.is_on() {
-        decide_all(ports, cx, mode, storm, max, now, rx, out);
+        Decider::new(ports, members, host, mode, storm, max, now).decide_all(rx, meta, out);
     } else {
-        decide_all(ports, cx, mode, &mut Unpoliced, max, now, rx, out);
+        Decider::new(ports, members, host, mode, &mut Unpoliced, max, now)
+            .decide_all(rx, meta, out);
     }
 }
 
-#[inline]
-#[allow(clippy::too_many_arguments)]
-fn decide_all<B: AsRef<[u8]>, M: Rules, P: Police>(
-    ports: &[Option<PortEntry>],
-    cx: &Ctx<'_>,
-    mode: &mut M,
-    storm: &mut P,
+/// What deciding a frame needs: the ports, the VLAN membership, the mode, storm control, the
+/// largest frame and the time. Built once per batch.
+struct Decider<'a, M, P> {
+    ports: &'a [Option<PortEntry>],
+    cx: Ctx<'a>,
+    mode: &'a mut M,
+    storm: &'a mut P,
     max: usize,
     now: Tick,
-    rx: &[(PortId, B)],
-    out: &mut Vec<Decision>,
-) {
-    // Each decision is written in place into its output slot.
-    out.clear();
-    out.resize(rx.len(), Decision::EMPTY);
-    for ((port, frame), d) in rx.iter().zip(out.iter_mut()) {
-        decide_one(ports, cx, mode, storm, max, now, *port, frame.as_ref(), d);
-    }
 }
 
-/// port → view → filter → VLAN → mode → VLAN confinement → storm control, for one frame,
-/// into `d`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn decide_one<M: Rules, P: Police>(
-    ports: &[Option<PortEntry>],
-    cx: &Ctx<'_>,
-    mode: &mut M,
-    storm: &mut P,
-    max: usize,
-    now: Tick,
-    port: PortId,
-    frame: &[u8],
-    d: &mut Decision,
-) {
-    let Some(entry) = ports.get(port.index()).and_then(Option::as_ref) else {
-        return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort);
-    };
-    // Borrowed from the result in place rather than moved out of it (a 40-byte copy a frame).
-    let parsed = FrameInfo::parse(frame, max);
-    let info = match &parsed {
-        Ok(info) => info,
-        Err(e) => {
-            let reason = match e {
-                WireError::Runt { .. } => DropReason::Runt,
-                WireError::Oversize { .. } => DropReason::Oversize,
-                WireError::TruncatedTag { .. } => DropReason::Malformed,
-            };
-            return d.set(Verdict::Drop(reason), Why::Wire);
+impl<'a, M: Rules, P: Police> Decider<'a, M, P> {
+    #[inline(always)]
+    fn new(
+        ports: &'a [Option<PortEntry>],
+        members: &'a [PortSet; 4096],
+        host: Option<PortId>,
+        mode: &'a mut M,
+        storm: &'a mut P,
+        max: usize,
+        now: Tick,
+    ) -> Self {
+        Decider {
+            ports,
+            cx: Ctx { members, host },
+            mode,
+            storm,
+            max,
+            now,
         }
-    };
-    d.ctag = info.ctag();
-    // The port's RX filter acts first, as a NIC's address filter does.
-    if let Some(f) = &entry.ingress
-        && !f.accepts(info.dst())
-    {
-        return d.set(Verdict::Drop(DropReason::FilterMiss), Why::RxFilter);
     }
-    let Some(vid) = entry.cfg.vlan.classify(info) else {
-        return d.set(Verdict::Drop(DropReason::VlanNotAllowed), Why::VlanIngress);
-    };
-    d.vid = vid;
-    let rx = Ingress {
-        port,
-        frame,
-        info,
-        vid,
-    };
-    mode.decide(cx, now, &rx, d);
-    // No frame ever leaves its VLAN, whatever the mode decided. Without a host port the host
-    // side is the uplink's own stack, which sees every VLAN of its interface.
-    let members = cx.members_of(vid);
-    let host_ok = cx.host.is_none_or(|h| members.contains(h));
-    confine(d, members, host_ok);
-    // Last: only a flood that would reach someone is charged to the port's storm bucket
-    // (learning, done by the mode, still happened: a looping MAC keeps showing as flapping).
-    storm.police(now, port, info, d);
+
+    #[inline]
+    fn decide_all<B: AsRef<[u8]>>(
+        &mut self,
+        rx: &[(PortId, B)],
+        meta: &[Meta],
+        out: &mut Vec<Decision>,
+    ) {
+        // Each decision is written in place into its output slot.
+        out.clear();
+        out.resize(rx.len(), Decision::EMPTY);
+        for (((port, frame), meta), d) in rx.iter().zip(meta).zip(out.iter_mut()) {
+            self.decide(*port, frame.as_ref(), meta, d);
+        }
+    }
+
+    /// port → view → filter → VLAN → mode → VLAN confinement → storm control, for one
+    /// frame, into `d`.
+    #[inline(always)]
+    fn decide(&mut self, port: PortId, frame: &[u8], meta: &Meta, d: &mut Decision) {
+        let Some(entry) = self.ports.get(port.index()).and_then(Option::as_ref) else {
+            return d.set(Verdict::Drop(DropReason::UnknownPort), Why::NoPort);
+        };
+        match meta.fault {
+            None => {}
+            Some(Fault::Truncated { .. }) => {
+                return d.set(Verdict::Drop(DropReason::Truncated), Why::Truncated);
+            }
+            Some(Fault::BadHeader(_)) => {
+                return d.set(Verdict::Drop(DropReason::BadOffload), Why::BadOffload);
+            }
+        }
+        // A super-frame is judged by its segments, as `is_skb_forwardable` does; its own
+        // length is bounded only by what a port can receive.
+        let max = match meta.gso {
+            None => self.max,
+            Some(_) if meta.wire_len(frame) > self.max => {
+                return d.set(Verdict::Drop(DropReason::SegmentOversize), Why::GsoOversize);
+            }
+            Some(_) => usize::MAX,
+        };
+        // Borrowed from the result in place rather than moved out of it (a 40-byte copy a
+        // frame).
+        let parsed = FrameInfo::parse(frame, max);
+        let info = match &parsed {
+            Ok(info) => info,
+            Err(e) => {
+                let reason = match e {
+                    WireError::Runt { .. } => DropReason::Runt,
+                    WireError::Oversize { .. } => DropReason::Oversize,
+                    WireError::TruncatedTag { .. } => DropReason::Malformed,
+                };
+                return d.set(Verdict::Drop(reason), Why::Wire);
+            }
+        };
+        d.ctag = info.ctag();
+        // The port's RX filter acts first, as a NIC's address filter does.
+        if let Some(f) = &entry.ingress
+            && !f.accepts(info.dst())
+        {
+            return d.set(Verdict::Drop(DropReason::FilterMiss), Why::RxFilter);
+        }
+        let Some(vid) = entry.cfg.vlan.classify(info) else {
+            return d.set(Verdict::Drop(DropReason::VlanNotAllowed), Why::VlanIngress);
+        };
+        d.vid = vid;
+        let rx = Ingress {
+            port,
+            frame,
+            info,
+            vid,
+        };
+        let now = self.now;
+        self.mode.decide(&self.cx, now, &rx, d);
+        // No frame ever leaves its VLAN, whatever the mode decided. Without a host port the
+        // host side is the uplink's own stack, which sees every VLAN of its interface.
+        let members = self.cx.members_of(vid);
+        let host_ok = self.cx.host.is_none_or(|h| members.contains(h));
+        confine(d, members, host_ok);
+        // Last: only a flood that would reach someone is charged to the port's storm bucket
+        // (learning, done by the mode, still happened: a looping MAC keeps showing as
+        // flapping).
+        self.storm.police(now, port, info, d);
+    }
 }
 
 /// Keeps only receivers that are members of the frame's VLAN.

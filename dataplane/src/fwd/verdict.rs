@@ -92,6 +92,13 @@ drop_reasons! {
     Oversize => "frame longer than MTU + headers",
     /// Header announces more than the frame holds (truncated VLAN tag).
     Malformed => "malformed header (truncated VLAN tag)",
+    /// A super-frame whose segments would be longer than the switch's largest frame.
+    SegmentOversize => "super-frame whose segments exceed MTU + headers",
+    /// The port received only part of the frame (a ring slot too small, no room to queue it
+    /// whole): never forwarded cut.
+    Truncated => "frame the port received only in part",
+    /// Offload metadata (a `virtio_net_hdr`) l2sw cannot honour.
+    BadOffload => "offload metadata l2sw cannot honour",
     /// The ingress port is not part of the switch.
     UnknownPort => "frame from a port the switch does not have",
     /// The ingress port is not in a state that forwards (STP disabled/blocking/listening).
@@ -159,6 +166,12 @@ macro_rules! whys {
 whys! {
     /// The frame could not be parsed.
     Wire => ("eth_type_trans", "not a well-formed Ethernet frame"),
+    /// A super-frame whose segments exceed the MTU.
+    GsoOversize => ("is_skb_forwardable", "super-frame whose segments (headers + gso_size) are longer than MTU + headers"),
+    /// The port received only part of the frame.
+    Truncated => ("tpacket_rcv", "the ring slot held only part of the frame and the socket had no room for the rest"),
+    /// The offload metadata cannot be honoured.
+    BadOffload => ("virtio_net_hdr_to_skb", "offload metadata (virtio_net_hdr) that cannot be honoured"),
     /// The ingress port is unknown.
     NoPort => ("netif_receive_skb", "no such port"),
     /// VLAN ingress classification refused the frame.

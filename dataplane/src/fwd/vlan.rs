@@ -198,6 +198,17 @@ impl TagOp {
         }
     }
 
+    /// How many bytes the edit adds before the network header (a pushed tag 4, a popped one
+    /// -4): checksum and header offsets move by as much.
+    #[inline]
+    pub const fn len_delta(self) -> i16 {
+        match self {
+            TagOp::Keep | TagOp::SetVid(_) => 0,
+            TagOp::Pop => -4,
+            TagOp::Push(_) => 4,
+        }
+    }
+
     /// Writes `frame` with this edit applied into `out` (cleared first). Ports use this when
     /// copying into a TX slot; the core itself never copies frames.
     pub fn apply(self, frame: &[u8], out: &mut Vec<u8>) {

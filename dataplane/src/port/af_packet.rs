@@ -10,13 +10,14 @@ use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::Port;
 use super::sys::SysError;
 use super::sys::netns;
 use super::sys::packet::{Membership, PacketSocket, too_long};
-use super::sys::ring::{Handover, RingSize, RxRing};
+use super::sys::ring::{Handover, RingSize, RxRing, Slot};
 use super::sys::txring::{TxRing, TxRingSize};
+use super::{Port, TxFrame};
 use crate::fwd::RxFilter;
+use crate::wire::{Fault, Meta, SUPER_FRAME_MAX};
 
 /// Receive buffer of each port: room for a few milliseconds of 64-byte frames at line rate
 /// while the loop serves other ports.
@@ -95,12 +96,16 @@ impl AfPacketPort {
         opts: &Options,
     ) -> Result<AfPacketPort, SysError> {
         let sock = PacketSocket::open(ifname)?;
+        // Offloads pass through: each frame comes and goes with a `virtio_net_hdr`, so a
+        // workload's checksum offload and TSO/GSO super-frames cross l2sw as they cross a
+        // kernel bridge. Set before the ring.
+        sock.set_vnet_hdr()?;
         sock.set_promiscuous()?;
         let held = [Membership::Promiscuous].into_iter().collect();
         sock.set_rcvbuf(RCVBUF)?;
         // Frames l2sw sends are already switched: skip the interface's qdisc.
         sock.set_qdisc_bypass()?;
-        let ring = match RxRing::new(&sock, opts.rx_ring) {
+        let ring = match RxRing::open(&sock, opts.rx_ring, true) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(interface = ifname, error = %e, "no receive ring: one system call per frame");
@@ -157,39 +162,53 @@ impl Port for AfPacketPort {
         self.sock.ifname()
     }
 
-    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        match &mut self.ring {
-            Some(ring) => Ok(ring.next_into(buf, self.max_frame)),
-            None => self.sock.recv_into(buf, self.max_frame),
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Meta>> {
+        let Some(ring) = &mut self.ring else {
+            return self
+                .sock
+                .recv_vnet_into(buf, SUPER_FRAME_MAX.max(self.max_frame));
+        };
+        match ring.next_slot_into(buf, self.max_frame) {
+            None => Ok(None),
+            Some(Slot::Frame(meta)) => Ok(Some(meta)),
+            // A super-frame (or any frame longer than a slot): the kernel queued it whole on
+            // the socket, in ring order. Were it missing, the slot's cut copy is dropped.
+            Some(Slot::Copied) => Ok(Some(
+                self.sock
+                    .recv_vnet_into(buf, SUPER_FRAME_MAX.max(self.max_frame))?
+                    .unwrap_or(Meta::faulty(Fault::Truncated { len: 0 })),
+            )),
         }
     }
 
-    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+    fn send_one(&mut self, tx: TxFrame<'_>) -> io::Result<bool> {
         // A full queue loses the frame (counted by the caller); the loop goes on.
-        Ok(self.send_batch(&[frame])? == 1)
+        Ok(self.send_batch(&[tx])? == 1)
     }
 
-    fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> io::Result<usize> {
         let Some(ring) = &mut self.tx_ring else {
-            return self.sock.send_many(frames);
+            return self.sock.send_many_vnet(frames);
         };
-        // Frames go out in order: one too long for a slot is sent on its own, after the
-        // frames queued before it. Frames the kernel takes back are lost like the ones a full
-        // ring refuses (all counted by the caller): `sent` counts what left.
+        // Frames go out in order: one the ring cannot take (a super-frame, longer than a
+        // slot) is sent on its own through the receive socket, which carries a
+        // `virtio_net_hdr` too, after the frames queued before it. Frames the kernel takes
+        // back are lost like the ones a full ring refuses (all counted by the caller):
+        // `sent` counts what left.
         let mut sent = 0;
         let mut lost = 0;
-        for (i, frame) in frames.iter().enumerate() {
-            if ring.queue(frame) {
-                continue;
-            }
-            if frame.len() <= ring.max_frame() {
+        for (i, tx) in frames.iter().enumerate() {
+            if ring.takes(tx.frame, &tx.meta) {
+                if ring.queue_with(tx.frame, &tx.meta) {
+                    continue;
+                }
                 // The ring is full: the rest of the batch is lost.
                 lost += frames.len() - i;
                 break;
             }
             let s = ring.send()?;
             (sent, lost) = (sent + s.sent, lost + s.returned);
-            match self.sock.send(frame) {
+            match self.sock.send_vnet(tx) {
                 Ok(true) => sent += 1,
                 // Full queue, or longer than the interface's MTU allows.
                 Ok(false) => lost += 1,

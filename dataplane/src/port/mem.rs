@@ -6,14 +6,15 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::Port;
+use super::{Port, TxFrame};
+use crate::wire::Meta;
 
 /// Default queue bound per direction, in frames.
 pub const DEFAULT_QUEUE: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Queue {
-    frames: VecDeque<Vec<u8>>,
+    frames: VecDeque<(Vec<u8>, Meta)>,
     dropped: u64,
 }
 
@@ -63,6 +64,12 @@ impl MemPort {
     /// Takes every frame waiting at this end.
     pub fn drain(&mut self) -> Vec<Vec<u8>> {
         let mut q = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
+        q.frames.drain(..).map(|(f, _)| f).collect()
+    }
+
+    /// Takes every frame waiting at this end, with its metadata.
+    pub fn drain_with_meta(&mut self) -> Vec<(Vec<u8>, Meta)> {
+        let mut q = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
         q.frames.drain(..).collect()
     }
 }
@@ -72,25 +79,22 @@ impl Port for MemPort {
         &self.name
     }
 
-    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Meta>> {
         let mut q = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
-        match q.frames.pop_front() {
-            Some(f) => {
-                buf.clear();
-                buf.extend_from_slice(&f);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(q.frames.pop_front().map(|(f, meta)| {
+            buf.clear();
+            buf.extend_from_slice(&f);
+            meta
+        }))
     }
 
-    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+    fn send_one(&mut self, tx: TxFrame<'_>) -> io::Result<bool> {
         let mut q = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
         if q.frames.len() >= self.bound {
             q.dropped += 1;
             return Ok(false);
         }
-        q.frames.push_back(frame.to_vec());
+        q.frames.push_back((tx.frame.to_vec(), tx.meta));
         Ok(true)
     }
 
@@ -111,12 +115,31 @@ mod tests {
         assert!(!a.send(&[3]).unwrap(), "third frame exceeds the bound");
         assert_eq!(a.tx_dropped(), 1);
         let mut got = Vec::new();
-        assert!(b.recv(&mut got).unwrap());
+        assert_eq!(b.recv(&mut got).unwrap(), Some(Meta::NONE));
         assert_eq!(got, vec![1]);
-        assert!(b.recv(&mut got).unwrap());
+        assert!(b.recv(&mut got).unwrap().is_some());
         assert_eq!(got, vec![2]);
         assert!(b.send(&[9]).unwrap());
         assert_eq!(a.drain(), vec![vec![9]]);
-        assert!(!b.recv(&mut got).unwrap());
+        assert!(b.recv(&mut got).unwrap().is_none());
+    }
+
+    #[test]
+    fn metadata_travels_beside_the_frame() {
+        let (mut a, mut b) = MemPort::pair("a", "b");
+        let meta = Meta {
+            hdr_len: 54,
+            csum_valid: true,
+            ..Meta::NONE
+        };
+        assert!(
+            a.send_one(TxFrame {
+                frame: &[7; 60],
+                meta
+            })
+            .unwrap()
+        );
+        let mut got = Vec::new();
+        assert_eq!(b.recv(&mut got).unwrap(), Some(meta));
     }
 }

@@ -1,12 +1,14 @@
 //! A port on a TAP device l2sw creates: the device is the workload's interface itself, frames
-//! l2sw writes arrive on it, frames the workload sends on it are read whole.
+//! l2sw writes arrive on it, frames the workload sends on it are read whole, each with a
+//! `virtio_net_hdr`, so checksum offload and super-frames pass through as on a veth.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::Port;
-use super::sys::tap::TapDevice;
+use super::sys::tap::{TapDevice, TapOffloads};
 use super::sys::{SysError, netns};
+use super::{Port, TxFrame};
+use crate::wire::{Fault, Meta, SUPER_FRAME_MAX, VNET_HDR_LEN};
 
 /// A TAP port.
 #[derive(Debug)]
@@ -16,8 +18,8 @@ pub struct TapPort {
 }
 
 impl TapPort {
-    /// Creates TAP device `name` in this process's namespace and brings it up; frames longer
-    /// than `max_frame` are cut (and then dropped by the switch as oversize).
+    /// Creates TAP device `name` in this process's namespace and brings it up; plain frames
+    /// longer than `max_frame` are dropped by the switch as oversize.
     pub fn create(name: &str, max_frame: usize) -> Result<TapPort, SysError> {
         Ok(TapPort {
             dev: TapDevice::create(name)?,
@@ -29,6 +31,11 @@ impl TapPort {
     pub fn create_in(ns: &str, name: &str, max_frame: usize) -> Result<TapPort, SysError> {
         netns::run_in(ns, || TapPort::create(name, max_frame))?
     }
+
+    /// The offloads the kernel accepted for the device.
+    pub fn offloads(&self) -> TapOffloads {
+        self.dev.offloads()
+    }
 }
 
 impl Port for TapPort {
@@ -36,19 +43,21 @@ impl Port for TapPort {
         self.dev.name()
     }
 
-    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        buf.resize(self.max_frame, 0);
-        match self.dev.recv(buf)? {
-            Some(n) => {
-                buf.truncate(n);
-                Ok(true)
-            }
-            None => Ok(false),
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Meta>> {
+        let room = SUPER_FRAME_MAX.max(self.max_frame);
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let Some(n) = self.dev.recv(&mut hdr, buf, room)? else {
+            return Ok(None);
+        };
+        if n > buf.len() {
+            let len = u32::try_from(n).unwrap_or(u32::MAX);
+            return Ok(Some(Meta::faulty(Fault::Truncated { len })));
         }
+        Ok(Some(Meta::from_vnet_or_fault(&hdr)))
     }
 
-    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
-        self.dev.send(frame)
+    fn send_one(&mut self, tx: TxFrame<'_>) -> io::Result<bool> {
+        self.dev.send(&tx.meta.to_vnet(tx.frame), tx.frame)
     }
 
     fn readiness(&self) -> Option<BorrowedFd<'_>> {

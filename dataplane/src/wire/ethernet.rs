@@ -132,7 +132,7 @@ pub struct FrameInfo {
     /// Offset of the payload after all recognised tags (the L3 header).
     pub l3_offset: u16,
     /// Total length in bytes.
-    pub len: u16,
+    pub len: u32,
 }
 
 impl FrameInfo {
@@ -143,7 +143,7 @@ impl FrameInfo {
         if len < field::HEADER_LEN {
             return Err(WireError::Runt { len });
         }
-        if len > max_len || len > usize::from(u16::MAX) {
+        if len > max_len || len > u32::MAX as usize {
             return Err(WireError::Oversize { len, max: max_len });
         }
         let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
@@ -181,9 +181,10 @@ impl FrameInfo {
             outer: tags[0],
             inner: tags[1],
             ethertype: EtherType(be16(at)),
-            // `at + 2 <= len <= u16::MAX`, checked above.
+            // `at + 2 <= 22`: at most two tags.
             l3_offset: (at + 2) as u16,
-            len: len as u16,
+            // `len <= u32::MAX`, checked above.
+            len: len as u32,
         })
     }
 

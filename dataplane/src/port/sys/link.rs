@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::SysError;
 
-fn ifreq(name: &str) -> Result<libc::ifreq, SysError> {
+pub(super) fn ifreq(name: &str) -> Result<libc::ifreq, SysError> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
         return Err(SysError::new(

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::SysError;
 use super::packet::PacketSocket;
+use crate::wire::{Fault, Meta, VNET_HDR_LEN};
 
 const PACKET_RX_RING: i32 = 5;
 const PACKET_VERSION: i32 = 10;
@@ -28,6 +29,9 @@ const TPACKET_V2: i32 = 1;
 const TPACKET_V3: i32 = 2;
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_COPY: u32 = 1 << 1;
+const PACKET_COPY_THRESH: i32 = 7;
+const PACKET_VNET_HDR: i32 = 15;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
@@ -40,6 +44,7 @@ const PKT_NEXT: usize = 0;
 const PKT_SEC: usize = 4;
 const PKT_NSEC: usize = 8;
 const PKT_SNAPLEN: usize = 12;
+const PKT_LEN: usize = 16;
 const PKT_STATUS: usize = 20;
 const PKT_MAC: usize = 24;
 const PKT_VLAN_TCI: usize = 32;
@@ -47,6 +52,7 @@ const PKT_VLAN_TPID: usize = 36;
 
 // Offsets in `struct tpacket2_hdr`.
 const V2_STATUS: usize = 0;
+const V2_LEN: usize = 4;
 const V2_SNAPLEN: usize = 8;
 const V2_MAC: usize = 12;
 const V2_SEC: usize = 16;
@@ -172,6 +178,8 @@ pub(super) fn map_ring(
 pub struct RxRing {
     base: NonNull<u8>,
     size: RingSize,
+    /// Each frame is preceded by a `virtio_net_hdr`.
+    vnet: bool,
     /// The block being read, if one is held.
     block: usize,
     held: bool,
@@ -185,11 +193,37 @@ pub struct RxRing {
 unsafe impl Send for RxRing {}
 
 impl RxRing {
-    /// Switches `sock` to TPACKET_V3 and maps a receive ring of `size` on it.
+    /// Maps a receive ring of `size` on `sock` (TPACKET_V3 or V2 as `size` says), without
+    /// offload metadata: frames arrive as the wire had them, super-frames and all.
     pub fn new(sock: &PacketSocket, size: RingSize) -> Result<RxRing, SysError> {
+        RxRing::open(sock, size, false)
+    }
+
+    /// Maps a receive ring of `size` on `sock`; with `vnet`, each frame comes with a
+    /// `virtio_net_hdr` (`PACKET_VNET_HDR`): a checksum left to complete, a super-frame's
+    /// segment size. On a V2 ring a frame too long for its slot is also queued whole on the
+    /// socket (`PACKET_COPY_THRESH`), where [`Slot::Copied`] says to read it.
+    pub fn open(sock: &PacketSocket, size: RingSize, vnet: bool) -> Result<RxRing, SysError> {
         let set = |opt: i32, val: *const libc::c_void, len: usize, what: &'static str| {
             set_packet_opt(sock, opt, val, len, what)
         };
+        let one: i32 = 1;
+        if vnet {
+            set(
+                PACKET_VNET_HDR,
+                (&raw const one).cast(),
+                4,
+                "PACKET_VNET_HDR",
+            )?;
+            if size.handover == Handover::Frames {
+                set(
+                    PACKET_COPY_THRESH,
+                    (&raw const one).cast(),
+                    4,
+                    "PACKET_COPY_THRESH",
+                )?;
+            }
+        }
         let version = match size.handover {
             Handover::Blocks => TPACKET_V3,
             Handover::Frames => TPACKET_V2,
@@ -226,6 +260,7 @@ impl RxRing {
         Ok(RxRing {
             base,
             size,
+            vnet,
             block: 0,
             held: false,
             next: 0,
@@ -284,18 +319,20 @@ impl RxRing {
             // SAFETY: `next < block_size`: the frame header lies inside the held block.
             let hdr = unsafe { block.add(self.next) };
             // SAFETY: fields of the frame header, inside the held block.
-            let (next, sec, nsec, snaplen, status, mac) = unsafe {
+            let (next, sec, nsec, snaplen, wire_len, status, mac) = unsafe {
                 (
                     self.read_u32(hdr.add(PKT_NEXT)) as usize,
                     self.read_u32(hdr.add(PKT_SEC)),
                     self.read_u32(hdr.add(PKT_NSEC)),
                     self.read_u32(hdr.add(PKT_SNAPLEN)) as usize,
+                    self.read_u32(hdr.add(PKT_LEN)),
                     self.read_u32(hdr.add(PKT_STATUS)),
                     usize::from(self.read_u16(hdr.add(PKT_MAC))),
                 )
             };
             let start = (self.next + mac).min(self.size.block_size);
             let len = snaplen.min(self.size.block_size - start);
+            let vnet = self.vnet_hdr(block, start);
             let vlan = (status & TP_STATUS_VLAN_VALID != 0).then(|| {
                 // SAFETY: header fields, as above.
                 let (tci, tpid) = unsafe {
@@ -319,6 +356,9 @@ impl RxRing {
                 data,
                 vlan,
                 stamp_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
+                wire_len,
+                vnet,
+                copied: status & TP_STATUS_COPY != 0,
             });
         }
     }
@@ -347,9 +387,10 @@ impl RxRing {
         self.held = true;
         let hdr = slot_ptr(self.block);
         // SAFETY: fields of the slot's header, which the kernel handed over.
-        let (snaplen, mac, sec, nsec) = unsafe {
+        let (snaplen, wire_len, mac, sec, nsec) = unsafe {
             (
                 self.read_u32(hdr.add(V2_SNAPLEN)) as usize,
+                self.read_u32(hdr.add(V2_LEN)),
                 usize::from(self.read_u16(hdr.add(V2_MAC))),
                 self.read_u32(hdr.add(V2_SEC)),
                 self.read_u32(hdr.add(V2_NSEC)),
@@ -357,6 +398,7 @@ impl RxRing {
         };
         let start = mac.min(self.size.frame_size);
         let len = snaplen.min(self.size.frame_size - start);
+        let vnet = self.vnet_hdr(hdr, start);
         let vlan = (st & TP_STATUS_VLAN_VALID != 0).then(|| {
             // SAFETY: header fields, as above.
             let (tci, tpid) = unsafe {
@@ -374,15 +416,47 @@ impl RxRing {
             data,
             vlan,
             stamp_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
+            wire_len,
+            vnet,
+            copied: st & TP_STATUS_COPY != 0,
         })
+    }
+
+    /// The `virtio_net_hdr` just before the frame at `mac` bytes into the area at `area` (a
+    /// held block or slot), if the ring carries them and it lies inside.
+    fn vnet_hdr(&self, area: *const u8, mac: usize) -> Option<[u8; VNET_HDR_LEN]> {
+        if !self.vnet || mac < VNET_HDR_LEN {
+            return None;
+        }
+        // SAFETY: callers pass `mac` no further than the end of the held area they point at,
+        // and the header's ten bytes end at `mac`: they lie inside it.
+        Some(unsafe { std::ptr::read_unaligned(area.add(mac - VNET_HDR_LEN).cast()) })
     }
 
     /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back), returning
     /// `false` when the kernel has handed over nothing new.
     pub fn next_into(&mut self, buf: &mut Vec<u8>, max: usize) -> bool {
-        let Some(frame) = self.next_frame() else {
-            return false;
+        self.next_slot_into(buf, max).is_some()
+    }
+
+    /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back, offsets moved
+    /// with it) and says what came with it; `None` when the kernel has handed over nothing
+    /// new.
+    pub fn next_slot_into(&mut self, buf: &mut Vec<u8>, max: usize) -> Option<Slot> {
+        let frame = self.next_frame()?;
+        if frame.copied {
+            // The whole frame waits on the socket; the slot holds only its start.
+            return Some(Slot::Copied);
+        }
+        let mut meta = match frame.vnet {
+            Some(h) => Meta::from_vnet_or_fault(&h),
+            None => Meta::NONE,
         };
+        if frame.data.len() < frame.wire_len as usize {
+            meta = Meta::faulty(Fault::Truncated {
+                len: frame.wire_len,
+            });
+        }
         buf.clear();
         buf.extend_from_slice(&frame.data[..frame.data.len().min(max)]);
         if let Some(tag) = frame.vlan
@@ -392,8 +466,9 @@ impl RxRing {
             buf.extend_from_slice(&[0; 4]);
             buf.copy_within(12..n, 16);
             buf[12..16].copy_from_slice(&tag);
+            meta = meta.shifted(4);
         }
-        true
+        Some(Slot::Frame(meta))
     }
 }
 
@@ -410,6 +485,16 @@ fn vlan_tag(status: u32, tci: u16, tpid: u16) -> [u8; 4] {
     tag
 }
 
+/// What the next slot of a ring held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A frame, now in the caller's buffer, with its metadata.
+    Frame(Meta),
+    /// A frame too long for its slot, queued whole on the socket (`TP_STATUS_COPY`): the
+    /// caller reads it from there.
+    Copied,
+}
+
 /// A frame read in place from a receive ring.
 #[derive(Debug, Clone, Copy)]
 pub struct RxFrame<'a> {
@@ -419,6 +504,12 @@ pub struct RxFrame<'a> {
     pub vlan: Option<[u8; 4]>,
     /// When the kernel received it (`CLOCK_REALTIME`, nanoseconds).
     pub stamp_ns: u64,
+    /// Its length on the wire (more than `data` holds when the slot cut it).
+    pub wire_len: u32,
+    /// The `virtio_net_hdr` in front of it, on a ring that carries them.
+    pub vnet: Option<[u8; VNET_HDR_LEN]>,
+    /// Cut to the slot, and queued whole on the socket (`TP_STATUS_COPY`).
+    pub copied: bool,
 }
 
 impl Drop for RxRing {

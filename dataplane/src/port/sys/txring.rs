@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::SysError;
 use super::packet::PacketSocket;
 use super::ring::{map_ring, set_packet_opt};
+use crate::wire::Meta;
 
 const PACKET_VERSION: i32 = 10;
 const PACKET_TX_RING: i32 = 13;
@@ -43,9 +44,7 @@ const SLOT_LEN: usize = 4;
 /// Where the frame (or its virtio header) starts in a slot.
 const SLOT_DATA: usize = 32;
 /// `sizeof(struct virtio_net_hdr)`.
-const VNET_HDR: usize = 10;
-/// Offset of `hdr_len` in `struct virtio_net_hdr`.
-const VNET_HDR_LEN: usize = 2;
+const VNET_HDR: usize = crate::wire::VNET_HDR_LEN;
 /// Bytes per block: a multiple of every page size Linux uses (4, 16 and 64 KiB).
 const BLOCK: usize = 1 << 16;
 
@@ -191,11 +190,23 @@ impl TxRing {
         unsafe { AtomicU32::from_ptr(self.slot(i).cast()) }
     }
 
-    /// Writes `frame` into the next slot, to go with the next [`TxRing::send`]. `false` when
-    /// that slot is still the kernel's (the ring is full) or the frame is longer than
-    /// [`TxRing::max_frame`].
+    /// Whether a frame with `meta` can go through this ring: it fits a slot, and what it
+    /// leaves to do (a checksum, segmentation) can be said in the slot's header.
+    pub fn takes(&self, frame: &[u8], meta: &Meta) -> bool {
+        frame.len() <= self.max_frame() && (self.vnet_hdr || meta.is_plain())
+    }
+
+    /// Writes the complete `frame` into the next slot, to go with the next
+    /// [`TxRing::send`]. `false` when that slot is still the kernel's (the ring is full) or
+    /// the frame is longer than [`TxRing::max_frame`].
     pub fn queue(&mut self, frame: &[u8]) -> bool {
-        if frame.len() > self.max_frame() {
+        self.queue_with(frame, &Meta::NONE)
+    }
+
+    /// [`TxRing::queue`] for a frame with metadata, which the slot's `virtio_net_hdr`
+    /// carries. `false` also when the ring cannot carry it ([`TxRing::takes`]).
+    pub fn queue_with(&mut self, frame: &[u8], meta: &Meta) -> bool {
+        if !self.takes(frame, meta) {
             return false;
         }
         let i = self.head;
@@ -214,11 +225,10 @@ impl TxRing {
             std::ptr::write_unaligned(slot.add(SLOT_LEN).cast::<u32>(), len);
             let data = slot.add(SLOT_DATA);
             if self.vnet_hdr {
-                // All zero (no checksum to fill in, no segmentation) but `hdr_len`: the
-                // whole frame goes into the linear area.
-                std::ptr::write_bytes(data, 0, VNET_HDR);
-                let hdr_len = u16::try_from(frame.len()).unwrap_or(u16::MAX);
-                std::ptr::write_unaligned(data.add(VNET_HDR_LEN).cast::<u16>(), hdr_len);
+                // For a frame that fits a slot, `hdr_len` is the whole frame: it goes into
+                // the linear area.
+                let hdr = meta.to_vnet(frame);
+                std::ptr::copy_nonoverlapping(hdr.as_ptr(), data, VNET_HDR);
             }
             std::ptr::copy_nonoverlapping(frame.as_ptr(), data.add(vnet), frame.len());
         }
