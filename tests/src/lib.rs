@@ -237,19 +237,54 @@ pub fn station(n: u8) -> l2sw::wire::Mac {
     l2sw::wire::Mac([2, 0, 0, 0, 0, n])
 }
 
+/// A workload interface's transmit offloads: checksum offload, scatter-gather, TSO and GSO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Offloads {
+    /// Left as the kernel sets them, as Docker leaves a container's veth: on a veth, what
+    /// reaches l2sw is then TCP super-frames longer than the MTU (GSO/TSO) and TCP and UDP
+    /// packets whose checksums are only started (checksum offload).
+    #[default]
+    On,
+    /// Turned off (`ethtool -K IF tx off sg off tso off gso off`): the interface sends whole,
+    /// checksummed frames of at most its MTU.
+    Off,
+}
+
+impl Offloads {
+    /// Applies the choice to interface `ifname` of namespace `ns`: [`Offloads::On`] leaves it
+    /// as it is, [`Offloads::Off`] turns its transmit offloads off.
+    pub fn apply(self, ns: &str, ifname: &str) {
+        if self == Offloads::Off {
+            netns::run_in(ns, || l2sw::port::sys::link::disable_tx_offloads(ifname))
+                .and_then(|r| r)
+                .unwrap_or_else(|e| panic!("{ifname} in {ns}: {e}"));
+        }
+    }
+}
+
 impl Sandbox {
     /// Workload `name`: namespace `name` whose `eth0` has MAC `station(n)`, linked by a veth
     /// pair to port `p{name}` (MAC 02:00:00:00:01:nn) in namespace `sw`. Its transmit offloads
-    /// are off, as l2ctl sets a workload attached to an AF_PACKET port. Returns the workload's
-    /// namespace and a tap on its `eth0`.
+    /// are left on, as Docker leaves them (see [`Sandbox::workload_with`]). Returns the
+    /// workload's namespace and a tap on its `eth0`.
     pub fn workload(&mut self, sw: &str, name: &str, n: u8) -> (String, Tap) {
+        self.workload_with(sw, name, n, Offloads::On)
+    }
+
+    /// [`Sandbox::workload`] with `eth0`'s transmit offloads as `offloads` says: a workload
+    /// that turns them off must work as well as one that leaves them on.
+    pub fn workload_with(
+        &mut self,
+        sw: &str,
+        name: &str,
+        n: u8,
+        offloads: Offloads,
+    ) -> (String, Tap) {
         let ns = self.netns(name);
         let port_mac = format!("02:00:00:00:01:{n:02x}");
         let mac = station(n).to_string();
         self.veth(sw, &format!("p{name}"), &port_mac, &ns, "eth0", &mac);
-        netns::run_in(&ns, || l2sw::port::sys::link::disable_tx_offloads("eth0"))
-            .and_then(|r| r)
-            .unwrap_or_else(|e| panic!("workload {name}: {e}"));
+        offloads.apply(&ns, "eth0");
         let tap = Tap::open(name, &ns, "eth0");
         (ns, tap)
     }

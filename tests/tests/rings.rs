@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
@@ -21,6 +21,29 @@ fn frames() -> Vec<Vec<u8>> {
     }
     let plain = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"tagged");
     out.push(craft::tagged(&plain, 10));
+    out
+}
+
+/// Calls `read` until it has returned `want` items, sleeping while it returns none, and
+/// returns them; fails after 2 s. A V3 ring hands a block over when it is full or when its
+/// timer fires: 1 ms asked, but the kernel counts in jiffies (4 to 8 ms at HZ=250), so no
+/// fixed sleep is long enough on every machine.
+fn collect<T>(what: &str, want: usize, mut read: impl FnMut() -> Option<T>) -> Vec<T> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut out = Vec::new();
+    while out.len() < want {
+        match read() {
+            Some(x) => out.push(x),
+            None => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: {} of {want} frames after 2 s",
+                    out.len()
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
     out
 }
 
@@ -68,11 +91,10 @@ fn handover_delivers_every_frame_as_sent(handover: Handover) {
             f.push(round as u8);
             assert!(tx.send(&f).unwrap());
         }
-        // V3 hands a block over when full or 1 ms after its first frame.
-        std::thread::sleep(Duration::from_millis(5));
-        while let Some(frame) = ring.next_frame() {
-            stamps.push(frame.stamp_ns.saturating_sub(t0));
-        }
+        stamps.extend(collect(&format!("round {round}"), sent.len(), || {
+            ring.next_frame()
+                .map(|frame| frame.stamp_ns.saturating_sub(t0))
+        }));
         // Read again through the copying path: nothing is left, nothing is read twice.
         assert!(!ring.next_into(&mut buf, 2000));
         got.push(round);
@@ -86,18 +108,18 @@ fn handover_delivers_every_frame_as_sent(handover: Handover) {
     for f in &sent {
         assert!(tx.send(f).unwrap());
     }
-    std::thread::sleep(Duration::from_millis(5));
-    let mut back = Vec::new();
-    while ring.next_into(&mut buf, 2000) {
-        back.push(buf.clone());
-    }
+    let back = collect("contents", sent.len(), || {
+        ring.next_into(&mut buf, 2000).then(|| buf.clone())
+    });
+    assert!(!ring.next_into(&mut buf, 2000), "no frame more than sent");
     // A veth pads nothing: short frames arrive as sent.
     assert_eq!(back, sent);
     // A frame longer than the reader allows is cut to that length.
     assert!(tx.send(&sent[3]).unwrap());
-    std::thread::sleep(Duration::from_millis(5));
-    assert!(ring.next_into(&mut buf, 100));
-    assert_eq!(buf, sent[3][..100]);
+    let cut = collect("the long frame", 1, || {
+        ring.next_into(&mut buf, 100).then(|| buf.clone())
+    });
+    assert_eq!(cut, [&sent[3][..100]]);
 }
 
 #[test]
