@@ -98,10 +98,11 @@ pub struct PortSpec {
     /// The named network namespace the interface lives in (default: the daemon's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
-    /// AF_PACKET ports: how the receive ring hands frames over. `blocks` (default,
-    /// TPACKET_V3): the most frames per CPU second, but at a light load a frame waits up to
-    /// 1 ms for its block. `frames` (TPACKET_V2): each frame at once (microseconds), at more
-    /// CPU on the sending side, which wakes l2sw for every frame.
+    /// AF_PACKET ports: how the receive ring hands frames over. `frames` (default,
+    /// TPACKET_V2): each frame at once, in microseconds; super-frames longer than a slot are
+    /// queued whole on the socket. `blocks` (TPACKET_V3): frames packed into blocks handed
+    /// over when full or after a timer of at least one jiffy (4 ms at HZ=250), for the fewest
+    /// wake-ups of l2sw at a high load and the worst latency at a light one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rx_ring: Option<String>,
     /// `bridge`, `host`, `uplink`, `macvlan` or `ipvlan`.
@@ -399,8 +400,8 @@ impl PortSpec {
             check_netns(ns).map_err(err)?;
         }
         let handover = match (self.rx_ring.as_deref(), kind) {
-            (None | Some("blocks"), _) => Handover::Blocks,
-            (Some("frames"), PortKind::AfPacket) => Handover::Frames,
+            (None, _) | (Some("frames"), PortKind::AfPacket) => Handover::Frames,
+            (Some("blocks"), _) => Handover::Blocks,
             (Some("frames"), PortKind::Tap) => {
                 return Err(err("rx_ring: a TAP port has no receive ring".into()));
             }
@@ -572,7 +573,7 @@ mod tests {
             [[network.port]]
             interface = "pa"
             netns = "sw"
-            rx_ring = "frames"
+            rx_ring = "blocks"
             role = "bridge"
             hairpin = true
             vlan = { trunk = [10, 20], native = 1 }
@@ -598,8 +599,9 @@ mod tests {
         assert_eq!(plans.len(), 2);
         assert_eq!(plans[0].ports[0].1.netns.as_deref(), Some("sw"));
         assert_eq!(plans[0].ports[1].1.kind, PortKind::Tap);
-        assert_eq!(plans[0].ports[0].1.handover, Handover::Frames);
-        assert_eq!(plans[1].ports[0].1.handover, Handover::Blocks);
+        assert_eq!(plans[0].ports[0].1.handover, Handover::Blocks);
+        // Frames are handed over one by one unless the file says otherwise.
+        assert_eq!(plans[1].ports[0].1.handover, Handover::Frames);
         assert!(matches!(
             plans[0].ports[0].0.role,
             Role::Bridge(BridgePort { hairpin: true, .. })

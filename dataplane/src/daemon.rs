@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::{NetworkPlan, PortKind, PortPlace};
-use crate::engine::{Engine, EngineStats, Job, WAKER};
+use crate::engine::{Engine, EngineStats, Job, Polling, WAKER};
 use crate::fwd::{ConfigError, Switch};
 use crate::port::Port;
 use crate::port::af_packet::{AfPacketPort, Options};
@@ -157,18 +157,18 @@ pub fn open_port(place: &PortPlace, max_frame: usize) -> Result<Box<dyn Port + S
 
 /// Builds `plan`'s switch and ports and starts its engine; it runs until `stop` is set.
 pub fn start(plan: NetworkPlan, stop: Arc<AtomicBool>) -> Result<Running, DaemonError> {
-    start_with(plan, stop, false)
+    start_with(plan, stop, Polling::default())
 }
 
-/// [`start`], spinning instead of sleeping when `busy_poll`.
+/// [`start`], waiting for frames as `polling` says.
 pub fn start_with(
     plan: NetworkPlan,
     stop: Arc<AtomicBool>,
-    busy_poll: bool,
+    polling: Polling,
 ) -> Result<Running, DaemonError> {
     let network = plan.name.clone();
     let mut engine = build(plan)?;
-    engine.set_busy_poll(busy_poll);
+    engine.set_polling(polling);
     let mode = engine.switch().config().mode.name();
     let max = engine.switch().config().max_frame();
     let thread_err = |source| DaemonError::Thread {
@@ -237,7 +237,7 @@ pub fn build(plan: NetworkPlan) -> Result<Engine, DaemonError> {
 #[derive(Debug, Default)]
 pub struct Networks {
     list: Mutex<Vec<Running>>,
-    busy_poll: bool,
+    polling: Polling,
 }
 
 impl Networks {
@@ -246,10 +246,10 @@ impl Networks {
         Networks::default()
     }
 
-    /// No networks; those started later spin instead of sleeping if `busy_poll`.
-    pub fn with_busy_poll(busy_poll: bool) -> Networks {
+    /// No networks; those started later wait for frames as `polling` says.
+    pub fn with_polling(polling: Polling) -> Networks {
         Networks {
-            busy_poll,
+            polling,
             ..Networks::default()
         }
     }
@@ -266,7 +266,7 @@ impl Networks {
             return Err(format!("network {:?} already exists", plan.name));
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let running = start_with(plan, stop, self.busy_poll).map_err(|e| e.to_string())?;
+        let running = start_with(plan, stop, self.polling).map_err(|e| e.to_string())?;
         self.lock().push(running);
         Ok(())
     }

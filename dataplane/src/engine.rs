@@ -21,6 +21,35 @@ use crate::trace::{Capture, Direction, Tracer};
 /// Frames read from one port before the switch decides them.
 pub const BATCH: usize = 32;
 
+/// How long an engine keeps polling after the last frame before it sleeps, by default.
+///
+/// Sleeping costs a wake-up: in this VM tens of microseconds on the sender's core and on
+/// l2sw's, for every frame that finds l2sw asleep. A request's reply, the next segments of a
+/// TCP window and the ACKs coming back all arrive within tens of microseconds of the frame
+/// before, so they find l2sw still awake, while an idle switch sleeps after this long and
+/// costs nothing. While it lingers the engine yields its core to any other thread that
+/// wants it (the workloads, on a small machine), so spinning takes no time from them.
+pub const DEFAULT_LINGER: Duration = Duration::from_micros(200);
+
+/// How an engine waits for frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polling {
+    /// Never sleep: spin on the ports (a core at 100 %).
+    pub busy: bool,
+    /// After a frame, keep polling this long before sleeping ([`DEFAULT_LINGER`]; zero sleeps
+    /// as soon as the ports are empty).
+    pub linger: Duration,
+}
+
+impl Default for Polling {
+    fn default() -> Self {
+        Polling {
+            busy: false,
+            linger: DEFAULT_LINGER,
+        }
+    }
+}
+
 /// Work sent to an engine's thread, run between two batches (control requests).
 pub type Job = Box<dyn FnOnce(&mut Engine) + Send>;
 
@@ -93,7 +122,7 @@ pub struct Engine {
     registry: Option<mio::Registry>,
     polled: PortSet,
     counters: Box<[PortCounters; MAX_PORTS]>,
-    busy_poll: bool,
+    polling: Polling,
     tracer: Option<Box<Tracer>>,
     capture: Option<Box<Capture>>,
     /// FDB flaps already logged.
@@ -131,7 +160,7 @@ impl Engine {
             registry: None,
             polled: PortSet::EMPTY,
             counters: Box::new([PortCounters::default(); MAX_PORTS]),
-            busy_poll: false,
+            polling: Polling::default(),
             tracer: None,
             capture: None,
             flaps_logged: 0,
@@ -184,7 +213,12 @@ impl Engine {
 
     /// Never sleep in the poll: spin on the ports (a core at 100 %, for the lowest latency).
     pub fn set_busy_poll(&mut self, on: bool) {
-        self.busy_poll = on;
+        self.polling.busy = on;
+    }
+
+    /// Sets how the engine waits for frames.
+    pub fn set_polling(&mut self, polling: Polling) {
+        self.polling = polling;
     }
 
     /// The switch.
@@ -410,8 +444,12 @@ impl Engine {
         // readiness is reported on edges.
         let mut ready = PortSet::EMPTY;
         let mut last_age = Instant::now();
+        // When the last frame was forwarded (`None`: not since the engine went to sleep).
+        let mut last_frame: Option<Instant> = None;
         while !stop.load(Ordering::Relaxed) {
-            let timeout = if !ready.is_empty() || self.busy_poll {
+            let lingering =
+                self.polling.busy || last_frame.is_some_and(|t| t.elapsed() < self.polling.linger);
+            let timeout = if !ready.is_empty() || lingering {
                 Duration::ZERO
             } else if !self.polled.is_empty() {
                 Duration::from_millis(1)
@@ -423,6 +461,10 @@ impl Engine {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            if events.is_empty() && ready.is_empty() && lingering {
+                // Nothing yet: let a workload on this core run before polling again.
+                std::thread::yield_now();
+            }
             for ev in &events {
                 if ev.token() == WAKER {
                     while let Some(job) = jobs.as_ref().and_then(|j| j.try_recv().ok()) {
@@ -433,10 +475,18 @@ impl Engine {
                 }
             }
             ready = ready.or(self.polled);
+            let mut forwarded = 0;
             for p in ready.iter() {
-                if self.service(p) < BATCH {
+                let n = self.service(p);
+                forwarded += n;
+                if n < BATCH {
                     ready.remove(p);
                 }
+            }
+            if forwarded > 0 {
+                last_frame = Some(Instant::now());
+            } else if !lingering {
+                last_frame = None;
             }
             if last_age.elapsed() >= Duration::from_secs(1) {
                 let now = self.now();

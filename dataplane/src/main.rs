@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use l2sw::config::Config;
 use l2sw::daemon::Networks;
+use l2sw::engine::Polling;
 
 /// l2sw: a userspace L2 switch that forwards frames between interfaces the way the Linux
 /// bridge, macvlan and ipvlan do.
@@ -56,6 +57,13 @@ enum Command {
         /// core at 100 % per network. Off by default.
         #[arg(long)]
         busy_poll: bool,
+        /// After forwarding a frame, keep polling this many microseconds before sleeping, so
+        /// that a reply or the next segments of a TCP window find l2sw awake (no wake-up, no
+        /// millisecond-scale latency). While it lingers an engine yields its core to any
+        /// other thread that wants it; an idle switch sleeps. 0 sleeps as soon as the ports
+        /// are empty.
+        #[arg(long, value_name = "MICROSECONDS", default_value_t = l2sw::engine::DEFAULT_LINGER.as_micros() as u64)]
+        linger_us: u64,
     },
 }
 
@@ -74,7 +82,15 @@ fn main() -> ExitCode {
             config,
             socket,
             busy_poll,
-        } => match run(config.as_deref(), &socket, busy_poll) {
+            linger_us,
+        } => match run(
+            config.as_deref(),
+            &socket,
+            Polling {
+                busy: busy_poll,
+                linger: Duration::from_micros(linger_us),
+            },
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("l2sw: {e}");
@@ -104,7 +120,7 @@ fn plans(path: Option<&std::path::Path>) -> Result<Vec<l2sw::config::NetworkPlan
 fn run(
     path: Option<&std::path::Path>,
     socket: &std::path::Path,
-    busy_poll: bool,
+    polling: Polling,
 ) -> Result<(), String> {
     let plans = plans(path)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -112,7 +128,7 @@ fn run(
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| format!("installing signal handlers: {e}"))?;
     }
-    let networks = Arc::new(Networks::with_busy_poll(busy_poll));
+    let networks = Arc::new(Networks::with_polling(polling));
     let started = plans.into_iter().try_for_each(|plan| networks.start(plan));
     let control = started.and_then(|()| {
         l2sw::control::serve(socket, Arc::clone(&networks), Arc::clone(&stop))

@@ -23,8 +23,11 @@ use crate::wire::{Fault, Meta, SUPER_FRAME_MAX};
 /// while the loop serves other ports.
 const RCVBUF: usize = 4 << 20;
 
+/// Send buffer of the receive socket, which sends super-frames: a few dozen in flight.
+const SNDBUF: usize = 4 << 20;
+
 /// How an AF_PACKET port reads and writes frames.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// The shape of the receive ring.
     pub rx_ring: RingSize,
@@ -57,8 +60,16 @@ impl Options {
         };
         Options {
             rx_ring,
-            ..Options::default()
+            tx: Tx::default(),
         }
+    }
+}
+
+impl Default for Options {
+    /// A receive ring that hands each frame over at once, for a 1500-byte MTU, and a transmit
+    /// ring with virtio headers.
+    fn default() -> Self {
+        Options::with_handover(Handover::Frames, crate::fwd::switch::DEFAULT_MTU + 18)
     }
 }
 
@@ -103,8 +114,10 @@ impl AfPacketPort {
         sock.set_promiscuous()?;
         let held = [Membership::Promiscuous].into_iter().collect();
         sock.set_rcvbuf(RCVBUF)?;
-        // Frames l2sw sends are already switched: skip the interface's qdisc.
-        sock.set_qdisc_bypass()?;
+        // This socket sends what the transmit ring cannot take, super-frames among them: it
+        // keeps the interface's qdisc layer, where `validate_xmit_skb` segments a super-frame
+        // the device cannot take whole (the bypass would drop it), and room for a few of them.
+        sock.set_sndbuf(SNDBUF)?;
         let ring = match RxRing::open(&sock, opts.rx_ring, true) {
             Ok(r) => Some(r),
             Err(e) => {

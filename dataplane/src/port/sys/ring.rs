@@ -439,8 +439,8 @@ impl RxRing {
         self.next_slot_into(buf, max).is_some()
     }
 
-    /// Copies the next frame into `buf` (cut to `max` bytes, VLAN tag put back, offsets moved
-    /// with it) and says what came with it; `None` when the kernel has handed over nothing
+    /// Copies the next frame into `buf` (a plain one cut to `max` bytes; VLAN tag put back,
+    /// offsets moved with it) and says what came with it; `None` when the kernel has handed over nothing
     /// new.
     pub fn next_slot_into(&mut self, buf: &mut Vec<u8>, max: usize) -> Option<Slot> {
         let frame = self.next_frame()?;
@@ -457,8 +457,14 @@ impl RxRing {
                 len: frame.wire_len,
             });
         }
+        // A plain frame is cut at `max` (the core drops it as oversize anyway); a super-frame
+        // is judged by its segments, and copied whole.
+        let cut = match meta.gso {
+            None => frame.data.len().min(max),
+            Some(_) => frame.data.len(),
+        };
         buf.clear();
-        buf.extend_from_slice(&frame.data[..frame.data.len().min(max)]);
+        buf.extend_from_slice(&frame.data[..cut]);
         if let Some(tag) = frame.vlan
             && buf.len() >= 12
         {

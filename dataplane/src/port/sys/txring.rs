@@ -190,10 +190,15 @@ impl TxRing {
         unsafe { AtomicU32::from_ptr(self.slot(i).cast()) }
     }
 
-    /// Whether a frame with `meta` can go through this ring: it fits a slot, and what it
-    /// leaves to do (a checksum, segmentation) can be said in the slot's header.
+    /// Whether a frame with `meta` can go through this ring: it fits a slot, it is no
+    /// super-frame, and a checksum it leaves to complete can be said in the slot's header.
+    ///
+    /// Super-frames never go through the ring: the ring's socket skips the qdisc layer, and
+    /// `__dev_direct_xmit` drops a super-frame the device would need segmented in software
+    /// (veth, for one: the kernel marks super-frames from user space `SKB_GSO_DODGY`, and veth
+    /// has no `NETIF_F_GSO_ROBUST`).
     pub fn takes(&self, frame: &[u8], meta: &Meta) -> bool {
-        frame.len() <= self.max_frame() && (self.vnet_hdr || meta.is_plain())
+        frame.len() <= self.max_frame() && meta.gso.is_none() && (self.vnet_hdr || meta.is_plain())
     }
 
     /// Writes the complete `frame` into the next slot, to go with the next
