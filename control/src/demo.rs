@@ -274,7 +274,6 @@ fn story(
     let ll = Links::new(Some(lan));
     ll.rename("lan-peer", "eth0")?;
     for (l, dev, ip) in [(&hl, "lan0", "10.30.0.250"), (&ll, "eth0", "10.30.0.200")] {
-        l.disable_tx_offloads(dev)?;
         if let Ok(ip) = ip.parse::<IpAddr>() {
             l.add_address(dev, ip, 24)?;
         }

@@ -595,7 +595,6 @@ impl Ctl {
         }
         let prefix = if ha.ip.is_ipv4() { 32 } else { 128 };
         configure(&self.host, &ha.interface, ha.mac, &[(ha.ip, prefix)])?;
-        self.host.disable_tx_offloads(&ha.port)?;
         self.host.set_up(&ha.port)?;
         if let Some(pool) = net
             .pools
@@ -924,7 +923,6 @@ impl Ctl {
                     self.host.move_to(&tmp, workload)?;
                     inside.rename(&tmp, &ep.interface)?;
                 }
-                self.host.disable_tx_offloads(peer)?;
                 self.host.set_up(peer)?;
                 spec.interface = peer.clone();
                 spec.netns = host_ns;
@@ -1147,13 +1145,13 @@ impl Ctl {
     }
 }
 
-/// Sets a link's MAC (if it differs), its addresses, turns TX offloads off (l2sw forwards
-/// frames as they are: a checksum left to offload would arrive unfinished) and brings it up.
+/// Sets a link's MAC (if it differs) and its addresses, and brings it up. Its offloads stay as
+/// the kernel made them, as Docker leaves them: l2sw carries checksums left to complete and
+/// super-frames through with their `virtio_net_hdr`.
 fn configure(links: &Links, name: &str, mac: Mac, addrs: &[(IpAddr, u8)]) -> Result<(), CtlError> {
     if links.mac(name)? != mac {
         links.set_mac(name, mac)?;
     }
-    links.disable_tx_offloads(name)?;
     if addrs.iter().any(|(ip, _)| ip.is_ipv6()) {
         // Addresses l2ctl hands out are unique by construction; skipping duplicate address
         // detection makes them usable at once, as Docker does (IFA_F_NODAD).

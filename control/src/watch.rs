@@ -56,6 +56,9 @@ pub struct Record {
     pub ingress: String,
     /// Length in bytes.
     pub len: usize,
+    /// Segmentation and checksum offload, for a super-frame (absent for plain frames).
+    #[serde(default)]
+    pub offload: Option<String>,
     /// Headers.
     pub summary: String,
     /// VLAN (0: none).
@@ -85,8 +88,12 @@ impl Record {
         } else {
             format!("  vlan {}", self.vid)
         };
+        let offload = self
+            .offload
+            .as_deref()
+            .map_or_else(String::new, |o| format!(" ({o})"));
         let mut s = format!(
-            "#{:<4} {t:>8.3}s  in {}  {} bytes{vlan}\n      {}\n",
+            "#{:<4} {t:>8.3}s  in {}  {} bytes{offload}{vlan}\n      {}\n",
             self.seq, self.ingress, self.len, self.summary
         );
         if let Some(l) = &self.learned {
@@ -271,6 +278,7 @@ mod tests {
             time_us: 1_500_000,
             ingress: "web".into(),
             len: 60,
+            offload: None,
             summary: "02:42:0a:14:00:02 > ff:ff:ff:ff:ff:ff, ARP who-has 10.20.0.3".into(),
             vid: 0,
             learned: Some("new entry".into()),
@@ -289,6 +297,17 @@ mod tests {
         assert!(text.contains("learn: source new entry"));
         assert!(text.contains("rule:  br_flood: unknown unicast flooded"));
         assert!(text.contains("→ db, cache, (host)"));
+        let superframe = Record {
+            len: 65226,
+            offload: Some("tcp4 seg 1448, csum@34+16".into()),
+            ..r.clone()
+        };
+        assert!(
+            superframe
+                .render(1_000_000)
+                .contains("65226 bytes (tcp4 seg 1448, csum@34+16)"),
+            "a super-frame shows its length and segment size"
+        );
         let dropped = Record {
             egress: vec![],
             host: false,

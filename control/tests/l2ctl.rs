@@ -126,9 +126,6 @@ impl Lab {
             "eth0",
             "02:00:00:00:aa:02",
         );
-        for (ns, dev) in [(&host, "upl"), (&lan, "eth0")] {
-            Links::new(Some(ns)).disable_tx_offloads(dev).unwrap();
-        }
         self.sandbox.ip(
             &lan,
             &["addr", "add", &format!("{station_ip}/24"), "dev", "eth0"],

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::fwd::{Batch, Decision, Learned, PortId, Switch, Verdict};
-use crate::wire::Summary;
+use crate::wire::{Meta, Summary};
 
 /// Records or frames kept for the reader at most.
 pub const QUEUE: usize = 4096;
@@ -33,6 +33,10 @@ pub struct TraceRecord {
     pub ingress: String,
     /// Its length in bytes.
     pub len: usize,
+    /// What travelled beside it, for a super-frame or a checksum left to complete: the
+    /// segmentation and segment size, the checksum's offsets (`tcp4 seg 1448, csum@34+16`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<String>,
     /// The headers, as tcpdump would print them.
     pub summary: String,
     /// The VLAN it was classified into (0: none).
@@ -120,6 +124,7 @@ struct Raw {
     ingress: PortId,
     len: usize,
     head: [u8; HEAD],
+    meta: Meta,
     decision: Decision,
 }
 
@@ -148,6 +153,7 @@ impl Raw {
             time_us: self.time_us,
             ingress: sw.port_name(self.ingress),
             len: self.len,
+            offload: (self.meta != Meta::NONE).then(|| self.meta.to_string()),
             summary: Summary::new(head).to_string(),
             vid: d.vid,
             learned,
@@ -186,11 +192,11 @@ impl Tracer {
     /// the headers and the decision, no formatting.
     #[inline]
     pub fn record(&mut self, ingress: PortId, frame: &[u8], d: &Decision) {
-        self.record_at(now_us(), ingress, frame, d);
+        self.record_at(now_us(), ingress, frame, Meta::NONE, d);
     }
 
     #[inline]
-    fn record_at(&mut self, time_us: u64, ingress: PortId, frame: &[u8], d: &Decision) {
+    fn record_at(&mut self, time_us: u64, ingress: PortId, frame: &[u8], meta: Meta, d: &Decision) {
         if !self.selection.take(ingress) {
             return;
         }
@@ -204,6 +210,7 @@ impl Tracer {
             ingress,
             len: frame.len(),
             head,
+            meta,
             decision: *d,
         });
     }
@@ -217,7 +224,7 @@ impl Tracer {
         let now = now_us();
         for (i, d) in batch.decisions().iter().enumerate() {
             if let Some((p, frame)) = batch.frame(i) {
-                self.record_at(now, p, frame, d);
+                self.record_at(now, p, frame, batch.meta(i), d);
             }
         }
     }
