@@ -104,6 +104,9 @@ pub fn client(
     limit: Duration,
 ) -> Result<Echoes, BenchError> {
     let sys = |op, e| BenchError::sys(op, format!("UDP {from} -> {to}"), e);
+    // Errors of the traffic itself (an ICMP error, no route once ARP gave up) are the
+    // path's, not the harness's.
+    let path = |op: &str, e: io::Error| BenchError::Traffic(format!("{op} UDP to {to}: {e}"));
     let sock = netns::run_in(ns, || UdpSocket::bind((from, 0)))?.map_err(|e| sys("bind", e))?;
     sock.connect(to).map_err(|e| sys("connect", e))?;
     let mut seq = 0u64;
@@ -113,9 +116,9 @@ pub fn client(
     while !answered && start.elapsed() < WARMUP {
         seq += 1;
         tries += 1;
-        send(&sock, seq).map_err(|e| sys("send", e))?;
+        send(&sock, seq).map_err(|e| path("send", e))?;
         let wait = Duration::from_millis(100).min(WARMUP.saturating_sub(start.elapsed()));
-        answered = reply(&sock, seq, Instant::now() + wait).map_err(|e| sys("receive", e))?;
+        answered = reply(&sock, seq, Instant::now() + wait).map_err(|e| path("receive", e))?;
     }
     if !answered {
         return Err(BenchError::Traffic(format!(
@@ -138,9 +141,9 @@ pub fn client(
         seq += 1;
         let t0 = Instant::now();
         due = t0 + gap;
-        send(&sock, seq).map_err(|e| sys("send", e))?;
+        send(&sock, seq).map_err(|e| path("send", e))?;
         out.sent += 1;
-        if reply(&sock, seq, (t0 + REPLY_WAIT).min(end)).map_err(|e| sys("receive", e))? {
+        if reply(&sock, seq, (t0 + REPLY_WAIT).min(end)).map_err(|e| path("receive", e))? {
             out.rtts_ns
                 .push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
         }

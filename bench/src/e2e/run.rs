@@ -797,6 +797,8 @@ impl Bench {
         let drops = self.checksum_drops();
         let (a, b) = (&self.lab.gen_end, &self.lab.sink_end);
         let tcp = |op, e| BenchError::sys(op, format!("TCP {} -> {}", a.ip, b.ip), e);
+        // Errors of the stream itself (a reset) are the path's, not the harness's.
+        let path = |op: &str, e: io::Error| BenchError::Traffic(format!("TCP {op}: {e}"));
         let listener =
             netns::run_in(&b.ns, || TcpListener::bind((b.ip, 0)))?.map_err(|e| tcp("listen", e))?;
         let to = listener.local_addr().map_err(|e| tcp("listen", e))?;
@@ -804,10 +806,13 @@ impl Bench {
             .set_nonblocking(true)
             .map_err(|e| tcp("listen", e))?;
         let stream = Duration::from_secs_f64(secs);
-        let receiver = std::thread::spawn(move || receive(&listener, stream));
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&gave_up);
+        let receiver = std::thread::spawn(move || receive(&listener, stream, &flag));
         let connect = |addr: SocketAddr| TcpStream::connect_timeout(&addr, TCP_CONNECT);
         let sent = netns::run_in(&a.ns, || connect(to))
             .map_err(BenchError::from)
+            .inspect_err(|_| gave_up.store(true, Ordering::Relaxed))
             .and_then(|r| {
                 r.map_err(|e| {
                     BenchError::Traffic(format!(
@@ -816,11 +821,11 @@ impl Bench {
                     ))
                 })
             })
-            .and_then(|s| send(s, stream).map_err(|e| tcp("send", e)));
+            .and_then(|s| send(s, stream).map_err(|e| path("send", e)));
         let got = receiver
             .join()
             .map_err(|_| BenchError::Setup("TCP receiver panicked".into()))?
-            .map_err(|e| tcp("receive", e));
+            .map_err(|e| path("receive", e));
         let stalled_out = sent.map_err(|e| self.explain(e, drops))?;
         let got = match got? {
             Some(g) if g.bytes > 0 => g,
@@ -907,17 +912,21 @@ impl Bench {
     }
 }
 
-/// Accepts one connection on `listener` (non-blocking) within [`TCP_CONNECT`] and a second,
-/// and reads it to its end, for at most `stream` and [`TCP_STALL`] twice over. `None` if
-/// nobody connected.
-fn receive(listener: &TcpListener, stream: Duration) -> io::Result<Option<Received>> {
+/// Accepts one connection on `listener` (non-blocking) within [`TCP_CONNECT`] and a second
+/// (or until `gave_up` is set), and reads it to its end, for at most `stream` and
+/// [`TCP_STALL`] twice over. `None` if nobody connected.
+fn receive(
+    listener: &TcpListener,
+    stream: Duration,
+    gave_up: &AtomicBool,
+) -> io::Result<Option<Received>> {
     let deadline = Instant::now() + TCP_CONNECT + Duration::from_secs(1);
     let mut s = loop {
         match listener.accept() {
             Ok((s, _)) => break s,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                if left.is_zero() || gave_up.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
                 sys::wait_readable(listener.as_fd(), left.min(Duration::from_millis(50)));
@@ -988,6 +997,16 @@ fn send(mut s: TcpStream, stream: Duration) -> io::Result<bool> {
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The receiver gave up on a stalled stream and closed it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                stalled = true;
+                break;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -1274,6 +1293,50 @@ mod tests {
             ..k.rates[0].clone()
         });
         assert!(k.missing(&target("kernel-bridge").unwrap(), &s).is_empty());
+    }
+
+    fn loopback() -> TcpListener {
+        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        l
+    }
+
+    #[test]
+    fn a_tcp_stream_is_read_to_its_end_and_a_stalled_one_cut_short() {
+        // A whole stream: sent for a while, then closed.
+        let l = loopback();
+        let to = l.local_addr().unwrap();
+        let stream = Duration::from_millis(200);
+        let sender = std::thread::spawn(move || send(TcpStream::connect(to).unwrap(), stream));
+        let got = receive(&l, stream, &AtomicBool::new(false))
+            .unwrap()
+            .unwrap();
+        assert!(!sender.join().unwrap().unwrap());
+        assert!(got.bytes > 0 && !got.stalled && got.secs > 0.1, "{got:?}");
+        // A stalled one: a little data, then nothing, the connection left open.
+        let l = loopback();
+        let to = l.local_addr().unwrap();
+        let mut c = TcpStream::connect(to).unwrap();
+        c.write_all(b"some bytes").unwrap();
+        let t0 = Instant::now();
+        let got = receive(&l, Duration::from_secs(5), &AtomicBool::new(false))
+            .unwrap()
+            .unwrap();
+        assert!(got.stalled && got.bytes == 10, "{got:?}");
+        let waited = t0.elapsed();
+        assert!(waited >= TCP_STALL && waited < TCP_STALL * 3, "{waited:?}");
+    }
+
+    #[test]
+    fn the_tcp_receiver_stops_waiting_when_the_sender_gives_up() {
+        let l = loopback();
+        let t0 = Instant::now();
+        assert!(
+            receive(&l, Duration::from_secs(1), &AtomicBool::new(true))
+                .unwrap()
+                .is_none()
+        );
+        assert!(t0.elapsed() < TCP_CONNECT);
     }
 
     #[test]
