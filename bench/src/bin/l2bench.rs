@@ -41,6 +41,12 @@ use l2sw_bench::e2e::traffic::GenKind;
 /// carry them is reported with the reason ("fail"), every wait bounded in time. The frame
 /// measurements use raw frames, which offloads do not touch.
 ///
+/// Bridges carry a -> b. macvlan's bridge mode carries sub-interface a -> sub-interface b;
+/// private, vepa and passthru carry sub-interface a -> a station beyond the uplink, since
+/// in those modes two sub-interfaces do not reach each other (without a hairpinning switch
+/// outside). So every target, kernel and l2sw, can carry TCP and round trips as built: one
+/// that does not is reported as failing, with its reason.
+///
 /// Open vSwitch's userspace datapath (`ovs-netdev`) is measured where `ovs-vswitchd` is
 /// installed. The generator runs on core 0 (and a kernel target's forwarding with it, in
 /// the sender's softirq), l2sw (or ovs-vswitchd) on core 1. Nothing outside the namespaces

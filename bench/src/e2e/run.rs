@@ -92,7 +92,8 @@ impl Settings {
     pub fn steps(&self, target: &Target) -> usize {
         let ends = usize::from(self.round_trips > 0) + usize::from(self.tcp_secs > 0.0);
         let again = self.offloads == Offloads::Both && target.in_userspace();
-        usize::from(self.capacity_rounds > 0 && target.is_l2sw())
+        // `measure_into` steps past the capacity of kernel targets too.
+        usize::from(self.capacity_rounds > 0)
             + self.sizes.len()
             + self.generators.len().saturating_sub(1)
             + if self.search_steps > 0 {
