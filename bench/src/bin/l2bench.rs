@@ -7,28 +7,45 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use l2sw_bench::e2e::lab::{self, Kind, Lab, Ovs, TARGETS, Target};
+use l2sw::port::sys::ring::Handover;
+use l2sw_bench::e2e::lab::{self, Kind, Lab, Offloads, Ovs, TARGETS, Target};
 use l2sw_bench::e2e::report::{self, Conditions, Report};
 use l2sw_bench::e2e::run::{self, Settings};
+use l2sw_bench::e2e::traffic::GenKind;
 
 /// Measures l2sw's forwarding modes end to end beside the kernel's.
 ///
 /// For each target l2bench builds throw-away network namespaces: the generator's `eth0` in
 /// one, the sink's in another, and between them nothing (`direct`, the generator's own
-/// limit), the kernel's bridge or macvlan, or l2sw (the daemon's engine, on a core of its
-/// own). The generator sends 64-byte-and-up frames from an AF_PACKET socket (batched
-/// sendmmsg); the sink reads a TPACKET_V3 ring. Per target it measures:
+/// limit), the kernel's bridge or macvlan, or l2sw (the daemon's engine with its default
+/// settings, on a core of its own). The generator sends 64-byte-and-up frames from an
+/// AF_PACKET socket, through a TPACKET_V2 transmit ring or with sendmmsg (--generator); the
+/// sink reads a TPACKET_V3 ring. Per target it measures:
 ///
 ///   capacity    l2sw alone: its receive ring filled while stopped, then one core draining it
-///   rate, loss  flat out, per frame size
+///   rate, loss  flat out, per frame size (and at 64 B with each other generator asked for)
 ///   zero-loss   the highest rate with no frame lost (binary search, RFC 2544 style)
-///   latency     p50/p99/p999 at half the zero-loss rate (kernel receive time minus send time)
-///   TCP         one stream through the target, Gbit/s
+///   latency     one way, p50/p99/p999 at half the zero-loss rate (kernel receive time
+///               minus send time)
+///   RTT         round trip, p50/p99: UDP requests to an echo responder at the sink, one at
+///               a time, paced (--round-trips), through the ends' own IP stacks
+///   TCP         one stream through the target, Gbit/s, through the ends' own IP stacks
 ///   CPU         l2sw's CPU seconds per million frames
 ///   FDB         the rate with 1K, 64K and 1M learned MACs (bridges)
+///
+/// TCP and the round trip run with the ends' offloads as a new interface (and Docker) has
+/// them: checksum, TSO and GSO on, for every target (--offloads). A target that does not
+/// carry them is reported with the reason ("fail"), every wait bounded in time. The frame
+/// measurements use raw frames, which offloads do not touch.
+///
+/// Bridges carry a -> b. macvlan's bridge mode carries sub-interface a -> sub-interface b;
+/// private, vepa and passthru carry sub-interface a -> a station beyond the uplink, since
+/// in those modes two sub-interfaces do not reach each other (without a hairpinning switch
+/// outside). So every target, kernel and l2sw, can carry TCP and round trips as built: one
+/// that does not is reported as failing, with its reason.
 ///
 /// Open vSwitch's userspace datapath (`ovs-netdev`) is measured where `ovs-vswitchd` is
 /// installed. The generator runs on core 0 (and a kernel target's forwarding with it, in
@@ -36,18 +53,21 @@ use l2sw_bench::e2e::run::{self, Settings};
 /// l2bench makes is touched; they are removed on exit.
 ///
 /// Examples:
-///   l2bench --quick                                   every target, under a minute
+///   l2bench --quick                                   every target, about a minute
 ///   l2bench --svg rate.svg                            the full run and its chart
 ///   l2bench --targets l2sw-bridge,kernel-bridge --sizes 64,1518,9000 --fdb 0
+///   l2bench --generator both --offloads both          both generators; TCP, RTT both ways
 ///   l2bench --json > run.json                         every figure, for a script
 #[derive(Debug, Parser)]
 #[command(name = "l2bench", version, verbatim_doc_comment)]
 struct Args {
-    /// A short run for a smoke test (under a minute): 64-byte frames, short trials, no
-    /// 1M-MAC table. It fails if any target measured nothing.
+    /// A short run for a smoke test (about a minute): 64-byte frames, short trials, 200
+    /// round trips, no 1M-MAC table. It fails (exit 1) if any target measured nothing of
+    /// something asked, a TCP stream or round trip it did not carry included.
     #[arg(long)]
     quick: bool,
-    /// Targets to measure, comma-separated (see --list); default all.
+    /// Targets to measure, comma-separated (see --list); default all but an l2sw bridge
+    /// whose named receive ring is the daemon's default (`l2sw-bridge` measures that).
     #[arg(long, value_delimiter = ',')]
     targets: Vec<String>,
     /// List the targets and exit.
@@ -70,6 +90,17 @@ struct Args {
     /// Seconds of the TCP stream (0 for no TCP test).
     #[arg(long)]
     tcp_secs: Option<f64>,
+    /// Round trips timed per target, one request every millisecond (0 for none; default
+    /// 1000, 200 with --quick).
+    #[arg(long)]
+    round_trips: Option<usize>,
+    /// How the generator sends. Every trial uses the first one; with `both`, the flat-out
+    /// 64-byte trial (and its goals) is repeated with sendmmsg.
+    #[arg(long, value_enum, default_value_t = GeneratorArg::Ring)]
+    generator: GeneratorArg,
+    /// The ends' TX offloads (checksum, scatter-gather, TSO, GSO) for TCP and the round trip.
+    #[arg(long, value_enum, default_value_t = OffloadsArg::On)]
+    offloads: OffloadsArg,
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -81,11 +112,34 @@ struct Args {
     from_json: Option<PathBuf>,
 }
 
+/// `--generator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GeneratorArg {
+    /// A TPACKET_V2 transmit ring: a burst of frames written into shared slots, one send for
+    /// them all, the qdisc skipped.
+    Ring,
+    /// Batches of frames handed over with sendmmsg (l2bench's generator before the ring).
+    Sendmmsg,
+    /// The ring for every trial, then sendmmsg for a second set of 64-byte rates.
+    Both,
+}
+
+/// `--offloads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OffloadsArg {
+    /// Left at their defaults (on) for every target.
+    On,
+    /// The old way: off on the ends of l2sw and OVS targets; kernel targets keep them.
+    Off,
+    /// On; then TCP and the round trip once more, with them off on l2sw and OVS targets.
+    Both,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         for t in TARGETS {
-            println!("{:<26} {}", t.name, t.path());
+            println!("{:<26} {}", t.name, t.describe());
         }
         return ExitCode::SUCCESS;
     }
@@ -113,15 +167,27 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     if !l2sw_tests::privileged() {
         return Err("needs root: it makes network namespaces and AF_PACKET sockets".into());
     }
+    let handover = lab::default_handover().map_err(|e| e.to_string())?;
     let targets: Vec<Target> = if args.targets.is_empty() {
         // Open vSwitch is measured where it is installed.
         let ovs = Ovs::installed();
         if !ovs {
             eprintln!("l2bench: ovs-netdev skipped: Open vSwitch is not installed");
         }
+        let ring = match handover {
+            Handover::Blocks => "blocks",
+            Handover::Frames => "frames",
+        };
+        for t in TARGETS.iter().filter(|t| t.repeats_default(handover)) {
+            eprintln!(
+                "l2bench: {t} skipped: l2sw-bridge measures it (the daemon's receive rings \
+                 hand over {ring} by default)"
+            );
+        }
         TARGETS
             .iter()
             .filter(|t| ovs || t.kind != Kind::OvsNetdev)
+            .filter(|t| !t.repeats_default(handover))
             .copied()
             .collect()
     } else {
@@ -136,9 +202,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     } else {
         1500
     };
-    let steps_per = 3 + settings.sizes.len() + settings.fdb.len();
+    let steps: usize = targets.iter().map(|t| settings.steps(t)).sum();
     let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new((targets.len() * steps_per * settings.rounds) as u64)
+        ProgressBar::new((steps * settings.rounds) as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -152,7 +218,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut rounds: Vec<Vec<run::Results>> = vec![Vec::new(); targets.len()];
     for round in 1..=settings.rounds {
         for (t, kept) in targets.iter().zip(&mut rounds) {
-            let r = measure(t, &settings, mtu, &bar);
+            let r = measure(t, &settings, mtu, handover, &bar);
             let line = match &r.error {
                 Some(e) => format!("{t}: failed: {e}"),
                 None => format!(
@@ -180,9 +246,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         settings.rounds,
         started.elapsed().as_secs_f64()
     );
+    let mut goals = report::goals(&results, &settings.generators);
+    let each: Vec<Vec<report::Goal>> = (0..settings.rounds)
+        .map(|i| {
+            let round: Vec<run::Results> =
+                rounds.iter().filter_map(|r| r.get(i).cloned()).collect();
+            report::goals(&round, &settings.generators)
+        })
+        .collect();
+    report::with_rounds(&mut goals, &each);
     let report = Report {
         conditions: conditions(args),
-        goals: report::goals(&results),
+        goals,
         rounds: if settings.rounds > 1 {
             // Round by round, in the order they ran.
             (0..settings.rounds)
@@ -219,9 +294,15 @@ fn run(args: &Args) -> Result<ExitCode, String> {
 }
 
 /// Builds `t` and measures it once.
-fn measure(t: &Target, settings: &Settings, mtu: u32, bar: &ProgressBar) -> run::Results {
+fn measure(
+    t: &Target,
+    settings: &Settings,
+    mtu: u32,
+    handover: Handover,
+    bar: &ProgressBar,
+) -> run::Results {
     bar.set_message(format!("{t}: building"));
-    match Lab::build(*t, mtu) {
+    match Lab::build(*t, mtu, settings.offloads, handover) {
         Ok(lab) => run::measure(lab, settings, &mut |what| {
             bar.inc(1);
             bar.set_message(format!("{t}: {what}"));
@@ -262,6 +343,18 @@ fn settings(args: &Args) -> Result<Settings, String> {
         fdb,
         capacity_rounds: if quick { 1 } else { 5 },
         rounds: usize::from(args.rounds),
+        generators: match args.generator {
+            GeneratorArg::Ring => vec![GenKind::Ring],
+            GeneratorArg::Sendmmsg => vec![GenKind::Sendmmsg],
+            GeneratorArg::Both => vec![GenKind::Ring, GenKind::Sendmmsg],
+        },
+        offloads: match args.offloads {
+            OffloadsArg::On => Offloads::On,
+            OffloadsArg::Off => Offloads::Off,
+            OffloadsArg::Both => Offloads::Both,
+        },
+        round_trips: args.round_trips.unwrap_or(if quick { 200 } else { 1000 }),
+        round_trip_gap_ms: 1.0,
     })
 }
 

@@ -4,6 +4,9 @@
 //! the sink's `eth0` in namespace `b` (or `e`, the station behind a macvlan uplink). Between
 //! them is either nothing (a direct veth pair), the kernel (a bridge, a macvlan device) or
 //! l2sw, built from the same engine the daemon runs and driven on a core of its own.
+//!
+//! The ends' offloads stay as a new interface has them (checksum, scatter-gather, TSO and GSO
+//! on, as Docker leaves a container's), unless the run asks for the old way ([`Offloads`]).
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -12,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use l2sw::config::{NetworkPlan, PortKind, PortPlace};
+use l2sw::config::{Config, NetworkPlan, PortKind, PortPlace};
 use l2sw::daemon;
 use l2sw::engine::Engine;
 use l2sw::fwd::{MacvlanMode, PortConfig, Role as PortRole, SwitchConfig, UplinkPort};
@@ -20,6 +23,7 @@ use l2sw::port::sys::ring::Handover;
 use l2sw::wire::Mac;
 use l2sw_control::modes::{Member, Role};
 use l2sw_control::nl::{Links, NlError, Scratch};
+use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 use super::traffic::Flow;
@@ -32,8 +36,8 @@ pub enum Kind {
     /// The kernel's bridge.
     KernelBridge,
     /// l2sw as a learning bridge, on AF_PACKET ports whose receive rings hand frames over
-    /// as said, or on TAP ports.
-    L2swBridge(PortKind, Handover),
+    /// as said (`None`: as the daemon does by default), or on TAP ports.
+    L2swBridge(PortKind, Option<Handover>),
     /// The kernel's macvlan in a mode.
     KernelMacvlan(MacvlanMode),
     /// l2sw as macvlan in a mode (AF_PACKET ports).
@@ -66,10 +70,38 @@ impl Target {
         )
     }
 
-    /// Whether frames cross user space (so the ends' TX offloads must be off: a checksum
-    /// left to offload would arrive unfinished, a TSO super-frame would not fit a frame).
+    /// Whether frames cross user space: unless the switch honours the metadata of offloaded
+    /// packets, a checksum left to offload arrives unfinished and a TSO super-frame does not
+    /// fit a frame. `--offloads off` turns the ends' TX offloads off for these targets.
     pub fn in_userspace(&self) -> bool {
         self.is_l2sw() || self.kind == Kind::OvsNetdev
+    }
+
+    /// Whether it is an l2sw bridge whose receive ring is named and is the daemon's default
+    /// (`default`), so that it measures what `l2sw-bridge` does.
+    pub fn repeats_default(&self, default: Handover) -> bool {
+        self.kind == Kind::L2swBridge(PortKind::AfPacket, Some(default))
+    }
+
+    /// What it is, in words (`l2bench --list`).
+    pub fn describe(&self) -> String {
+        let ring = |h: Option<Handover>| match h {
+            None => "the daemon's default receive ring",
+            Some(Handover::Blocks) => "TPACKET_V3 receive rings (blocks)",
+            Some(Handover::Frames) => "TPACKET_V2 receive rings (frames)",
+        };
+        let what = match self.kind {
+            Kind::Direct => "nothing between the ends".to_owned(),
+            Kind::KernelBridge => "the kernel's bridge".to_owned(),
+            Kind::L2swBridge(PortKind::Tap, _) => "l2sw's bridge on TAP ports".to_owned(),
+            Kind::L2swBridge(PortKind::AfPacket, h) => {
+                format!("l2sw's bridge on AF_PACKET ports, {}", ring(h))
+            }
+            Kind::KernelMacvlan(m) => format!("the kernel's macvlan, {}", m.name()),
+            Kind::L2swMacvlan(m) => format!("l2sw's macvlan, {}", m.name()),
+            Kind::OvsNetdev => "Open vSwitch's userspace datapath".to_owned(),
+        };
+        format!("{what}: {}", self.path())
     }
 
     /// The path the frames take, in words.
@@ -103,15 +135,19 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "l2sw-bridge",
-        kind: Kind::L2swBridge(PortKind::AfPacket, Handover::Blocks),
+        kind: Kind::L2swBridge(PortKind::AfPacket, None),
     },
     Target {
         name: "l2sw-bridge-v2",
-        kind: Kind::L2swBridge(PortKind::AfPacket, Handover::Frames),
+        kind: Kind::L2swBridge(PortKind::AfPacket, Some(Handover::Frames)),
+    },
+    Target {
+        name: "l2sw-bridge-v3",
+        kind: Kind::L2swBridge(PortKind::AfPacket, Some(Handover::Blocks)),
     },
     Target {
         name: "l2sw-bridge-tap",
-        kind: Kind::L2swBridge(PortKind::Tap, Handover::Blocks),
+        kind: Kind::L2swBridge(PortKind::Tap, None),
     },
     Target {
         name: "kernel-macvlan-bridge",
@@ -156,6 +192,44 @@ pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().copied().find(|t| t.name == name)
 }
 
+/// How the daemon's AF_PACKET ports hand frames over when the configuration does not say:
+/// what a port of a minimal configuration file gets.
+pub fn default_handover() -> Result<Handover, BenchError> {
+    let text = "[[network]]\nname = \"probe\"\nmode = \"bridge\"\n\
+                [[network.port]]\ninterface = \"pa\"\nrole = \"bridge\"\n";
+    let bad = |e: &dyn fmt::Display| BenchError::Setup(format!("the daemon's default ring: {e}"));
+    let plans = Config::from_toml(text)
+        .map_err(|e| bad(&e))?
+        .plan()
+        .map_err(|e| bad(&e))?;
+    plans
+        .first()
+        .and_then(|p| p.ports.first())
+        .map(|(_, place)| place.handover)
+        .ok_or_else(|| bad(&"no port planned"))
+}
+
+/// What becomes of the ends' TX offloads (checksum, scatter-gather, TSO, GSO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Offloads {
+    /// Left on, as a new interface (and Docker) has them, on every target.
+    On,
+    /// The old way: off on the ends of targets whose frames cross user space (l2sw, OVS);
+    /// the kernel's targets keep them.
+    Off,
+    /// On for everything, then off as `Off` has them for a second TCP and round-trip
+    /// measurement of the targets that cross user space.
+    Both,
+}
+
+impl Offloads {
+    /// The setting of runs saved before there was a choice.
+    pub fn legacy() -> Offloads {
+        Offloads::Off
+    }
+}
+
 /// One end of a target: an interface in a namespace, with its MAC and IPv4 address.
 #[derive(Debug, Clone)]
 pub struct End {
@@ -196,8 +270,14 @@ const UPLINK_MAC: Mac = Mac([2, 0, 0, 0, 1, 0]);
 const BRIDGE_MAC: Mac = Mac([2, 0, 0, 0, 2, 0]);
 
 impl Lab {
-    /// Builds `target` with every link's MTU at `mtu`.
-    pub fn build(target: Target, mtu: u32) -> Result<Lab, BenchError> {
+    /// Builds `target` with every link's MTU at `mtu` and the ends' offloads as `offloads`
+    /// says; l2sw's ports hand frames over as `handover` unless the target names a way.
+    pub fn build(
+        target: Target,
+        mtu: u32,
+        offloads: Offloads,
+        handover: Handover,
+    ) -> Result<Lab, BenchError> {
         let mut ns = namespaces(target.name);
         let a = ns.create("a")?;
         let b = ns.create("b")?;
@@ -236,6 +316,7 @@ impl Lab {
                 None
             }
             Kind::L2swBridge(PortKind::AfPacket, ring) => {
+                let ring = ring.unwrap_or(handover);
                 let sw = ns.create("sw")?;
                 veth((&a, "eth0", GEN_MAC), (&sw, "pa", station(11)), mtu)?;
                 veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
@@ -244,17 +325,11 @@ impl Lab {
                     vec![
                         (
                             PortConfig::bridge("pa"),
-                            PortPlace {
-                                handover: ring,
-                                ..place(PortKind::AfPacket, &sw, "pa")
-                            },
+                            place(PortKind::AfPacket, &sw, "pa", ring),
                         ),
                         (
                             PortConfig::bridge("pb"),
-                            PortPlace {
-                                handover: ring,
-                                ..place(PortKind::AfPacket, &sw, "pb")
-                            },
+                            place(PortKind::AfPacket, &sw, "pb", ring),
                         ),
                     ],
                     ("pa", "pb"),
@@ -263,8 +338,14 @@ impl Lab {
             Kind::L2swBridge(PortKind::Tap, _) => Some((
                 SwitchConfig::bridge(),
                 vec![
-                    (PortConfig::bridge("pa"), place(PortKind::Tap, &a, "eth0")),
-                    (PortConfig::bridge("pb"), place(PortKind::Tap, &b, "eth0")),
+                    (
+                        PortConfig::bridge("pa"),
+                        place(PortKind::Tap, &a, "eth0", handover),
+                    ),
+                    (
+                        PortConfig::bridge("pb"),
+                        place(PortKind::Tap, &b, "eth0", handover),
+                    ),
                 ],
                 ("pa", "pb"),
             )),
@@ -312,18 +393,18 @@ impl Lab {
                 let mut ports = vec![
                     (
                         PortConfig::new("up", uplink).with_mac(UPLINK_MAC),
-                        place(PortKind::AfPacket, &sw, "up"),
+                        place(PortKind::AfPacket, &sw, "up", handover),
                     ),
                     (
                         sub_port("pa", gen_mac, mode)?,
-                        place(PortKind::AfPacket, &sw, "pa"),
+                        place(PortKind::AfPacket, &sw, "pa", handover),
                     ),
                 ];
                 let egress = if mode == MacvlanMode::Bridge {
                     veth((&b, "eth0", SINK_MAC), (&sw, "pb", station(12)), mtu)?;
                     ports.push((
                         sub_port("pb", SINK_MAC, mode)?,
-                        place(PortKind::AfPacket, &sw, "pb"),
+                        place(PortKind::AfPacket, &sw, "pb", handover),
                     ));
                     "pb"
                 } else {
@@ -358,20 +439,29 @@ impl Lab {
             gen_end.mac = UPLINK_MAC;
         }
         for end in [&gen_end, &sink_end] {
-            let l = Links::new(Some(&end.ns));
-            if target.in_userspace() {
-                l.disable_tx_offloads(&end.dev)?;
-            }
-            l.add_address(&end.dev, end.ip.into(), 24)?;
+            Links::new(Some(&end.ns)).add_address(&end.dev, end.ip.into(), 24)?;
         }
-        Ok(Lab {
+        let lab = Lab {
             target,
             gen_end,
             sink_end,
             engine,
             ovs,
             _namespaces: ns,
-        })
+        };
+        if offloads == Offloads::Off && target.in_userspace() {
+            lab.disable_offloads()?;
+        }
+        Ok(lab)
+    }
+
+    /// Turns the ends' TX offloads off (checksum, scatter-gather, TSO, GSO): what they send
+    /// from then on is whole frames, checksummed, of at most the MTU.
+    pub fn disable_offloads(&self) -> Result<(), BenchError> {
+        for end in [&self.gen_end, &self.sink_end] {
+            Links::new(Some(&end.ns)).disable_tx_offloads(&end.dev)?;
+        }
+        Ok(())
     }
 
     /// The flow from the generator's end to the sink's.
@@ -405,12 +495,12 @@ fn sub_port(name: &str, mac: Mac, mode: MacvlanMode) -> Result<PortConfig, Bench
         .ok_or_else(|| BenchError::Setup(format!("{name}: not a macvlan sub-interface")))
 }
 
-fn place(kind: PortKind, ns: &str, interface: &str) -> PortPlace {
+fn place(kind: PortKind, ns: &str, interface: &str, handover: Handover) -> PortPlace {
     PortPlace {
         kind,
         interface: interface.to_owned(),
         netns: Some(ns.to_owned()),
-        handover: Handover::Blocks,
+        handover,
     }
 }
 
@@ -587,4 +677,33 @@ fn run(c: &mut Command) -> Result<(), BenchError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemons_default_ring_is_read_from_its_configuration() {
+        let default = default_handover().unwrap();
+        let named: Vec<&str> = TARGETS
+            .iter()
+            .filter(|t| t.repeats_default(default))
+            .map(|t| t.name)
+            .collect();
+        // Exactly one of the bridges with a named ring repeats l2sw-bridge.
+        let expect = match default {
+            Handover::Blocks => "l2sw-bridge-v3",
+            Handover::Frames => "l2sw-bridge-v2",
+        };
+        assert_eq!(named, [expect]);
+        assert!(!target("l2sw-bridge").unwrap().repeats_default(default));
+        assert!(
+            target("l2sw-bridge")
+                .unwrap()
+                .describe()
+                .contains("default")
+        );
+    }
 }

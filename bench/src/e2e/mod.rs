@@ -3,9 +3,11 @@
 //!
 //! - [`lab`]: the targets and the namespaces each is built in;
 //! - [`traffic`]: the generator and the sink;
+//! - [`echo`]: the round trip through the ends' own IP stacks (UDP);
 //! - [`run`]: the measurements of one target;
 //! - [`report`]: the table, the goals, JSON and the SVG chart.
 
+pub mod echo;
 pub mod lab;
 pub mod report;
 pub mod run;
@@ -39,6 +41,9 @@ pub enum BenchError {
     /// Anything else in building a target.
     #[error("{0}")]
     Setup(String),
+    /// The target did not carry the ends' traffic (no connection, no reply, no data).
+    #[error("{0}")]
+    Traffic(String),
 }
 
 impl BenchError {

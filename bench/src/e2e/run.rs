@@ -1,9 +1,14 @@
 //! The measurements of one target, in the order they run: capacity (l2sw alone, before the
-//! sink exists), rate and loss per frame size, the zero-loss rate, latency, TCP throughput
-//! and FDB scale.
+//! sink exists), rate and loss per frame size (and at 64 bytes with every other generator),
+//! the zero-loss rate, one-way latency, the round trip and TCP throughput through the ends'
+//! own IP stacks (again with their offloads off, if asked), and FDB scale.
+//!
+//! A round trip or TCP stream that the target does not carry is a result, kept with its
+//! reason, not an error that ends the target's run; every wait in them has a deadline.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -16,9 +21,10 @@ use l2sw::wire::Mac;
 use serde::{Deserialize, Serialize};
 
 use super::BenchError;
-use super::lab::{Lab, Target};
+use super::echo::{self, Responder};
+use super::lab::{Lab, Offloads, Target};
 use super::sys::{self, CpuClock};
-use super::traffic::{BURST, Flow, Generator, Sent, Sink};
+use super::traffic::{BURST, Flow, GenKind, Generator, Sent, Sink};
 
 /// The core the generator runs on (its kernel work, and a kernel switch's, runs there too).
 pub const GEN_CPU: usize = 0;
@@ -50,10 +56,54 @@ pub struct Settings {
     /// rounds (so that a machine whose speed drifts weighs on every target alike).
     #[serde(default = "one")]
     pub rounds: usize,
+    /// How the generator sends: the first way for every trial, the others for one more
+    /// flat-out trial of 64-byte frames each.
+    #[serde(default = "legacy_generators")]
+    pub generators: Vec<GenKind>,
+    /// The ends' TX offloads during TCP and the round trip.
+    #[serde(default = "Offloads::legacy")]
+    pub offloads: Offloads,
+    /// Round trips timed (0: none).
+    #[serde(default)]
+    pub round_trips: usize,
+    /// Milliseconds from one round-trip request to the next.
+    #[serde(default)]
+    pub round_trip_gap_ms: f64,
 }
 
 fn one() -> usize {
     1
+}
+
+fn legacy_generators() -> Vec<GenKind> {
+    vec![GenKind::legacy()]
+}
+
+impl Settings {
+    /// The generator every trial uses.
+    pub fn generator(&self) -> GenKind {
+        self.generators
+            .first()
+            .copied()
+            .unwrap_or_else(GenKind::legacy)
+    }
+
+    /// How many steps one target's run has (for a progress bar).
+    pub fn steps(&self, target: &Target) -> usize {
+        let ends = usize::from(self.round_trips > 0) + usize::from(self.tcp_secs > 0.0);
+        let again = self.offloads == Offloads::Both && target.in_userspace();
+        // `measure_into` steps past the capacity of kernel targets too.
+        usize::from(self.capacity_rounds > 0)
+            + self.sizes.len()
+            + self.generators.len().saturating_sub(1)
+            + if self.search_steps > 0 {
+                1 + usize::from(self.latency_secs > 0.0)
+            } else {
+                0
+            }
+            + ends * if again { 2 } else { 1 }
+            + if target.learns() { self.fdb.len() } else { 0 }
+    }
 }
 
 /// Rate and loss at one frame size.
@@ -71,6 +121,9 @@ pub struct Rate {
     pub loss: f64,
     /// l2sw's CPU seconds per million frames received (l2sw targets).
     pub cpu_s_per_mframe: Option<f64>,
+    /// How the generator sent.
+    #[serde(default = "GenKind::legacy")]
+    pub generator: GenKind,
 }
 
 /// Latency percentiles at a fixed rate.
@@ -86,6 +139,86 @@ pub struct Latency {
     pub p99_us: f64,
     /// 99.9th percentile.
     pub p999_us: f64,
+}
+
+/// Round trips through the target, one request at a time (UDP, the ends' own stacks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundTrip {
+    /// Requests sent.
+    pub sent: usize,
+    /// Replies received in time.
+    pub samples: usize,
+    /// Median round trip, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+}
+
+impl RoundTrip {
+    /// The percentiles of `rtts_ns` (in any order) out of `sent` requests.
+    pub fn of(sent: usize, mut rtts_ns: Vec<u64>) -> RoundTrip {
+        rtts_ns.sort_unstable();
+        let us = |p| percentile(&rtts_ns, p).map_or(0.0, |ns| ns as f64 / 1e3);
+        RoundTrip {
+            sent,
+            samples: rtts_ns.len(),
+            p50_us: us(0.50),
+            p99_us: us(0.99),
+        }
+    }
+}
+
+/// What the ends' own IP stacks got through the target: a TCP stream and round trips. A
+/// figure that could not be had has its reason instead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ends {
+    /// TCP throughput, Gbit/s.
+    #[serde(default)]
+    pub tcp_gbps: Option<f64>,
+    /// Why TCP has no figure, or why its figure is short (the stream stalled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_error: Option<String>,
+    /// Round trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_trip: Option<RoundTrip>,
+    /// Why the round trip has no figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_trip_error: Option<String>,
+}
+
+impl Ends {
+    /// The median of several rounds', figure by figure; the first reason any round gave.
+    fn median(rounds: &[&Ends]) -> Ends {
+        let med = |f: &dyn Fn(&Ends) -> Option<f64>| median(rounds.iter().filter_map(|e| f(e)));
+        let first = |f: fn(&Ends) -> &Option<String>| rounds.iter().find_map(|e| f(e).clone());
+        let trips: Vec<&RoundTrip> = rounds
+            .iter()
+            .filter_map(|e| e.round_trip.as_ref())
+            .collect();
+        let rt = |f: fn(&RoundTrip) -> f64| median(trips.iter().map(|r| f(r))).unwrap_or(0.0);
+        Ends {
+            tcp_gbps: med(&|e| e.tcp_gbps),
+            tcp_error: first(|e| &e.tcp_error),
+            round_trip: (!trips.is_empty()).then(|| RoundTrip {
+                sent: trips.iter().map(|r| r.sent).sum(),
+                samples: trips.iter().map(|r| r.samples).sum(),
+                p50_us: rt(|r| r.p50_us),
+                p99_us: rt(|r| r.p99_us),
+            }),
+            round_trip_error: first(|e| &e.round_trip_error),
+        }
+    }
+
+    /// What of these is missing: `tcp`, `round trip`, each with its reason.
+    fn missing(&self, s: &Settings, out: &mut Vec<String>, suffix: &str) {
+        let why = |e: &Option<String>| e.as_ref().map(|e| format!(" ({e})")).unwrap_or_default();
+        if s.round_trips > 0 && self.round_trip.as_ref().is_none_or(|r| r.samples == 0) {
+            out.push(format!("round trip{suffix}{}", why(&self.round_trip_error)));
+        }
+        if s.tcp_secs > 0.0 && self.tcp_gbps.is_none_or(|g| g <= 0.0) {
+            out.push(format!("TCP throughput{suffix}{}", why(&self.tcp_error)));
+        }
+    }
 }
 
 /// l2sw alone draining a full receive ring on one core.
@@ -125,8 +258,13 @@ pub struct Results {
     pub zero_loss_fps: Option<f64>,
     /// Latency.
     pub latency: Option<Latency>,
-    /// TCP throughput, Gbit/s.
-    pub tcp_gbps: Option<f64>,
+    /// TCP and round trips, the ends' offloads as the run's setting has them.
+    #[serde(flatten)]
+    pub ends: Ends,
+    /// TCP and round trips again with the ends' offloads off (`--offloads both`, targets
+    /// whose frames cross user space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offloads_off: Option<Ends>,
     /// Capacity (l2sw targets).
     pub capacity: Option<Capacity>,
     /// FDB scale (bridges).
@@ -143,7 +281,8 @@ impl Results {
             rates: Vec::new(),
             zero_loss_fps: None,
             latency: None,
-            tcp_gbps: None,
+            ends: Ends::default(),
+            offloads_off: None,
             capacity: None,
             fdb: Vec::new(),
             error: None,
@@ -166,19 +305,33 @@ impl Results {
             out.push(format!("failed: {e}"));
             return out;
         }
+        let primary = s.generator();
         for &size in &s.sizes {
-            if self.rate(size).is_none_or(|m| m.fps <= 0.0) {
+            if self.rate_with(primary, size).is_none_or(|m| m.fps <= 0.0) {
                 out.push(format!("rate at {size} B"));
+            }
+        }
+        for &g in s.generators.iter().skip(1) {
+            if self.rate_with(g, 64).is_none_or(|m| m.fps <= 0.0) {
+                out.push(format!("rate at 64 B ({g} generator)"));
             }
         }
         if s.search_steps > 0 && self.zero_loss_fps.is_none() {
             out.push("zero-loss rate".into());
         }
-        if s.latency_secs > 0.0 && self.latency.as_ref().is_none_or(|l| l.samples == 0) {
+        if s.search_steps > 0
+            && s.latency_secs > 0.0
+            && self.latency.as_ref().is_none_or(|l| l.samples == 0)
+        {
             out.push("latency".into());
         }
-        if s.tcp_secs > 0.0 && self.tcp_gbps.is_none_or(|g| g <= 0.0) {
-            out.push("TCP throughput".into());
+        self.ends.missing(s, &mut out, "");
+        if s.offloads == Offloads::Both && target.in_userspace() {
+            self.offloads_off.clone().unwrap_or_default().missing(
+                s,
+                &mut out,
+                " with offloads off",
+            );
         }
         if target.is_l2sw() {
             if s.capacity_rounds > 0 && self.capacity.as_ref().is_none_or(|c| c.frames == 0) {
@@ -208,21 +361,28 @@ impl Results {
             .rates
             .iter()
             .map(|m| {
-                let at = |f: fn(&Rate) -> f64| med(&|r: &Results| r.rate(m.size).map(f));
+                let (g, z) = (m.generator, m.size);
+                let at = |f: fn(&Rate) -> f64| med(&|r: &Results| r.rate_with(g, z).map(f));
                 Rate {
-                    size: m.size,
+                    size: z,
                     offered_fps: at(|x| x.offered_fps).unwrap_or(0.0),
                     fps: at(|x| x.fps).unwrap_or(0.0),
                     gbps: at(|x| x.gbps).unwrap_or(0.0),
                     loss: at(|x| x.loss).unwrap_or(0.0),
                     cpu_s_per_mframe: med(&|r: &Results| {
-                        r.rate(m.size).and_then(|x| x.cpu_s_per_mframe)
+                        r.rate_with(g, z).and_then(|x| x.cpu_s_per_mframe)
                     }),
+                    generator: g,
                 }
             })
             .collect();
         out.zero_loss_fps = med(&|r| r.zero_loss_fps);
-        out.tcp_gbps = med(&|r| r.tcp_gbps);
+        out.ends = Ends::median(&rounds.iter().map(|r| &r.ends).collect::<Vec<_>>());
+        let off: Vec<&Ends> = rounds
+            .iter()
+            .filter_map(|r| r.offloads_off.as_ref())
+            .collect();
+        out.offloads_off = (!off.is_empty()).then(|| Ends::median(&off));
         out.latency = first.latency.as_ref().map(|_| {
             let at = |f: fn(&Latency) -> f64| {
                 med(&|r: &Results| r.latency.as_ref().map(f)).unwrap_or(0.0)
@@ -260,10 +420,25 @@ impl Results {
         Some(out)
     }
 
-    /// The rate at `size`, if measured.
+    /// The rate at `size` of the generator every trial used (the first rows), if measured.
     pub fn rate(&self, size: usize) -> Option<&Rate> {
         self.rates.iter().find(|r| r.size == size)
     }
+
+    /// The rate at `size` sent by generator `g`, if measured.
+    pub fn rate_with(&self, g: GenKind, size: usize) -> Option<&Rate> {
+        self.rates
+            .iter()
+            .find(|r| r.size == size && r.generator == g)
+    }
+}
+
+/// The `p` quantile (0 to 1) of `sorted` by nearest rank: the smallest value at least a
+/// fraction `p` of the values are not above. `None` if empty.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    let n = sorted.len();
+    let rank = (n as f64 * p.clamp(0.0, 1.0)).ceil() as usize;
+    sorted.get(rank.clamp(1, n.max(1)) - 1).copied()
 }
 
 /// The median of `v` (the mean of the middle two of an even count), `None` if empty.
@@ -343,27 +518,66 @@ impl Forwarder {
     }
 }
 
-/// A built target with its generator and sink, measuring.
+/// A built target with its generators and sink, measuring.
 #[derive(Debug)]
 pub struct Bench {
     lab: Lab,
-    generator: Generator,
+    /// The generators; the first sends every trial but the other generators' own.
+    generators: Vec<Generator>,
     sink: Option<Sink>,
     forwarder: Option<Forwarder>,
     trial: u32,
 }
 
+/// How long a TCP connection may take to open (time for one retransmitted SYN).
+const TCP_CONNECT: Duration = Duration::from_secs(2);
+/// How long a TCP stream may go without progress before it counts as stalled.
+const TCP_STALL: Duration = Duration::from_secs(1);
+
+/// What a TCP stream got across.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    bytes: u64,
+    /// From the first byte to the end of the stream (or to the last byte, if it stalled).
+    secs: f64,
+    stalled: bool,
+}
+
 impl Bench {
-    /// Opens the generator on a built target.
-    pub fn new(lab: Lab) -> Result<Bench, BenchError> {
-        let generator = Generator::open(&lab.gen_end.ns, &lab.gen_end.dev, lab.flow())?;
+    /// Opens generators of `kinds` (at least one) on a built target.
+    pub fn new(lab: Lab, kinds: &[GenKind]) -> Result<Bench, BenchError> {
+        let kinds = if kinds.is_empty() {
+            &[GenKind::legacy()][..]
+        } else {
+            kinds
+        };
+        let end = &lab.gen_end;
+        let generators = kinds
+            .iter()
+            .map(|&k| Generator::open(k, &end.ns, &end.dev, lab.flow()))
+            .collect::<Result<_, _>>()?;
         Ok(Bench {
             lab,
-            generator,
+            generators,
             sink: None,
             forwarder: None,
             trial: 0,
         })
+    }
+
+    /// The generator of kind `g`, or the first.
+    fn generator(&mut self, g: Option<GenKind>) -> Result<&mut Generator, BenchError> {
+        let i = match g {
+            None => 0,
+            Some(g) => self
+                .generators
+                .iter()
+                .position(|x| x.kind() == g)
+                .ok_or_else(|| BenchError::Setup(format!("no {g} generator open")))?,
+        };
+        self.generators
+            .get_mut(i)
+            .ok_or_else(|| BenchError::Setup("no generator open".into()))
     }
 
     /// l2sw alone: fills the ingress port's receive ring while the engine is stopped, then
@@ -398,9 +612,11 @@ impl Bench {
             self.trial += 1;
             // More than the ring holds: the kernel drops the rest.
             let trial = self.trial;
-            on_gen_core(&mut self.generator, |g| {
-                g.run(trial, 64, None, 0.1, BURST, &[])
-            })?;
+            let g = self
+                .generators
+                .first_mut()
+                .ok_or_else(|| BenchError::Setup("no generator open".into()))?;
+            on_gen_core(g, |g| g.run(trial, 64, None, 0.1, BURST, &[]))?;
             // The last block is handed over after the ring's 1 ms timeout.
             std::thread::sleep(Duration::from_millis(20));
             let before = engine.stats().tx;
@@ -466,8 +682,10 @@ impl Bench {
         self.lab.ovs.as_ref()?.pid().and_then(sys::process_cpu)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn trial(
         &mut self,
+        gen_kind: Option<GenKind>,
         size: usize,
         rate: Option<f64>,
         secs: f64,
@@ -475,18 +693,14 @@ impl Bench {
         flows: &[Flow],
         record: bool,
     ) -> Result<Trial, BenchError> {
-        let sink = self
-            .sink
-            .as_ref()
-            .ok_or_else(|| BenchError::Setup("sink not open".into()))?;
         self.trial += 1;
-        sink.start(self.trial, record);
-        let cpu0 = self.switch_cpu();
         let trial = self.trial;
-        let sent = on_gen_core(&mut self.generator, |g| {
+        self.sink()?.start(trial, record);
+        let cpu0 = self.switch_cpu();
+        let sent = on_gen_core(self.generator(gen_kind)?, |g| {
             g.run(trial, size, rate, secs, burst, flows)
         })?;
-        let (received, latencies) = sink.finish();
+        let (received, latencies) = self.sink()?.finish();
         let cpu = self
             .switch_cpu()
             .zip(cpu0)
@@ -499,9 +713,17 @@ impl Bench {
         })
     }
 
-    /// The rate and loss at `size`, sending flat out for `secs`.
-    pub fn rate(&mut self, size: usize, secs: f64) -> Result<Rate, BenchError> {
-        let t = self.trial(size, None, secs, BURST, &[], false)?;
+    fn sink(&self) -> Result<&Sink, BenchError> {
+        self.sink
+            .as_ref()
+            .ok_or_else(|| BenchError::Setup("sink not open".into()))
+    }
+
+    /// The rate and loss at `size`, sending flat out for `secs` with generator `g` (the
+    /// first if `None`).
+    pub fn rate(&mut self, g: Option<GenKind>, size: usize, secs: f64) -> Result<Rate, BenchError> {
+        let generator = self.generator(g)?.kind();
+        let t = self.trial(g, size, None, secs, BURST, &[], false)?;
         Ok(Rate {
             size,
             offered_fps: t.offered(),
@@ -509,6 +731,7 @@ impl Bench {
             gbps: t.fps() * size as f64 * 8.0 / 1e9,
             loss: t.loss(),
             cpu_s_per_mframe: t.cpu_per_mframe(),
+            generator,
         })
     }
 
@@ -521,7 +744,7 @@ impl Bench {
         let (mut lo, mut hi) = (0.0, max.offered_fps);
         for _ in 0..steps {
             let mid = (lo + hi) / 2.0;
-            let t = self.trial(64, Some(mid), secs, 8, &[], false)?;
+            let t = self.trial(None, 64, Some(mid), secs, 8, &[], false)?;
             if t.received >= t.sent.frames && t.sent.frames > 0 {
                 lo = t.offered().min(mid);
             } else {
@@ -533,17 +756,11 @@ impl Bench {
 
     /// Latency percentiles of 64-byte frames sent one per system call at `fps`.
     pub fn latency(&mut self, fps: f64, secs: f64) -> Result<Latency, BenchError> {
-        let t = self.trial(64, Some(fps), secs, 1, &[], true)?;
+        let t = self.trial(None, 64, Some(fps), secs, 1, &[], true)?;
         let at_fps = t.offered();
         let mut l = t.latencies;
         l.sort_unstable();
-        let pct = |p: f64| -> f64 {
-            if l.is_empty() {
-                return 0.0;
-            }
-            let i = ((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1;
-            l[i] as f64 / 1e3
-        };
+        let pct = |p: f64| percentile(&l, p).map_or(0.0, |ns| ns as f64 / 1e3);
         Ok(Latency {
             at_fps,
             samples: l.len(),
@@ -553,52 +770,110 @@ impl Bench {
         })
     }
 
-    /// TCP throughput from the generator's end to the sink's, one stream for `secs`.
-    pub fn tcp(&mut self, secs: f64) -> Result<f64, BenchError> {
+    /// Up to `count` round trips from the generator's end to a UDP echo responder at the
+    /// sink's, a request every `gap`, within about twice the time that takes.
+    pub fn round_trip(&mut self, count: usize, gap: Duration) -> Result<RoundTrip, BenchError> {
         let (a, b) = (&self.lab.gen_end, &self.lab.sink_end);
-        let listener = netns::run_in(&b.ns, || TcpListener::bind((b.ip, 0)))?
-            .map_err(|e| BenchError::sys("listen", "tcp", e))?;
-        let to = listener
-            .local_addr()
-            .map_err(|e| BenchError::sys("listen", "tcp", e))?;
-        let receiver = std::thread::spawn(move || -> io::Result<(u64, f64)> {
-            let (mut s, _) = listener.accept()?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            let mut buf = vec![0u8; 1 << 18];
-            let mut total = 0u64;
-            let mut first = None;
-            loop {
-                let n = s.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                first.get_or_insert_with(Instant::now);
-                total += n as u64;
-            }
-            Ok((total, first.map_or(0.0, |t| t.elapsed().as_secs_f64())))
-        });
-        let connect = |addr: SocketAddr| TcpStream::connect_timeout(&addr, Duration::from_secs(3));
+        let responder = Responder::start(&b.ns, b.ip)?;
+        let limit = gap * u32::try_from(count).unwrap_or(u32::MAX) * 2 + Duration::from_secs(1);
+        let to = responder.addr();
+        let drops = self.checksum_drops();
+        let got = std::thread::scope(|s| {
+            s.spawn(|| {
+                sys::pin(Some(GEN_CPU));
+                echo::client(&a.ns, a.ip, to, count, gap, limit)
+            })
+            .join()
+        })
+        .map_err(|_| BenchError::Setup("round-trip client panicked".into()))?;
+        drop(responder);
+        let got = got.map_err(|e| self.explain(e, drops))?;
+        Ok(RoundTrip::of(got.sent, got.rtts_ns))
+    }
+
+    /// TCP throughput from the generator's end to the sink's, one stream for `secs`, and
+    /// why the figure is short if the stream stalled. Bounded in time: the connection has
+    /// [`TCP_CONNECT`], the stream `secs` and [`TCP_STALL`] more on either side.
+    pub fn tcp(&mut self, secs: f64) -> Result<(f64, Option<String>), BenchError> {
+        let drops = self.checksum_drops();
+        let (a, b) = (&self.lab.gen_end, &self.lab.sink_end);
+        let tcp = |op, e| BenchError::sys(op, format!("TCP {} -> {}", a.ip, b.ip), e);
+        // Errors of the stream itself (a reset) are the path's, not the harness's.
+        let path = |op: &str, e: io::Error| BenchError::Traffic(format!("TCP {op}: {e}"));
+        let listener =
+            netns::run_in(&b.ns, || TcpListener::bind((b.ip, 0)))?.map_err(|e| tcp("listen", e))?;
+        let to = listener.local_addr().map_err(|e| tcp("listen", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| tcp("listen", e))?;
+        let stream = Duration::from_secs_f64(secs);
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&gave_up);
+        let receiver = std::thread::spawn(move || receive(&listener, stream, &flag));
+        let connect = |addr: SocketAddr| TcpStream::connect_timeout(&addr, TCP_CONNECT);
         let sent = netns::run_in(&a.ns, || connect(to))
             .map_err(BenchError::from)
-            .and_then(|r| r.map_err(|e| BenchError::sys("connect", "tcp", e)))
-            .and_then(|mut s| {
-                s.set_write_timeout(Some(Duration::from_secs(5)))
-                    .and_then(|()| {
-                        let buf = vec![0x5au8; 1 << 18];
-                        let end = Instant::now() + Duration::from_secs_f64(secs);
-                        while Instant::now() < end {
-                            s.write_all(&buf)?;
-                        }
-                        s.shutdown(Shutdown::Write)
-                    })
-                    .map_err(|e| BenchError::sys("send", "tcp", e))
-            });
+            .inspect_err(|_| gave_up.store(true, Ordering::Relaxed))
+            .and_then(|r| {
+                r.map_err(|e| {
+                    BenchError::Traffic(format!(
+                        "no TCP connection to {to} in {} s ({e})",
+                        TCP_CONNECT.as_secs()
+                    ))
+                })
+            })
+            .and_then(|s| send(s, stream).map_err(|e| path("send", e)));
         let got = receiver
             .join()
             .map_err(|_| BenchError::Setup("TCP receiver panicked".into()))?
-            .map_err(|e| BenchError::sys("receive", "tcp", e))?;
-        sent?;
-        Ok(got.0 as f64 * 8.0 / got.1.max(1e-9) / 1e9)
+            .map_err(|e| path("receive", e));
+        let stalled_out = sent.map_err(|e| self.explain(e, drops))?;
+        let got = match got? {
+            Some(g) if g.bytes > 0 => g,
+            _ => {
+                let e = BenchError::Traffic(format!(
+                    "connected to {to}, but no data arrived in {:.1} s",
+                    secs + TCP_STALL.as_secs_f64()
+                ));
+                return Err(self.explain(e, drops));
+            }
+        };
+        let gbps = got.bytes as f64 * 8.0 / got.secs.max(1e-9) / 1e9;
+        let short = (got.stalled || stalled_out).then(|| {
+            format!(
+                "stalled: no progress for {} s after {:.1} MB",
+                TCP_STALL.as_secs(),
+                got.bytes as f64 / 1e6
+            )
+        });
+        Ok((gbps, short))
+    }
+
+    /// Packets both ends' kernels have dropped for bad checksums so far (UDP, TCP).
+    fn checksum_drops(&self) -> Option<(u64, u64)> {
+        let (a, b) = (&self.lab.gen_end, &self.lab.sink_end);
+        let (ua, ta) = echo::checksum_drops(&a.ns)?;
+        let (ub, tb) = echo::checksum_drops(&b.ns)?;
+        Some((ua + ub, ta + tb))
+    }
+
+    /// `e`, with the packets the ends dropped for bad checksums since `before` if any were:
+    /// the trace of offloaded checksums forwarded unfinished.
+    fn explain(&self, e: BenchError, before: Option<(u64, u64)>) -> BenchError {
+        let BenchError::Traffic(why) = e else {
+            return e;
+        };
+        let after = self.checksum_drops();
+        let Some(((u0, t0), (u1, t1))) = before.zip(after) else {
+            return BenchError::Traffic(why);
+        };
+        let (udp, tcp) = (u1.saturating_sub(u0), t1.saturating_sub(t0));
+        if udp + tcp == 0 {
+            return BenchError::Traffic(why);
+        }
+        BenchError::Traffic(format!(
+            "{why}; the ends dropped {udp} UDP and {tcp} TCP packets with bad checksums"
+        ))
     }
 
     /// The rate with `macs` learned MACs: half behind the sink, taught by frames from the
@@ -626,9 +901,9 @@ impl Bench {
             .ok_or_else(|| BenchError::Setup("sink not open".into()))?
             .announce(&behind_sink, TEACH)
             .map_err(|e| BenchError::sys("send", "sink", e))?;
-        on_gen_core(&mut self.generator, |g| g.announce(&flows, TEACH))?;
+        on_gen_core(self.generator(None)?, |g| g.announce(&flows, TEACH))?;
         std::thread::sleep(Duration::from_millis(50));
-        let t = self.trial(64, None, secs, BURST, &flows, false)?;
+        let t = self.trial(None, 64, None, secs, BURST, &flows, false)?;
         Ok(FdbPoint {
             macs,
             fps: t.fps(),
@@ -636,6 +911,109 @@ impl Bench {
             cpu_s_per_mframe: t.cpu_per_mframe(),
         })
     }
+}
+
+/// Accepts one connection on `listener` (non-blocking) within [`TCP_CONNECT`] and a second
+/// (or until `gave_up` is set), and reads it to its end, for at most `stream` and
+/// [`TCP_STALL`] twice over. `None` if nobody connected.
+fn receive(
+    listener: &TcpListener,
+    stream: Duration,
+    gave_up: &AtomicBool,
+) -> io::Result<Option<Received>> {
+    let deadline = Instant::now() + TCP_CONNECT + Duration::from_secs(1);
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || gave_up.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                sys::wait_readable(listener.as_fd(), left.min(Duration::from_millis(50)));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(TCP_STALL))?;
+    let end = Instant::now() + stream + 2 * TCP_STALL;
+    let mut buf = vec![0u8; 1 << 18];
+    let (mut bytes, mut first, mut last) = (0u64, None, Instant::now());
+    let mut stalled = false;
+    loop {
+        if Instant::now() >= end {
+            stalled = true;
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => {
+                last = Instant::now();
+                break;
+            }
+            Ok(n) => {
+                last = Instant::now();
+                first.get_or_insert(last);
+                bytes += n as u64;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                stalled = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A reset after the data is an end like another.
+            Err(e) if bytes > 0 && e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(Received {
+        bytes,
+        secs: first.map_or(0.0, |f| last.duration_since(f).as_secs_f64()),
+        stalled,
+    }))
+}
+
+/// Writes to `s` for `stream`, then closes its sending side; `true` if a write made no
+/// progress for [`TCP_STALL`] (and the stream was cut short there).
+fn send(mut s: TcpStream, stream: Duration) -> io::Result<bool> {
+    s.set_write_timeout(Some(TCP_STALL))?;
+    let buf = vec![0x5au8; 1 << 18];
+    let end = Instant::now() + stream;
+    let mut stalled = false;
+    while Instant::now() < end {
+        match s.write(&buf) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                stalled = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The receiver gave up on a stalled stream and closed it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                stalled = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // A stalled stream may not take the FIN either: the receiver's deadline ends it.
+    let _ = s.shutdown(Shutdown::Write);
+    Ok(stalled)
 }
 
 /// Runs `work` with the generator on a thread pinned to the generator's core.
@@ -676,10 +1054,11 @@ fn spread(i: u32, n: u32) -> u32 {
 }
 
 /// Measures everything of one built target. Errors in one measurement end the target's run
-/// and are kept in its results.
+/// and are kept in its results (but a TCP stream or round trip that the target does not
+/// carry is kept as such, and the run goes on).
 pub fn measure(lab: Lab, s: &Settings, step: &mut dyn FnMut(&str)) -> Results {
     let mut r = Results::new(&lab.target);
-    let mut bench = match Bench::new(lab) {
+    let mut bench = match Bench::new(lab, &s.generators) {
         Ok(b) => b,
         Err(e) => {
             r.error = Some(e.to_string());
@@ -710,12 +1089,16 @@ fn measure_into(
     b.start()?;
     for &size in &s.sizes {
         step(&format!("rate {size} B"));
-        r.rates.push(b.rate(size, s.secs)?);
+        r.rates.push(b.rate(None, size, s.secs)?);
     }
     let max64 = match r.rate(64) {
         Some(m) => m.clone(),
-        None => b.rate(64, s.secs)?,
+        None => b.rate(None, 64, s.secs)?,
     };
+    for &g in s.generators.iter().skip(1) {
+        step(&format!("rate 64 B, {g} generator"));
+        r.rates.push(b.rate(Some(g), 64, s.secs)?);
+    }
     if s.search_steps > 0 {
         step("zero-loss search");
         let z = b.zero_loss(&max64, s.search_steps, s.search_secs)?;
@@ -726,9 +1109,10 @@ fn measure_into(
             r.latency = Some(b.latency(base * s.latency_fraction, s.latency_secs)?);
         }
     }
-    if s.tcp_secs > 0.0 {
-        step("tcp");
-        r.tcp_gbps = Some(b.tcp(s.tcp_secs)?);
+    r.ends = ends(b, s, step, "")?;
+    if s.offloads == Offloads::Both && b.lab.target.in_userspace() {
+        b.lab.disable_offloads()?;
+        r.offloads_off = Some(ends(b, s, step, ", offloads off")?);
     }
     if b.lab.target.learns() {
         for &n in &s.fdb {
@@ -737,6 +1121,41 @@ fn measure_into(
         }
     }
     Ok(())
+}
+
+/// The round trip and TCP through the ends' own stacks; what the target does not carry is
+/// kept with its reason. Only the harness's own failures are errors.
+fn ends(
+    b: &mut Bench,
+    s: &Settings,
+    step: &mut dyn FnMut(&str),
+    what: &str,
+) -> Result<Ends, BenchError> {
+    let mut e = Ends::default();
+    let kept = |r: Result<(), BenchError>, why: &mut Option<String>| match r {
+        Err(BenchError::Traffic(t)) => {
+            *why = Some(t);
+            Ok(())
+        }
+        other => other,
+    };
+    if s.round_trips > 0 {
+        step(&format!("round trip{what}"));
+        let gap = Duration::from_secs_f64(s.round_trip_gap_ms.max(0.0) / 1e3);
+        let r = b.round_trip(s.round_trips, gap).map(|rt| {
+            e.round_trip = Some(rt);
+        });
+        kept(r, &mut e.round_trip_error)?;
+    }
+    if s.tcp_secs > 0.0 {
+        step(&format!("tcp{what}"));
+        let r = b.tcp(s.tcp_secs).map(|(g, short)| {
+            e.tcp_gbps = Some(g);
+            e.tcp_error = short;
+        });
+        kept(r, &mut e.tcp_error)?;
+    }
+    Ok(e)
 }
 
 #[cfg(test)]
@@ -754,6 +1173,7 @@ mod tests {
             gbps: fps * 64.0 * 8.0 / 1e9,
             loss: 0.0,
             cpu_s_per_mframe: Some(fps / 1e6),
+            generator: GenKind::Ring,
         });
         r.latency = Some(Latency {
             at_fps: fps / 2.0,
@@ -767,7 +1187,33 @@ mod tests {
             fps: capacity,
             cpu_us_per_frame: 1e6 / capacity,
         });
+        r.ends.tcp_gbps = Some(fps);
+        r.ends.round_trip = Some(RoundTrip {
+            sent: 10,
+            samples: 10,
+            p50_us: p50 * 3.0,
+            p99_us: p50 * 5.0,
+        });
         r
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            sizes: vec![64, 1518],
+            secs: 1.0,
+            search_steps: 1,
+            search_secs: 1.0,
+            latency_fraction: 0.5,
+            latency_secs: 1.0,
+            tcp_secs: 1.0,
+            fdb: vec![1000],
+            capacity_rounds: 1,
+            rounds: 1,
+            generators: vec![GenKind::Ring],
+            offloads: Offloads::On,
+            round_trips: 100,
+            round_trip_gap_ms: 1.0,
+        }
     }
 
     #[test]
@@ -786,6 +1232,12 @@ mod tests {
         // The middle capacity run, whole (its frames and CPU belong to it).
         let c = m.capacity.unwrap();
         assert_eq!((c.fps, c.cpu_us_per_frame), (200.0, 1e6 / 200.0));
+        assert_eq!(m.ends.tcp_gbps, Some(2.0));
+        let rt = m.ends.round_trip.unwrap();
+        assert_eq!(
+            (rt.p50_us, rt.p99_us, rt.samples, rt.sent),
+            (60.0, 100.0, 30, 30)
+        );
         assert_eq!(median([4.0, 1.0].into_iter()), Some(2.5));
         assert_eq!(median(std::iter::empty()), None);
     }
@@ -797,19 +1249,10 @@ mod tests {
         let m = Results::median(&[round(2.0, 1.0, 1.0), bad]).unwrap();
         assert_eq!(m.error.as_deref(), Some("generator panicked"));
         let t = target("l2sw-bridge").unwrap();
-        let s = Settings {
-            sizes: vec![64, 1518],
-            secs: 1.0,
-            search_steps: 1,
-            search_secs: 1.0,
-            latency_fraction: 0.5,
-            latency_secs: 1.0,
-            tcp_secs: 1.0,
-            fdb: vec![1000],
-            capacity_rounds: 1,
-            rounds: 1,
-        };
-        let missing = round(2.0, 1.0, 1.0).missing(&t, &s);
+        let mut s = settings();
+        let mut r = round(2.0, 1.0, 1.0);
+        r.ends.tcp_gbps = None;
+        let missing = r.missing(&t, &s);
         assert_eq!(
             missing,
             [
@@ -820,5 +1263,145 @@ mod tests {
             ]
         );
         assert!(m.missing(&t, &s)[0].starts_with("failed"));
+        // What the target did not carry is missing, with its reason; so are the second
+        // generator's rate and the figures with offloads off.
+        r.ends.tcp_error = Some("no TCP connection".into());
+        r.ends.round_trip = None;
+        r.ends.round_trip_error = Some("no UDP reply".into());
+        s.sizes = vec![64];
+        s.search_steps = 0;
+        s.fdb.clear();
+        s.generators.push(GenKind::Sendmmsg);
+        s.offloads = Offloads::Both;
+        r.offloads_off = Some(Ends {
+            tcp_gbps: Some(1.0),
+            ..Ends::default()
+        });
+        assert_eq!(
+            r.missing(&t, &s),
+            [
+                "rate at 64 B (sendmmsg generator)",
+                "round trip (no UDP reply)",
+                "TCP throughput (no TCP connection)",
+                "round trip with offloads off",
+            ]
+        );
+        // A kernel target has no second measurement with offloads off.
+        let mut k = round(2.0, 1.0, 1.0);
+        k.target = "kernel-bridge".into();
+        k.rates.push(Rate {
+            generator: GenKind::Sendmmsg,
+            ..k.rates[0].clone()
+        });
+        assert!(k.missing(&target("kernel-bridge").unwrap(), &s).is_empty());
+    }
+
+    fn loopback() -> TcpListener {
+        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        l
+    }
+
+    #[test]
+    fn a_tcp_stream_is_read_to_its_end_and_a_stalled_one_cut_short() {
+        // A whole stream: sent for a while, then closed.
+        let l = loopback();
+        let to = l.local_addr().unwrap();
+        let stream = Duration::from_millis(200);
+        let sender = std::thread::spawn(move || send(TcpStream::connect(to).unwrap(), stream));
+        let got = receive(&l, stream, &AtomicBool::new(false))
+            .unwrap()
+            .unwrap();
+        assert!(!sender.join().unwrap().unwrap());
+        assert!(got.bytes > 0 && !got.stalled && got.secs > 0.1, "{got:?}");
+        // A stalled one: a little data, then nothing, the connection left open.
+        let l = loopback();
+        let to = l.local_addr().unwrap();
+        let mut c = TcpStream::connect(to).unwrap();
+        c.write_all(b"some bytes").unwrap();
+        let t0 = Instant::now();
+        let got = receive(&l, Duration::from_secs(5), &AtomicBool::new(false))
+            .unwrap()
+            .unwrap();
+        assert!(got.stalled && got.bytes == 10, "{got:?}");
+        let waited = t0.elapsed();
+        assert!(waited >= TCP_STALL && waited < TCP_STALL * 3, "{waited:?}");
+    }
+
+    #[test]
+    fn the_tcp_receiver_stops_waiting_when_the_sender_gives_up() {
+        let l = loopback();
+        let t0 = Instant::now();
+        assert!(
+            receive(&l, Duration::from_secs(1), &AtomicBool::new(true))
+                .unwrap()
+                .is_none()
+        );
+        assert!(t0.elapsed() < TCP_CONNECT);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), Some(50));
+        assert_eq!(percentile(&v, 0.99), Some(99));
+        assert_eq!(percentile(&v, 0.999), Some(100));
+        assert_eq!(percentile(&v, 1.0), Some(100));
+        assert_eq!(percentile(&v, 0.0), Some(1));
+        assert_eq!(percentile(&[7], 0.99), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[1, 2, 3], 2.0), Some(3));
+        let rt = RoundTrip::of(5, vec![40_000, 10_000, 30_000, 20_000]);
+        assert_eq!((rt.sent, rt.samples), (5, 4));
+        assert_eq!((rt.p50_us, rt.p99_us), (20.0, 40.0));
+        assert_eq!(RoundTrip::of(3, Vec::new()).p50_us, 0.0);
+    }
+
+    #[test]
+    fn the_first_reason_of_any_round_is_kept() {
+        let ok = Ends {
+            tcp_gbps: Some(3.0),
+            ..Ends::default()
+        };
+        let bad = Ends {
+            tcp_error: Some("no TCP connection".into()),
+            round_trip_error: Some("no UDP reply".into()),
+            ..Ends::default()
+        };
+        let m = Ends::median(&[&ok, &bad, &ok]);
+        assert_eq!(m.tcp_gbps, Some(3.0));
+        assert_eq!(m.tcp_error.as_deref(), Some("no TCP connection"));
+        assert_eq!(m.round_trip, None);
+        assert_eq!(m.round_trip_error.as_deref(), Some("no UDP reply"));
+    }
+
+    #[test]
+    fn results_saved_before_the_new_fields_still_read() {
+        let old = r#"{"target": "l2sw-bridge", "path": "a -> b", "zero_loss_fps": 1.0,
+            "rates": [{"size": 64, "offered_fps": 2.0, "fps": 1.0, "gbps": 0.1, "loss": 0.5,
+                       "cpu_s_per_mframe": null}],
+            "latency": null, "tcp_gbps": 2.5, "capacity": null, "fdb": [], "error": null}"#;
+        let r: Results = serde_json::from_str(old).unwrap();
+        assert_eq!(r.rates[0].generator, GenKind::Sendmmsg);
+        assert_eq!(r.ends.tcp_gbps, Some(2.5));
+        assert_eq!(
+            (r.ends.round_trip.as_ref(), r.offloads_off.as_ref()),
+            (None, None)
+        );
+        // And what is written now reads back the same.
+        let mut new = r.clone();
+        new.ends.tcp_error = Some("stalled".into());
+        new.offloads_off = Some(Ends::default());
+        let again: Results = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(again.ends, new.ends);
+        assert_eq!(again.offloads_off, new.offloads_off);
+        let s: Settings = serde_json::from_str(
+            r#"{"sizes": [64], "secs": 0.4, "search_steps": 3, "search_secs": 0.2,
+                "latency_fraction": 0.5, "latency_secs": 0.3, "tcp_secs": 0.5,
+                "fdb": [], "capacity_rounds": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(s.generators, [GenKind::Sendmmsg]);
+        assert_eq!((s.offloads, s.round_trips, s.rounds), (Offloads::Off, 0, 1));
     }
 }

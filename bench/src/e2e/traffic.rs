@@ -1,6 +1,10 @@
 //! The traffic generator and the sink: AF_PACKET sockets of the harness's own, the same for
 //! every target, so that targets differ only in what sits between them.
 //!
+//! The generator sends in one of two ways ([`GenKind`]): batches handed to the kernel with
+//! `sendmmsg`, or a TPACKET_V2 transmit ring (l2sw's own [`TxRing`]) whose slots one `send`
+//! hands over together, skipping the interface's qdisc.
+//!
 //! Each frame carries, after its Ethernet header, a magic word, the trial's number, a
 //! sequence number and the wall-clock time it was handed to the kernel. The sink reads frames
 //! in place from a TPACKET_V3 ring, counts those of the current trial and, when asked, keeps
@@ -16,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use l2sw::port::sys::packet::PacketSocket;
 use l2sw::port::sys::ring::{RingSize, RxRing};
+use l2sw::port::sys::txring::{TxRing, TxRingSize};
 use l2sw::port::sys::{SysError, netns};
 use l2sw::wire::Mac;
+use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 use super::sys;
@@ -41,10 +47,55 @@ pub struct Flow {
     pub src: Mac,
 }
 
+/// How the generator hands frames to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenKind {
+    /// A TPACKET_V2 transmit ring: up to a burst of frames written into shared slots, then
+    /// one `send` for all of them; the qdisc is skipped.
+    Ring,
+    /// `sendmmsg` on an AF_PACKET socket: one system call per burst, each frame copied in.
+    Sendmmsg,
+}
+
+impl GenKind {
+    /// The generator of runs saved before there was a choice.
+    pub fn legacy() -> GenKind {
+        GenKind::Sendmmsg
+    }
+
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            GenKind::Ring => "ring",
+            GenKind::Sendmmsg => "sendmmsg",
+        }
+    }
+}
+
+impl std::fmt::Display for GenKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The generator's way out.
+#[derive(Debug)]
+enum Tx {
+    /// A send-only socket for `sendmmsg`.
+    Mmsg(PacketSocket),
+    /// A transmit ring (with a virtio header in each slot, as l2sw's ports send: the kernel
+    /// copies the frame into the socket buffer instead of pinning the ring's page).
+    Ring(TxRing),
+}
+
 /// The generator: one AF_PACKET socket in the sending namespace.
 #[derive(Debug)]
 pub struct Generator {
-    sock: PacketSocket,
+    kind: GenKind,
+    ns: String,
+    dev: String,
+    tx: Tx,
     frames: Vec<Vec<u8>>,
     flow: Flow,
     seq: u64,
@@ -61,15 +112,26 @@ pub struct Sent {
     pub secs: f64,
 }
 
-/// Frames handed to the kernel per `sendmmsg` when sending flat out.
+/// Frames handed to the kernel per system call (`sendmmsg`, or `send` on the ring) when
+/// sending flat out.
 pub const BURST: usize = 64;
 
+/// Slots of the generator's transmit ring: four bursts.
+const RING_SLOTS: usize = 4 * BURST;
+
 impl Generator {
-    /// A generator on interface `dev` of namespace `ns`, sending frames of `flow`.
-    pub fn open(ns: &str, dev: &str, flow: Flow) -> Result<Generator, BenchError> {
-        let sock = netns::run_in(ns, || PacketSocket::open(dev))??;
+    /// A generator of `kind` on interface `dev` of namespace `ns`, sending frames of `flow`.
+    pub fn open(kind: GenKind, ns: &str, dev: &str, flow: Flow) -> Result<Generator, BenchError> {
+        let tx = match kind {
+            // Bound with protocol 0: it receives nothing, so nothing queues up unread.
+            GenKind::Sendmmsg => Tx::Mmsg(netns::run_in(ns, || PacketSocket::open_sender(dev))??),
+            GenKind::Ring => Tx::Ring(open_ring(ns, dev, TxRingSize::default().frame_size)?),
+        };
         Ok(Generator {
-            sock,
+            kind,
+            ns: ns.to_owned(),
+            dev: dev.to_owned(),
+            tx,
             frames: Vec::new(),
             flow,
             seq: 0,
@@ -77,12 +139,24 @@ impl Generator {
         })
     }
 
+    /// How it sends.
+    pub fn kind(&self) -> GenKind {
+        self.kind
+    }
+
     /// Builds frames of `size` bytes on the wire (the 4-byte FCS included, as RFC 2544
-    /// counts them), at least 64.
-    fn shape(&mut self, size: usize) {
+    /// counts them), at least 64; a ring whose slots are too small for them is replaced.
+    fn shape(&mut self, size: usize) -> io::Result<()> {
         let len = size.max(64) - 4;
+        if let Tx::Ring(ring) = &self.tx
+            && ring.max_frame() < len
+        {
+            // Room for the slot's header and the virtio header besides the frame.
+            let slot = (len + 64).next_power_of_two();
+            self.tx = Tx::Ring(open_ring(&self.ns, &self.dev, slot).map_err(io::Error::other)?);
+        }
         if self.frames.first().is_some_and(|f| f.len() == len) {
-            return;
+            return Ok(());
         }
         let mut f = vec![0u8; len];
         f[0..6].copy_from_slice(&self.flow.dst.0);
@@ -93,6 +167,31 @@ impl Generator {
             *b = i as u8;
         }
         self.frames = vec![f; BURST];
+        Ok(())
+    }
+
+    /// Hands the first `n` frames to the kernel; returns how many it took.
+    fn send(&mut self, n: usize) -> io::Result<u64> {
+        let frames = &self.frames[..n];
+        match &mut self.tx {
+            Tx::Mmsg(sock) => {
+                let mut refs: [&[u8]; BURST] = [&[]; BURST];
+                for (r, f) in refs.iter_mut().zip(frames) {
+                    *r = f;
+                }
+                Ok(sock.send_many(&refs[..n])? as u64)
+            }
+            Tx::Ring(ring) => {
+                // A slot still in flight ends the batch; what the kernel refuses is dropped
+                // (and not counted as offered).
+                for f in frames {
+                    if !ring.queue(f) {
+                        break;
+                    }
+                }
+                Ok(ring.send()?.sent as u64)
+            }
+        }
     }
 
     /// Sends `size`-byte frames of trial `trial` for `secs`, flat out (`rate` `None`) or
@@ -107,7 +206,7 @@ impl Generator {
         burst: usize,
         flows: &[Flow],
     ) -> io::Result<Sent> {
-        self.shape(size);
+        self.shape(size)?;
         if flows.is_empty() && self.readdress {
             for f in &mut self.frames {
                 f[0..6].copy_from_slice(&self.flow.dst.0);
@@ -147,11 +246,7 @@ impl Generator {
                 f[AT_STAMP..AT_STAMP + 8].copy_from_slice(&stamp.to_le_bytes());
                 self.seq += 1;
             }
-            let mut refs: [&[u8]; BURST] = [&[]; BURST];
-            for (r, f) in refs.iter_mut().zip(&self.frames[..burst]) {
-                *r = f;
-            }
-            sent += self.sock.send_many(&refs[..burst])? as u64;
+            sent += self.send(burst)?;
         }
         Ok(Sent {
             frames: sent,
@@ -173,6 +268,15 @@ impl Generator {
         }
         Ok(sent)
     }
+}
+
+/// A transmit ring on `dev` in namespace `ns` with slots of `slot` bytes.
+fn open_ring(ns: &str, dev: &str, slot: usize) -> Result<TxRing, BenchError> {
+    let size = TxRingSize {
+        frame_size: slot,
+        frame_nr: RING_SLOTS,
+    };
+    Ok(netns::run_in(ns, || TxRing::open(dev, size, true))??)
 }
 
 /// What the sink shares with the harness.
