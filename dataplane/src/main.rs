@@ -58,10 +58,10 @@ enum Command {
         #[arg(long)]
         busy_poll: bool,
         /// After forwarding a frame, keep polling this many microseconds before sleeping, so
-        /// that a reply or the next segments of a TCP window find l2sw awake (no wake-up, no
-        /// millisecond-scale latency). While it lingers an engine yields its core to any
-        /// other thread that wants it; an idle switch sleeps. 0 sleeps as soon as the ports
-        /// are empty.
+        /// that a reply, the next segments of a TCP window or a client's next request find
+        /// l2sw awake (no wake-up: tens of microseconds less per frame). A core spins for
+        /// that long after each burst of traffic; an idle switch sleeps and costs nothing.
+        /// 0 sleeps as soon as the ports are empty.
         #[arg(long, value_name = "MICROSECONDS", default_value_t = l2sw::engine::DEFAULT_LINGER.as_micros() as u64)]
         linger_us: u64,
     },

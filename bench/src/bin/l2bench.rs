@@ -90,6 +90,13 @@ struct Args {
     /// Seconds of the TCP stream (0 for no TCP test).
     #[arg(long)]
     tcp_secs: Option<f64>,
+    /// l2sw targets: keep polling this many microseconds after a frame before sleeping
+    /// (default: the daemon's, `l2sw run --linger-us`), to weigh latency against CPU.
+    #[arg(long, value_name = "MICROSECONDS")]
+    linger_us: Option<u64>,
+    /// l2sw targets: never sleep, as `l2sw run --busy-poll`.
+    #[arg(long)]
+    busy_poll: bool,
     /// Round trips timed per target, one request every millisecond (0 for none; default
     /// 1000, 200 with --quick).
     #[arg(long)]
@@ -337,6 +344,8 @@ fn settings(args: &Args) -> Result<Settings, String> {
         secs: args.secs.unwrap_or(if quick { 0.4 } else { 2.0 }),
         search_steps: if quick { 3 } else { 7 },
         search_secs: if quick { 0.2 } else { 1.0 },
+        linger_us: args.linger_us,
+        busy_poll: args.busy_poll,
         latency_fraction: 0.5,
         latency_secs: if quick { 0.3 } else { 1.0 },
         tcp_secs: args.tcp_secs.unwrap_or(if quick { 0.5 } else { 3.0 }),

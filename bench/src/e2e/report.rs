@@ -762,6 +762,8 @@ mod tests {
                 secs: 0.1,
                 search_steps: 0,
                 search_secs: 0.1,
+                linger_us: None,
+                busy_poll: false,
                 latency_fraction: 0.5,
                 latency_secs: 0.0,
                 tcp_secs: 0.0,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use l2sw::engine::Engine;
+use l2sw::engine::{Engine, Polling};
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
 use l2sw::wire::Mac;
@@ -42,6 +42,13 @@ pub struct Settings {
     pub search_steps: usize,
     /// Seconds of each zero-loss trial.
     pub search_secs: f64,
+    /// l2sw's engine: microseconds it keeps polling after a frame (`None`: the daemon's
+    /// default).
+    #[serde(default)]
+    pub linger_us: Option<u64>,
+    /// l2sw's engine never sleeps.
+    #[serde(default)]
+    pub busy_poll: bool,
     /// Latency is measured at this fraction of the zero-loss rate.
     pub latency_fraction: f64,
     /// Seconds of the latency trial.
@@ -1059,7 +1066,19 @@ fn spread(i: u32, n: u32) -> u32 {
 pub fn measure(lab: Lab, s: &Settings, step: &mut dyn FnMut(&str)) -> Results {
     let mut r = Results::new(&lab.target);
     let mut bench = match Bench::new(lab, &s.generators) {
-        Ok(b) => b,
+        Ok(mut b) => {
+            if let Some((engine, _, _)) = b.lab.engine.as_mut() {
+                let mut polling = Polling {
+                    busy: s.busy_poll,
+                    ..Polling::default()
+                };
+                if let Some(us) = s.linger_us {
+                    polling.linger = Duration::from_micros(us);
+                }
+                engine.set_polling(polling);
+            }
+            b
+        }
         Err(e) => {
             r.error = Some(e.to_string());
             return r;
@@ -1203,6 +1222,8 @@ mod tests {
             secs: 1.0,
             search_steps: 1,
             search_secs: 1.0,
+            linger_us: None,
+            busy_poll: false,
             latency_fraction: 0.5,
             latency_secs: 1.0,
             tcp_secs: 1.0,
