@@ -280,7 +280,13 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Capture {
     selection: Selection,
     queue: Queue<Captured>,
+    /// Bytes of hex the queue holds.
+    held: usize,
 }
+
+/// Bytes of hex a capture keeps for its reader at most: a few hundred super-frames, or the
+/// whole queue of MTU-sized frames.
+pub const CAPTURE_BYTES: usize = 32 << 20;
 
 impl Capture {
     /// Captures the next `count` frames received on or sent out of `port` (`None`: any).
@@ -291,23 +297,40 @@ impl Capture {
                 remaining: count,
             },
             queue: Queue::default(),
+            held: 0,
         }
     }
 
     /// Keeps a copy of `frame`, seen on `port` going `dir`, if it is wanted.
     pub fn keep(&mut self, sw: &Switch, port: PortId, dir: Direction, frame: &[u8]) {
         if self.selection.take(port) {
+            let hex = hex(frame);
+            self.held += hex.len();
+            // Super-frames are up to 64 KB each: the oldest go, counted, past the budget.
+            while self.held > CAPTURE_BYTES {
+                let Some(old) = self.queue.items.pop_front() else {
+                    break;
+                };
+                self.held -= old.hex.len();
+                self.queue.lost += 1;
+            }
+            if self.queue.items.len() == QUEUE
+                && let Some(old) = self.queue.items.front()
+            {
+                self.held -= old.hex.len();
+            }
             self.queue.push(Captured {
                 time_us: now_us(),
                 port: sw.port_name(port),
                 dir,
-                hex: hex(frame),
+                hex,
             });
         }
     }
 
     /// The frames so far (they leave the queue), and how many were lost to a full queue.
     pub fn take(&mut self) -> (Vec<Captured>, u64) {
+        self.held = 0;
         (self.queue.take(), std::mem::take(&mut self.queue.lost))
     }
 
@@ -386,6 +409,23 @@ mod tests {
         assert_eq!((frames.len(), lost), (QUEUE, 5));
         assert_eq!(frames[0].hex, "05");
         assert_eq!(c.take(), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn super_frames_are_kept_within_a_byte_budget() {
+        let (sw, a, _) = bridge();
+        let mut c = Capture::new(None, u64::MAX);
+        let big = vec![0xabu8; 65_000];
+        let n = CAPTURE_BYTES / (2 * big.len()) + 10;
+        for _ in 0..n {
+            c.keep(&sw, a, Direction::In, &big);
+        }
+        let (frames, lost) = c.take();
+        let held: usize = frames.iter().map(|f| f.hex.len()).sum();
+        assert!(held <= CAPTURE_BYTES, "{held} bytes held");
+        assert_eq!(frames.len() as u64 + lost, n as u64);
+        assert!(lost >= 10, "the oldest went: {lost}");
+        assert!(frames.iter().all(|f| f.hex.len() == 130_000), "kept whole");
     }
 
     impl Decision {
