@@ -91,9 +91,9 @@ impl TapDevice {
     }
 
     /// Reads one frame: its `virtio_net_hdr` into `hdr`, the frame into `buf` (replacing its
-    /// contents, cut to `max` bytes, without zeroing `buf` first). Returns the frame's length
-    /// on the device (more than `buf` holds when it was cut), or `Ok(None)` when none is
-    /// waiting.
+    /// contents, cut to `max` bytes, without zeroing `buf` first). Returns the frame's length,
+    /// or `max + 1` for a frame longer than `max` (the device does not say how long), or
+    /// `Ok(None)` when none is waiting.
     pub fn recv(
         &self,
         hdr: &mut [u8; VNET_HDR_LEN],
@@ -101,9 +101,9 @@ impl TapDevice {
         max: usize,
     ) -> io::Result<Option<usize>> {
         buf.clear();
-        buf.reserve(max);
+        buf.reserve(max + 1);
         let room = buf.spare_capacity_mut();
-        let len = room.len().min(max);
+        let len = room.len().min(max + 1);
         let iov = [
             libc::iovec {
                 iov_base: hdr.as_mut_ptr().cast(),
@@ -124,11 +124,9 @@ impl TapDevice {
             }
             return Err(e);
         }
-        // tun_put_user returns the frame's whole length, even when the buffer cut it.
-        let whole = (n as usize).saturating_sub(VNET_HDR_LEN);
-        // SAFETY: the kernel initialised the first `min(whole, len) <= capacity` bytes.
-        unsafe { buf.set_len(whole.min(len)) };
-        Ok(Some(whole))
+        // SAFETY: readv returned `n`, having written into `hdr` and `len <= max + 1` bytes
+        // of the spare capacity (`max + 1` of them: reserved above).
+        Ok(Some(unsafe { read_len(buf, n as usize, max) }))
     }
 
     /// Writes one frame behind its `virtio_net_hdr`; `Ok(false)` when it was not taken (queue
@@ -157,6 +155,23 @@ impl TapDevice {
         }
         Ok(true)
     }
+}
+
+/// Sets `buf`'s length after a read that offered `max + 1` bytes of its spare capacity and
+/// returned `n` (header included), and returns the frame's length, or `max + 1` when it was
+/// longer than `max` (then cut to `max` bytes). A read from a TAP device returns at most what
+/// it was offered (`tun_chr_read_iter`), so the byte beyond `max` is what tells a frame that
+/// was cut, and how much longer it was is not known.
+///
+/// # Safety
+///
+/// The kernel must have written `n - VNET_HDR_LEN` bytes (at most `max + 1`) into `buf`'s
+/// spare capacity.
+unsafe fn read_len(buf: &mut Vec<u8>, n: usize, max: usize) -> usize {
+    let len = n.saturating_sub(VNET_HDR_LEN).min(max + 1);
+    // SAFETY: the caller guarantees these bytes were initialised, within the capacity.
+    unsafe { buf.set_len(len.min(max)) };
+    len
 }
 
 /// Asks for checksum, TSO and USO offloads; a kernel without USO refuses the whole set
