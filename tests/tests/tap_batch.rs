@@ -149,3 +149,43 @@ fn a_batched_tap_port_moves_every_frame_whole_and_in_order() {
 fn a_tap_port_with_a_system_call_per_frame_does_too() {
     round_trip("tapb-sys", Io::Syscall);
 }
+
+/// Whether interface `ifname` exists in namespace `ns`.
+fn exists(ns: &str, ifname: &str) -> bool {
+    std::process::Command::new("ip")
+        .args(["-n", ns, "link", "show", ifname])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_dropped_tap_port_takes_its_device_with_it_at_once() {
+    let Some(mut sb) = Sandbox::new("tapb-drop") else {
+        return;
+    };
+    let ns = sb.netns("w");
+    for (i, io) in [Io::Uring, Io::Syscall].into_iter().enumerate() {
+        let name = format!("tap{i}");
+        let opts = Options {
+            rx: io,
+            tx: io,
+            ..Options::default()
+        };
+        let mut port = TapPort::create_in_with(&ns, &name, MAX_FRAME, opts).unwrap();
+        // Used both ways first, so that the ring has done its work.
+        let wl = Tap::open("w", &ns, &name);
+        wl.send(&frame(0, 0));
+        assert_eq!(read(&mut port, 1)[0].0, frame(0, 0));
+        assert_eq!(
+            port.send_batch(&[TxFrame::plain(&frame(1, 0)); 2]).unwrap(),
+            2
+        );
+        drop(wl);
+        assert!(exists(&ns, &name));
+        drop(port);
+        // No waiting: whoever removed the port may look for the device at once.
+        assert!(!exists(&ns, &name), "{io:?}: {name} outlived its port");
+    }
+}

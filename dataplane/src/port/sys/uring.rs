@@ -10,7 +10,9 @@
 //! non-blocking I/O, io_uring arms a poll and completes the read when data comes.) Should a
 //! request still not complete, the call gives the ring up after [`PATIENCE`] rather than
 //! block the caller. The descriptor is registered with the ring (a fixed file: no file lookup
-//! per request), which holds a reference to the open file until the ring is dropped.
+//! per request), which holds a reference to the open file until the ring is dropped. The ring
+//! unregisters it before it closes: a ring's teardown runs later in a kernel worker, and the
+//! file (a TAP device, which lives as long as it is open) would outlive its descriptor.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -140,7 +142,7 @@ impl Uring {
                     tries += 1;
                 }
                 Err(e) => {
-                    self.ring = None;
+                    self.give_up();
                     return Err(e);
                 }
             }
@@ -156,7 +158,7 @@ impl Uring {
             if done < n {
                 let now = Instant::now();
                 if *deadline.get_or_insert(now + PATIENCE) <= now {
-                    self.ring = None;
+                    self.give_up();
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "io_uring requests did not complete",
@@ -165,5 +167,20 @@ impl Uring {
             }
         }
         Ok(&self.res[..n])
+    }
+
+    /// Closes the ring, having unregistered the descriptor: the file is then released now,
+    /// with the caller's own descriptor, not whenever the kernel gets round to the ring.
+    fn give_up(&mut self) {
+        if let Some(ring) = self.ring.take() {
+            // Nothing to do if it fails: the file is then released with the ring.
+            let _ = ring.submitter().unregister_files();
+        }
+    }
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        self.give_up();
     }
 }
