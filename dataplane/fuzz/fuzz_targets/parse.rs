@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
 /// What `FrameInfo` reports is what the bytes say.
 fn agrees_with_bytes(data: &[u8], info: &FrameInfo) {
     let be16 = |at: usize| u16::from_be_bytes([data[at], data[at + 1]]);
-    assert_eq!(usize::from(info.len), data.len());
+    assert_eq!(usize::try_from(info.len).ok(), Some(data.len()));
     assert_eq!(Mac::from_slice(data), Some(info.dst()));
     assert_eq!(Mac::from_slice(&data[6..]), Some(info.src()));
     let tags = [info.outer, info.inner].into_iter().flatten().count();
