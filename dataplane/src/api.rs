@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use crate::config::{Config, NetworkSpec, PortSpec};
 use crate::daemon::{self, Handle, Networks};
 use crate::engine::Engine;
-use crate::fwd::{EntryKind, PortId};
+use crate::fwd::{EntryKind, PortId, Vid};
 use crate::trace::{Capture, Tracer};
 use crate::wire::Mac;
 
@@ -549,7 +549,7 @@ fn add_static(e: &mut Engine, mac: Mac, port: &str, vid: u16, sticky: bool) -> R
         .port_by_name(port)
         .ok_or_else(|| format!("no port {port:?}"))?;
     let fdb = sw.fdb_mut().ok_or("not a learning bridge: it has no FDB")?;
-    fdb.add_static(now, vid, mac, id, sticky)
+    fdb.add_static(now, Vid::new(vid), mac, id, sticky)
         .map_err(|e| e.to_string())
 }
 
@@ -580,7 +580,14 @@ mod tests {
         };
         sw.set_storm(b, storm).unwrap();
         let mut e = Engine::new(sw);
-        let bc = |n: u8| craft::ethernet(Mac::BROADCAST, Mac([2, 0, 0, 0, 0, n]), 0x88b5, b"x");
+        let bc = |n: u8| {
+            craft::ethernet(
+                Mac::BROADCAST,
+                craft::station(n),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            )
+        };
         let mut batch: Batch<Vec<u8>> = Batch::new();
         // Station 1 flaps between a and b; b's broadcasts are over its limit after the first.
         for i in 0..=FLAP_MOVES {

@@ -289,7 +289,7 @@ impl Engine {
         let shown = usize::try_from(new).map_or(kept, |n| n.min(kept));
         for f in fdb.recent_flaps().skip(kept - shown) {
             tracing::warn!(
-                mac = %f.mac, vid = f.vid, from = %self.sw.port_name(f.from),
+                mac = %f.mac, vid = %f.vid, from = %self.sw.port_name(f.from),
                 to = %self.sw.port_name(f.to),
                 "MAC flapping: {FLAP_MOVES} moves within a second, a loop between these ports?"
             );

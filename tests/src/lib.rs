@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod lab;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -21,13 +23,19 @@ use l2sw::port::sys::packet::PacketSocket;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// Whether this process may create network namespaces.
+/// Whether this process may create network namespaces (it runs as root).
 pub fn privileged() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    l2sw::port::sys::is_root()
+}
+
+/// [`privileged`], saying "skipped TEST: network namespaces need root" when not: a test that
+/// needs root returns at once if this is false.
+pub fn privileged_or_skip(test: &str) -> bool {
+    let root = privileged();
+    if !root {
+        eprintln!("skipped {test}: network namespaces need root");
+    }
+    root
 }
 
 /// A set of network namespaces that exist as long as the sandbox does.
@@ -40,8 +48,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// A new, empty sandbox named after `test`; `None` without the privileges namespaces need.
     pub fn new(test: &str) -> Option<Sandbox> {
-        if !privileged() {
-            eprintln!("skipped {test}: network namespaces need root");
+        if !privileged_or_skip(test) {
             return None;
         }
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -194,7 +201,7 @@ pub fn teach(engine: &mut Engine, port: l2sw::fwd::PortId, tap: &Tap, n: u8) {
     tap.send(&l2sw::wire::craft::ethernet(
         l2sw::wire::Mac::BROADCAST,
         station(n),
-        0x88b5,
+        l2sw::wire::craft::ETHERTYPE_EXPERIMENTAL,
         b"hello",
     ));
     let start = Instant::now();
@@ -233,9 +240,7 @@ pub fn deliveries(taps: &[Tap], from: &Tap, frame: &[u8]) -> Vec<String> {
 }
 
 /// Station `n`'s MAC: 02:00:00:00:00:nn.
-pub fn station(n: u8) -> l2sw::wire::Mac {
-    l2sw::wire::Mac([2, 0, 0, 0, 0, n])
-}
+pub use l2sw::wire::craft::station;
 
 /// A workload interface's transmit offloads: checksum offload, scatter-gather, TSO and GSO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

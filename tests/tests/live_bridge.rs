@@ -17,7 +17,7 @@ use l2sw::wire::{Mac, craft};
 use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries, station};
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw live")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw live")
 }
 
 /// Port flags of a variant: hairpin on port a, isolation on ports a and b.

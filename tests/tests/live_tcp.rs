@@ -23,7 +23,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use l2sw::fwd::{DropReason, PortConfig, PortId, Switch, SwitchConfig, VidSet, VlanMode};
+use l2sw::fwd::{DropReason, PortConfig, PortId, Switch, SwitchConfig, Vid, VidSet, VlanMode};
 use l2sw::port::Port;
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::sys::netns;
@@ -345,9 +345,9 @@ fn across_a_trunk(test: &str, a: End, b: End) {
         return;
     };
     let sw_ns = sb.netns("sw");
-    let access = VlanMode::Access { vid: 10 };
+    let access = VlanMode::Access { vid: Vid::new(10) };
     let trunk = || VlanMode::Trunk {
-        allowed: [10].into_iter().collect::<VidSet>(),
+        allowed: [Vid::new(10)].into_iter().collect::<VidSet>(),
         native: None,
     };
     let (mut s1, mut s2) = (Sw::new(&sw_ns), Sw::new(&sw_ns));

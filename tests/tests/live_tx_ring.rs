@@ -29,7 +29,12 @@ fn frame(i: usize) -> Vec<u8> {
     for (k, b) in payload.iter_mut().enumerate().skip(4) {
         *b = (k * 7 + i) as u8;
     }
-    let f = craft::ethernet(station(2), station(1), 0x88b5, &payload);
+    let f = craft::ethernet(
+        station(2),
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        &payload,
+    );
     if i % 6 == 2 { craft::tagged(&f, 10) } else { f }
 }
 

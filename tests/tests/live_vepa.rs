@@ -12,7 +12,7 @@ use l2sw::wire::{Mac, craft};
 use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries, station};
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw vepa")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw vepa")
 }
 
 /// Who receives A's broadcast, A's unicast to B and B's unicast to A.

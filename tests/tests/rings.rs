@@ -17,9 +17,19 @@ fn frames() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (i, len) in [0usize, 46, 500, 1499].into_iter().enumerate() {
         let payload: Vec<u8> = (0..len).map(|b| (b + i) as u8).collect();
-        out.push(craft::ethernet(station(2), station(1), 0x88b5, &payload));
+        out.push(craft::ethernet(
+            station(2),
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            &payload,
+        ));
     }
-    let plain = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"tagged");
+    let plain = craft::ethernet(
+        Mac::BROADCAST,
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        b"tagged",
+    );
     out.push(craft::tagged(&plain, 10));
     out
 }

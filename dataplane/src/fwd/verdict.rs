@@ -293,7 +293,7 @@ impl Decision {
         Decision {
             verdict: Verdict::Drop(reason),
             why,
-            vid: 0,
+            vid: Vid::UNAWARE,
             ctag: None,
             learned: None,
         }
@@ -305,7 +305,7 @@ impl Decision {
         Decision {
             verdict,
             why,
-            vid: 0,
+            vid: Vid::UNAWARE,
             ctag: None,
             learned: None,
         }
