@@ -275,7 +275,7 @@ fn macvlan_modes_deliver_as_the_kernel_does() {
         return;
     };
     let lan = lab.lan("10.60.0.200");
-    // Each mode on the same parent in turn; SPEC §2: bridge delivers between sub-interfaces,
+    // Each mode on the same parent in turn; docs/spec.md §2: bridge delivers between sub-interfaces,
     // private and vepa (without a hairpinning neighbour) do not; all reach the outside.
     for (mode, peers) in [("bridge", true), ("private", false), ("vepa", false)] {
         let (a, b) = (lab.w(&format!("{mode}a")), lab.w(&format!("{mode}b")));
@@ -629,7 +629,7 @@ fn host_access_lets_the_host_reach_macvlan_workloads() {
     lab.ok(&["attach", &a, "--network", "lan"]);
     assert!(
         !lab.reaches(None, &a, "lan"),
-        "SPEC §6.1: the host cannot reach it"
+        "docs/spec.md §6.1: the host cannot reach it"
     );
     let out = lab.ok(&["host-access", "lan"]);
     assert!(out.contains("10.70.0.254"), "{out}");
