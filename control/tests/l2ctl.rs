@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use l2sw::wire::Mac;
 use l2sw_control::embedded::EmbeddedDaemon;
 use l2sw_control::nl::{self, Links};
 use l2sw_control::probe::udp_reaches;
@@ -121,10 +122,10 @@ impl Lab {
         self.sandbox.veth(
             &host,
             "upl",
-            "02:00:00:00:aa:01",
+            Mac([2, 0, 0, 0, 0xaa, 1]),
             &lan,
             "eth0",
-            "02:00:00:00:aa:02",
+            Mac([2, 0, 0, 0, 0xaa, 2]),
         );
         self.sandbox.ip(
             &lan,
@@ -313,7 +314,8 @@ fn vepa_peers_meet_through_a_hairpinning_neighbour() {
     let lan = lab.lan("10.61.0.200");
     // The neighbour: a kernel bridge with hairpin on the port facing us (reflective relay).
     lab.sandbox.ip(&lan, &["addr", "flush", "dev", "eth0"]);
-    lab.sandbox.kernel_bridge(&lan, "br0");
+    lab.sandbox
+        .kernel_bridge(&lan, "br0", Mac([2, 0, 0, 0, 2, 0xfe]));
     lab.sandbox.enslave(&lan, "eth0", "br0", true, false);
     let (a, b) = (lab.w("a"), lab.w("b"));
     lab.ok(&[

@@ -34,32 +34,13 @@ struct Kernel {
 fn kernel(test: &str, v: Variant) -> Option<Kernel> {
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
-    sb.ip(
-        &sw,
-        &[
-            "link",
-            "add",
-            "br0",
-            "address",
-            &BRIDGE_MAC.to_string(),
-            "type",
-            "bridge",
-        ],
-    );
-    sb.ip(&sw, &["link", "set", "br0", "up"]);
+    sb.kernel_bridge(&sw, "br0", BRIDGE_MAC);
     let mut taps = Vec::new();
     for (i, name) in NAMES.iter().enumerate() {
         let n = i as u8 + 1;
         let ns = sb.netns(name);
         let port = format!("p{name}");
-        sb.veth(
-            &sw,
-            &port,
-            &port_mac(n).to_string(),
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
+        sb.veth(&sw, &port, port_mac(n), &ns, "eth0", station(n));
         let hairpin = v.hairpin_a && *name == "a";
         let isolated = v.isolated_ab && (*name == "a" || *name == "b");
         sb.enslave(&sw, &port, "br0", hairpin, isolated);

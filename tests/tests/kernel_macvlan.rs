@@ -53,23 +53,9 @@ fn upstream(sb: &mut Sandbox, hairpin: bool) -> (String, String) {
     let host = sb.netns("up");
     let sw = sb.netns("sw");
     let e = sb.netns("e");
-    sb.kernel_bridge(&sw, "br1");
-    sb.veth(
-        &host,
-        "upl",
-        &UPLINK.to_string(),
-        &sw,
-        "dwn",
-        "02:00:00:00:02:00",
-    );
-    sb.veth(
-        &sw,
-        "pe",
-        "02:00:00:00:02:01",
-        &e,
-        "eth0",
-        &station(E).to_string(),
-    );
+    sb.kernel_bridge(&sw, "br1", Mac([2, 0, 0, 0, 2, 0xfe]));
+    sb.veth(&host, "upl", UPLINK, &sw, "dwn", Mac([2, 0, 0, 0, 2, 0]));
+    sb.veth(&sw, "pe", Mac([2, 0, 0, 0, 2, 1]), &e, "eth0", station(E));
     sb.enslave(&sw, "dwn", "br1", hairpin, false);
     sb.enslave(&sw, "pe", "br1", false, false);
     (host, e)
@@ -82,34 +68,16 @@ fn kernel(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) ->
     for s in subs {
         let ns = sb.netns(s.name);
         let dev = format!("mv{}", s.name);
-        let mac = station(s.n).to_string();
-        sb.ip(
-            &host,
-            &[
-                "link",
-                "add",
-                &dev,
-                "address",
-                &mac,
-                "link",
-                "upl",
-                "type",
-                "macvlan",
-                "mode",
-                s.mode.name(),
-            ],
-        );
-        if s.mode == MacvlanMode::Source
-            && let Some(allow) = source_allow
-        {
-            let a = allow.to_string();
-            sb.ip(
-                &host,
-                &["link", "set", &dev, "type", "macvlan", "macaddr", "add", &a],
-            );
-        }
-        sb.ip(&host, &["link", "set", &dev, "netns", &ns]);
-        sb.ip(&ns, &["link", "set", &dev, "up"]);
+        let allow: Vec<Mac> = source_allow
+            .filter(|_| s.mode == MacvlanMode::Source)
+            .into_iter()
+            .collect();
+        let links = sb.links(&host);
+        links
+            .create_macvlan(&dev, "upl", s.mode, station(s.n), &allow)
+            .and_then(|()| links.move_to(&dev, &ns))
+            .and_then(|()| sb.links(&ns).set_up(&dev))
+            .unwrap_or_else(|e| panic!("{e}"));
         if s.joins {
             sb.ip(&ns, &["maddr", "add", &JOINED.to_string(), "dev", &dev]);
         }

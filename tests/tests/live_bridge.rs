@@ -44,7 +44,7 @@ fn run(test: &str, kernel: bool, v: Variant) -> Option<Vec<(String, Vec<String>)
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
     if kernel {
-        sb.kernel_bridge(&sw, "br0");
+        sb.kernel_bridge(&sw, "br0", Mac([2, 0, 0, 0, 2, 0xfe]));
     }
     let mut taps = Vec::new();
     for (n, name) in (1..).zip(["a", "b", "c"]) {

@@ -28,6 +28,7 @@ use l2sw::port::Port;
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::sys::netns;
 use l2sw::port::tap::TapPort;
+use l2sw::wire::Mac;
 use l2sw_tests::{LiveEngine, Offloads, Sandbox, station};
 
 /// Bytes per transfer: thousands of full segments, many super-frames.
@@ -356,10 +357,10 @@ fn across_a_trunk(test: &str, a: End, b: End) {
     sb.veth(
         &sw_ns,
         "t1",
-        "02:00:00:00:02:01",
+        Mac([2, 0, 0, 0, 2, 1]),
         &sw_ns,
         "t2",
-        "02:00:00:00:02:02",
+        Mac([2, 0, 0, 0, 2, 2]),
     );
     s1.add_af_packet("t1", trunk());
     s2.add_af_packet("t2", trunk());

@@ -66,10 +66,10 @@ fn handover_delivers_every_frame_as_sent(handover: Handover) {
     sb.veth(
         &a,
         "eth0",
-        "02:00:00:00:00:01",
+        Mac([2, 0, 0, 0, 0, 1]),
         &b,
         "eth0",
-        "02:00:00:00:00:02",
+        Mac([2, 0, 0, 0, 0, 2]),
     );
     let tx = netns::run_in(&a, || PacketSocket::open("eth0"))
         .unwrap()
