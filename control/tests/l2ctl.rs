@@ -127,10 +127,11 @@ impl Lab {
             "eth0",
             Mac([2, 0, 0, 0, 0xaa, 2]),
         );
-        self.sandbox.ip(
-            &lan,
-            &["addr", "add", &format!("{station_ip}/24"), "dev", "eth0"],
-        );
+        let ip: IpAddr = station_ip.parse().unwrap();
+        self.sandbox
+            .links(&lan)
+            .add_address("eth0", ip, 24)
+            .unwrap();
         lan
     }
 

@@ -69,8 +69,8 @@ fn deleting_a_port_or_its_namespace_under_load_spares_the_others() {
             if i == N / 3 {
                 // Under load: c's switch end vanishes, then d's whole namespace (its veth
                 // with it).
-                sb.ip(&sw, &["link", "del", "pc"]);
-                l2sw_tests::run("ip", &["netns", "del", &d_ns]);
+                sb.links(&sw).delete("pc").unwrap();
+                l2sw_netlink::netns_delete(&d_ns).unwrap();
             }
         }
         receiver.join().unwrap()

@@ -340,7 +340,7 @@ fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
     );
     // Workload c's namespace disappears, and its veth pair with it.
     drop(taps.pop());
-    l2sw_tests::run("ip", &["netns", "del", &nss[2]]);
+    l2sw_netlink::netns_delete(&nss[2]).unwrap();
     for _ in 0..3 {
         assert_eq!(
             deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),

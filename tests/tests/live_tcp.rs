@@ -127,19 +127,14 @@ fn workload(sb: &mut Sandbox, sw: &mut Sw, name: &str, n: u8, end: End, vlan: Vl
             let ns = sb.netns(name);
             let tap =
                 TapPort::create_in(&ns, "eth0", sw.max_frame()).unwrap_or_else(|e| panic!("{e}"));
-            sb.ip(
-                &ns,
-                &["link", "set", "eth0", "address", &station(n).to_string()],
-            );
+            sb.links(&ns).set_mac("eth0", station(n)).unwrap();
             offloads.apply(&ns, "eth0");
             sw.add(&port, vlan, Box::new(tap));
             ns
         }
     };
-    sb.ip(
-        &ns,
-        &["addr", "add", &format!("10.0.0.{n}/24"), "dev", "eth0"],
-    );
+    let ip = std::net::Ipv4Addr::new(10, 0, 0, n);
+    sb.links(&ns).add_address("eth0", ip.into(), 24).unwrap();
     ns
 }
 

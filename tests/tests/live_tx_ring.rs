@@ -54,7 +54,7 @@ fn net(test: &str, tx: Tx) -> Option<Net> {
     let (a, tap_a) = sb.workload(&sw, "a", 1);
     let (b, tap_b) = sb.workload(&sw, "b", 2);
     for (ns, dev) in [(&sw, "pa"), (&sw, "pb"), (&a, "eth0"), (&b, "eth0")] {
-        sb.ip(ns, &["link", "set", dev, "mtu", &MTU.to_string()]);
+        sb.links(ns).set_mtu(dev, MTU as u32).unwrap();
     }
     let mut s = Switch::new(SwitchConfig {
         mtu: MTU,

@@ -99,7 +99,7 @@ fn round_trip(test: &str, io: Io) {
     let mut port = TapPort::create_in_with(&ns, "tap0", MAX_FRAME, opts).unwrap();
     assert_eq!(port.batched(), io == Io::Uring, "io_uring unavailable?");
     // Room for the long frame on the workload's side.
-    sb.ip(&ns, &["link", "set", "tap0", "mtu", "9000"]);
+    sb.links(&ns).set_mtu("tap0", 9000).unwrap();
     let wl = Tap::open("w", &ns, "tap0");
 
     let mut seq = 0;
