@@ -122,7 +122,11 @@ pub struct Engine {
     stats: EngineStats,
     epoch: Instant,
     registry: Option<mio::Registry>,
+    /// Ports without a descriptor, polled every round.
     polled: PortSet,
+    /// Ports taken off the poll set while the engine is awake: their rings are read directly
+    /// ([`Port::waiting`]), and the kernel's sending side skips waking the engine's epoll.
+    peeked: PortSet,
     counters: Box<[PortCounters; MAX_PORTS]>,
     polling: Polling,
     tracer: Option<Box<Tracer>>,
@@ -161,6 +165,7 @@ impl Engine {
             epoch: Instant::now(),
             registry: None,
             polled: PortSet::EMPTY,
+            peeked: PortSet::EMPTY,
             counters: Box::new([PortCounters::default(); MAX_PORTS]),
             polling: Polling::default(),
             tracer: None,
@@ -173,6 +178,7 @@ impl Engine {
     /// its counters start from zero.
     pub fn attach(&mut self, id: PortId, port: Box<dyn Port + Send>) -> io::Result<()> {
         self.counters[id.index()] = PortCounters::default();
+        self.peeked.remove(id);
         if let Some(registry) = &self.registry {
             match port.readiness() {
                 Some(fd) => registry.register(
@@ -205,7 +211,9 @@ impl Engine {
     /// Detaches and returns the I/O of switch port `id`.
     pub fn detach(&mut self, id: PortId) -> Option<Box<dyn Port + Send>> {
         let port = self.ports[id.index()].take()?;
-        if let (Some(registry), Some(fd)) = (&self.registry, port.readiness()) {
+        if self.peeked.contains(id) {
+            self.peeked.remove(id);
+        } else if let (Some(registry), Some(fd)) = (&self.registry, port.readiness()) {
             // The descriptor closes with the port anyway; deregistering first keeps epoll tidy.
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
@@ -297,6 +305,67 @@ impl Engine {
         if new > shown as u64 {
             tracing::warn!(more = new - shown as u64, "more MAC flaps not shown");
         }
+    }
+
+    /// Takes every port that can say whether frames wait without a system call off the poll
+    /// set: the engine is awake and reads their rings itself. A port that cannot be taken off
+    /// stays polled.
+    fn start_peeking(&mut self) {
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        for (i, slot) in self.ports.iter().enumerate() {
+            let (Some(port), Some(id)) = (slot, PortId::new(i)) else {
+                continue;
+            };
+            if self.peeked.contains(id) || port.waiting().is_none() {
+                continue;
+            }
+            if let Some(fd) = port.readiness()
+                && registry.deregister(&mut SourceFd(&fd.as_raw_fd())).is_ok()
+            {
+                self.peeked.insert(id);
+            }
+        }
+    }
+
+    /// Puts the peeked ports back on the poll set before the engine sleeps. Registering a
+    /// descriptor that is already readable reports it at once, so a frame that arrived since
+    /// the last look wakes the engine straight away.
+    fn stop_peeking(&mut self) {
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        for id in self.peeked.iter() {
+            let Some(port) = self.ports[id.index()].as_ref() else {
+                continue;
+            };
+            if let Some(fd) = port.readiness()
+                && let Err(e) = registry.register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    Token(id.index()),
+                    Interest::READABLE,
+                )
+            {
+                // Not polled, the port would never be read again: poll it every round.
+                tracing::warn!(port = %id, name = port.name(), error = %e, "port not put back on the poll set: polled instead");
+                self.polled.insert(id);
+            }
+        }
+        self.peeked = PortSet::EMPTY;
+    }
+
+    /// The peeked ports that have frames waiting.
+    fn peek(&self) -> PortSet {
+        let mut ready = PortSet::EMPTY;
+        for id in self.peeked.iter() {
+            if let Some(port) = self.ports[id.index()].as_ref()
+                && port.waiting() == Some(true)
+            {
+                ready.insert(id);
+            }
+        }
+        ready
     }
 
     /// Reads up to [`BATCH`] frames from `id`, forwards them; returns how many were read.
@@ -448,9 +517,21 @@ impl Engine {
         let mut last_age = Instant::now();
         // When the last frame was forwarded (`None`: not since the engine went to sleep).
         let mut last_frame: Option<Instant> = None;
+        // Whether the peekable ports are off the poll set (while lingering).
+        let mut peeking = false;
         while !stop.load(Ordering::Relaxed) {
             let lingering =
                 self.polling.busy || last_frame.is_some_and(|t| t.elapsed() < self.polling.linger);
+            if lingering {
+                if !peeking {
+                    self.start_peeking();
+                    peeking = true;
+                }
+                ready = ready.or(self.peek());
+            } else if peeking {
+                self.stop_peeking();
+                peeking = false;
+            }
             let timeout = if !ready.is_empty() || lingering {
                 Duration::ZERO
             } else if !self.polled.is_empty() {
@@ -493,6 +574,8 @@ impl Engine {
                 last_age = Instant::now();
             }
         }
+        // The poll set goes with `poll`; a later run registers every port again.
+        self.peeked = PortSet::EMPTY;
         self.registry = None;
         Ok(())
     }

@@ -295,6 +295,18 @@ impl LiveEngine {
 
     /// [`LiveEngine::bridge`], spinning instead of sleeping if `busy_poll`.
     pub fn bridge_with(ns: &str, ifaces: &[&str], busy_poll: bool) -> LiveEngine {
+        LiveEngine::bridge_polling(
+            ns,
+            ifaces,
+            l2sw::engine::Polling {
+                busy: busy_poll,
+                ..l2sw::engine::Polling::default()
+            },
+        )
+    }
+
+    /// [`LiveEngine::bridge`], waiting for frames as `polling` says.
+    pub fn bridge_polling(ns: &str, ifaces: &[&str], polling: l2sw::engine::Polling) -> LiveEngine {
         let mut sw = Switch::new(SwitchConfig::bridge()).expect("bridge");
         let max = sw.config().max_frame();
         let mut ports = Vec::new();
@@ -304,7 +316,7 @@ impl LiveEngine {
             ports.push((id, port));
         }
         let mut engine = Engine::new(sw);
-        engine.set_busy_poll(busy_poll);
+        engine.set_polling(polling);
         for (id, p) in ports {
             engine.attach(id, Box::new(p)).unwrap();
         }

@@ -278,6 +278,41 @@ impl RxRing {
         unsafe { std::ptr::read_unaligned(at.cast::<u16>()) }
     }
 
+    /// Whether the kernel has handed over a frame not yet read: one load of a status word,
+    /// no system call. What [`RxRing::next_frame`] would find next is read, not taken.
+    pub fn pending(&self) -> bool {
+        let user = |st: &AtomicU32| st.load(Ordering::Acquire) & TP_STATUS_USER != 0;
+        match self.size.handover {
+            Handover::Frames => {
+                let slots = self.size.block_size / self.size.frame_size * self.size.block_nr;
+                let next = if self.held {
+                    (self.block + 1) % slots
+                } else {
+                    self.block
+                };
+                // SAFETY: `next < slots`: `tp_status` is an aligned u32 at the start of a
+                // slot inside the mapping, shared with the kernel.
+                user(unsafe {
+                    AtomicU32::from_ptr(
+                        self.base
+                            .as_ptr()
+                            .add(next * self.size.frame_size + V2_STATUS)
+                            .cast(),
+                    )
+                })
+            }
+            Handover::Blocks if self.held && self.left > 0 => true,
+            Handover::Blocks => {
+                let next = if self.held {
+                    (self.block + 1) % self.size.block_nr
+                } else {
+                    self.block
+                };
+                user(self.status(next))
+            }
+        }
+    }
+
     /// The next frame the kernel has handed over, read in place, or `None` when there is
     /// none. The block holding it stays l2sw's until the next call, which gives it back once
     /// every frame in it has been read.
