@@ -233,8 +233,11 @@ pub fn serve_with<N: NetworkSet + Send + Sync + ?Sized + 'static>(
             server.run(&*networks, &stop);
             let c = server.stats.snapshot();
             tracing::info!(
-                accepted = c.accepted, requests = c.requests, refused = c.refused,
-                idle_closed = c.idle_closed, oversize = c.oversize,
+                accepted = c.accepted,
+                requests = c.requests,
+                refused = c.refused,
+                idle_closed = c.idle_closed,
+                oversize = c.oversize,
                 "control socket closed"
             );
             let _ = std::fs::remove_file(&path);

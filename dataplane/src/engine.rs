@@ -15,7 +15,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::fwd::{
-    Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict,
+    Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Role, RxFilter, Switch, TagOp, Tick,
+    Verdict,
 };
 use crate::port::{ErrorClass, Port, TxFrame, classify};
 use crate::trace::{Capture, Direction, Tracer};
@@ -200,15 +201,39 @@ impl Engine {
     /// Programs every port's interface with the filter the switch derives for it (after a
     /// configuration change: a new macvlan sub-interface adds its MAC to the uplink's list).
     /// A port that refuses keeps its previous filter, with a warning.
+    ///
+    /// An uplink whose interface the kernel made promiscuous once its unicast addresses were
+    /// programmed cannot filter them (`__dev_set_rx_mode` in `net/core/dev.c`: a device
+    /// without `IFF_UNICAST_FLT`, veth among them, goes promiscuous while its unicast list is
+    /// not empty), so the switch learns it and accepts every frame there, as the kernel's
+    /// macvlan and ipvlan then do.
     pub fn program_filters(&mut self) {
         let ids: Vec<PortId> = (0..MAX_PORTS).filter_map(PortId::new).collect();
+        let mut learned = false;
         for id in ids {
             let filter = self.sw.port(id).and_then(|e| e.ingress.clone());
-            if let Some(port) = self.ports[id.index()].as_mut()
-                && let Err(e) = port.program_filter(filter.as_ref())
-            {
+            let Some(port) = self.ports[id.index()].as_mut() else {
+                continue;
+            };
+            if let Err(e) = port.program_filter(filter.as_ref()) {
                 tracing::warn!(port = %id, name = port.name(), error = %e, "interface filter not programmed");
+                continue;
             }
+            let filters_unicast = self.sw.port(id).is_some_and(|e| {
+                matches!(&e.cfg.role, Role::Uplink(u) if u.unicast_filtering)
+                    && matches!(filter, Some(RxFilter::Unicast { .. }))
+            });
+            if filters_unicast
+                && port.promiscuous() == Some(true)
+                && self.sw.set_unicast_filtering(id, false).unwrap_or(false)
+            {
+                tracing::info!(port = %id, name = port.name(), "the interface cannot filter unicast: the kernel made it promiscuous");
+                learned = true;
+            }
+        }
+        if learned {
+            // Once: the uplinks that cannot filter are known now.
+            self.program_filters();
         }
     }
 

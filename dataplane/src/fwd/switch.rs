@@ -580,6 +580,21 @@ impl Switch {
         Ok(())
     }
 
+    /// Says whether uplink `id`'s interface can filter unicast addresses (as learned from the
+    /// interface: see [`UplinkPort::unicast_filtering`]), and derives the filters again.
+    /// Returns whether anything changed: nothing does for a port that is not an uplink.
+    pub fn set_unicast_filtering(&mut self, id: PortId, can: bool) -> Result<bool, ConfigError> {
+        let Role::Uplink(u) = &mut self.entry_mut(id)?.cfg.role else {
+            return Ok(false);
+        };
+        if u.unicast_filtering == can {
+            return Ok(false);
+        }
+        u.unicast_filtering = can;
+        self.rebuild()?;
+        Ok(true)
+    }
+
     /// Replaces a port's storm-control limits (buckets whose rate changes start full).
     pub fn set_storm(&mut self, id: PortId, storm: StormControl) -> Result<(), ConfigError> {
         self.entry_mut(id)?.cfg.storm = storm;

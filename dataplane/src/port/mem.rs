@@ -69,10 +69,8 @@ impl MemPort {
     /// OS error `errno` (`ENOBUFS` as from a full device queue, `ENXIO` as from a deleted
     /// interface, ...) and deliver nothing; the sends after them work again.
     pub fn fail_sends_to_me(&self, errno: i32, times: usize) {
-        self.rx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .fault = (times > 0).then_some((errno, times));
+        self.rx.lock().unwrap_or_else(PoisonError::into_inner).fault =
+            (times > 0).then_some((errno, times));
     }
 
     /// Takes every frame waiting at this end.

@@ -118,6 +118,13 @@ pub trait Port {
         Ok(())
     }
 
+    /// Whether the interface accepts every frame now, whatever filter was programmed: the
+    /// kernel made it promiscuous (it cannot filter the unicast addresses programmed, or
+    /// something else asked for it). `None` when the port cannot tell (no interface).
+    fn promiscuous(&self) -> Option<bool> {
+        None
+    }
+
     /// A descriptor that becomes readable when frames wait; `None` for ports that must be
     /// polled (in-memory ports).
     fn readiness(&self) -> Option<BorrowedFd<'_>>;
