@@ -211,7 +211,7 @@ impl Engine {
         let ids: Vec<PortId> = (0..MAX_PORTS).filter_map(PortId::new).collect();
         let mut learned = false;
         for id in ids {
-            let filter = self.sw.port(id).and_then(|e| e.ingress.clone());
+            let filter = self.sw.interface_filter(id);
             let Some(port) = self.ports[id.index()].as_mut() else {
                 continue;
             };
