@@ -1215,3 +1215,122 @@ fn a_killed_daemon_is_restored_with_nothing_lost_or_doubled() {
     }
     daemon.kill();
 }
+
+#[test]
+fn a_source_network_on_a_veth_parent_delivers_as_the_kernel_does() {
+    use l2sw::wire::{Mac, craft};
+    use l2sw_tests::deliveries;
+
+    let Some(mut lab) = Lab::new("l2ctl-srcveth") else {
+        return;
+    };
+    // l2sw's side, made by l2ctl: a source-mode network on the veth `upl`, whose far end is
+    // the station 02:00:00:00:aa:02; the daemon is told nothing about what `upl` can filter.
+    let lan = lab.lan("10.65.0.200");
+    let a = lab.w("a");
+    lab.ok(&[
+        "network",
+        "create",
+        "src",
+        "-d",
+        "macvlan",
+        "--mode",
+        "source",
+        "--parent",
+        "upl",
+        "--subnet",
+        "10.65.0.0/24",
+    ]);
+    lab.ok(&[
+        "attach",
+        &a,
+        "--network",
+        "src",
+        "--source-mac",
+        "02:00:00:00:aa:02",
+    ]);
+    let mac: Mac = lab.inspect("src")["Containers"][&a]["MacAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The kernel's side: the same sub-interface, a kernel macvlan in source mode, on a veth
+    // parent of its own.
+    let kern = lab.sandbox.netns("kern");
+    let klan = lab.sandbox.netns("klan");
+    lab.sandbox.veth(
+        &kern,
+        "kupl",
+        Mac([2, 0, 0, 0, 0xaa, 1]),
+        &klan,
+        "eth0",
+        Mac([2, 0, 0, 0, 0xaa, 2]),
+    );
+    lab.sandbox.ip(
+        &kern,
+        &[
+            "link",
+            "add",
+            "link",
+            "kupl",
+            "name",
+            "ksrc",
+            "address",
+            &mac.to_string(),
+            "type",
+            "macvlan",
+            "mode",
+            "source",
+            "macaddr",
+            "add",
+            "02:00:00:00:aa:02",
+        ],
+    );
+    lab.sandbox.ip(&kern, &["link", "set", "ksrc", "up"]);
+    let (l_station, l_a) = (
+        Tap::open("station", &lan, "eth0"),
+        Tap::open("a", &a, "eth0"),
+    );
+    let (k_station, k_a) = (
+        Tap::open("station", &klan, "eth0"),
+        Tap::open("a", &kern, "ksrc"),
+    );
+
+    let listed: Mac = "02:00:00:00:aa:02".parse().unwrap();
+    let other: Mac = "02:00:00:00:aa:03".parse().unwrap();
+    let unknown: Mac = "02:00:00:00:bb:01".parse().unwrap();
+    let group: Mac = "01:00:5e:00:00:fb".parse().unwrap();
+    let frames = [
+        ("listed source, unknown destination", unknown, listed),
+        ("listed source, to the sub-interface", mac, listed),
+        ("other source, to the sub-interface", mac, other),
+        ("other source, unknown destination", unknown, other),
+        ("listed source, broadcast", Mac::BROADCAST, listed),
+        ("other source, broadcast", Mac::BROADCAST, other),
+        ("listed source, multicast", group, listed),
+    ];
+    let mut differ = Vec::new();
+    let mut copied_to_a = Vec::new();
+    for (what, dst, src) in frames {
+        let f = craft::ethernet(dst, src, 0x88b5, what.as_bytes());
+        let kernel = deliveries(std::slice::from_ref(&k_a), &k_station, &f);
+        let l2sw = deliveries(std::slice::from_ref(&l_a), &l_station, &f);
+        if kernel != l2sw {
+            differ.push(format!("{what}: kernel {kernel:?}, l2sw {l2sw:?}"));
+        }
+        if !kernel.is_empty() {
+            copied_to_a.push(what);
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "l2sw differs from the kernel: {differ:#?}"
+    );
+    // The parent cannot filter unicast: the kernel made it promiscuous, and a frame from the
+    // listed source to a destination nobody has reaches the source-mode sub-interface.
+    assert!(
+        copied_to_a.contains(&"listed source, unknown destination"),
+        "{copied_to_a:?}"
+    );
+    lab.ok(&["detach", &a, "--network", "src"]);
+}

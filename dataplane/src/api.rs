@@ -475,7 +475,7 @@ fn stats(e: &mut Engine) -> Value {
             let c = e.port_counters(id);
             let drops: serde_json::Map<String, Value> =
                 c.drops().map(|(r, n)| (r.name().to_owned(), Value::from(n))).collect();
-            let mut port = json!({"name": p.cfg.name, "rx": c.rx, "forwarded": c.forwarded, "tx": c.tx, "tx_full": c.tx_full, "drops": drops});
+            let mut port = json!({"name": p.cfg.name, "rx": c.rx, "forwarded": c.forwarded, "tx": c.tx, "tx_full": c.tx_full, "tx_errors": c.tx_errors, "drops": drops});
             if let Some(f) = fdb {
                 let s = f.port_stats(id);
                 port["learned"] = s.learned.into();
@@ -489,7 +489,7 @@ fn stats(e: &mut Engine) -> Value {
     let s = e.stats();
     let mut out = json!({
         "rx": s.rx, "tx": s.tx, "tx_full": s.tx_full, "io_errors": s.io_errors,
-        "detached": s.detached, "ports": ports,
+        "transient_errors": s.transient_errors, "detached": s.detached, "ports": ports,
     });
     if let Some(f) = fdb {
         let st = f.stats();

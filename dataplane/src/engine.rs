@@ -1,8 +1,10 @@
 //! The run loop: wait for ports to become readable (mio), read a batch per ready port, let the
 //! switch decide it, transmit each egress queue, and return the frame buffers to a pool. The
 //! engine never decides forwarding; the switch never does I/O. A full TX queue loses the frame
-//! (counted) and never blocks the loop; a port that fails is detached (counted, logged by the
-//! caller) while the others go on.
+//! (counted) and never blocks the loop. An error that leaves the interface in place (no
+//! buffer space, the link down) loses the frames of that receive or send (counted); a port
+//! whose interface vanished is detached (counted, logged) while the others go on
+//! ([`crate::port::classify`] decides which is which).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -13,9 +15,10 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::fwd::{
-    Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Switch, TagOp, Tick, Verdict,
+    Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Role, RxFilter, Switch, TagOp, Tick,
+    Verdict,
 };
-use crate::port::{Port, TxFrame};
+use crate::port::{ErrorClass, Port, TxFrame, classify};
 use crate::trace::{Capture, Direction, Tracer};
 
 /// Frames read from one port before the switch decides them.
@@ -67,8 +70,12 @@ pub struct EngineStats {
     pub tx: u64,
     /// Frames lost to a full TX queue.
     pub tx_full: u64,
-    /// Receive or send errors other than a full queue.
+    /// Receive or send errors other than a full queue, transient or not.
     pub io_errors: u64,
+    /// Of `io_errors`, those that left their port attached (no buffer space, interrupted,
+    /// the link down: [`ErrorClass::Transient`]); the frames of a failed send are counted in
+    /// the egress port's [`PortCounters::tx_errors`].
+    pub transient_errors: u64,
     /// Ports detached after an error.
     pub detached: u64,
 }
@@ -85,6 +92,9 @@ pub struct PortCounters {
     pub tx: u64,
     /// Frames for the port lost to its full TX queue.
     pub tx_full: u64,
+    /// Frames for the port lost to a send error that left it attached
+    /// ([`ErrorClass::Transient`]; some of them may have left before the error).
+    pub tx_errors: u64,
     /// Frames read from the port and dropped, by [`DropReason`] (index `reason as usize`).
     pub drops: [u64; DropReason::COUNT],
 }
@@ -96,6 +106,7 @@ impl Default for PortCounters {
             forwarded: 0,
             tx: 0,
             tx_full: 0,
+            tx_errors: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -196,15 +207,39 @@ impl Engine {
     /// Programs every port's interface with the filter the switch derives for it (after a
     /// configuration change: a new macvlan sub-interface adds its MAC to the uplink's list).
     /// A port that refuses keeps its previous filter, with a warning.
+    ///
+    /// An uplink whose interface the kernel made promiscuous once its unicast addresses were
+    /// programmed cannot filter them (`__dev_set_rx_mode` in `net/core/dev.c`: a device
+    /// without `IFF_UNICAST_FLT`, veth among them, goes promiscuous while its unicast list is
+    /// not empty), so the switch learns it and accepts every frame there, as the kernel's
+    /// macvlan and ipvlan then do.
     pub fn program_filters(&mut self) {
         let ids: Vec<PortId> = (0..MAX_PORTS).filter_map(PortId::new).collect();
+        let mut learned = false;
         for id in ids {
-            let filter = self.sw.port(id).and_then(|e| e.ingress.clone());
-            if let Some(port) = self.ports[id.index()].as_mut()
-                && let Err(e) = port.program_filter(filter.as_ref())
-            {
+            let filter = self.sw.interface_filter(id);
+            let Some(port) = self.ports[id.index()].as_mut() else {
+                continue;
+            };
+            if let Err(e) = port.program_filter(filter.as_ref()) {
                 tracing::warn!(port = %id, name = port.name(), error = %e, "interface filter not programmed");
+                continue;
             }
+            let filters_unicast = self.sw.port(id).is_some_and(|e| {
+                matches!(&e.cfg.role, Role::Uplink(u) if u.unicast_filtering)
+                    && matches!(filter, Some(RxFilter::Unicast { .. }))
+            });
+            if filters_unicast
+                && port.promiscuous() == Some(true)
+                && self.sw.set_unicast_filtering(id, false).unwrap_or(false)
+            {
+                tracing::info!(port = %id, name = port.name(), "the interface cannot filter unicast: the kernel made it promiscuous");
+                learned = true;
+            }
+        }
+        if learned {
+            // Once: the uplinks that cannot filter are known now.
+            self.program_filters();
         }
     }
 
@@ -403,9 +438,19 @@ impl Engine {
                 Err(e) => {
                     pool.push(buf);
                     stats.io_errors += 1;
-                    stats.detached += 1;
-                    tracing::warn!(port = %id, name = port.name(), error = %e, "receive failed: port detached");
-                    ports[id.index()] = None;
+                    match classify(&e) {
+                        ErrorClass::Transient => {
+                            // What was read so far is forwarded; a new frame makes the
+                            // port readable again.
+                            stats.transient_errors += 1;
+                            tracing::debug!(port = %id, name = port.name(), error = %e, "receive failed for now");
+                        }
+                        ErrorClass::Gone => {
+                            stats.detached += 1;
+                            tracing::warn!(port = %id, name = port.name(), error = %e, "receive failed: port detached");
+                            ports[id.index()] = None;
+                        }
+                    }
                     break;
                 }
             }
@@ -476,8 +521,21 @@ impl Engine {
                 }
                 Err(e) => {
                     stats.io_errors += 1;
-                    failed.insert(egress);
-                    tracing::warn!(port = %egress, name = out.name(), error = %e, "send failed: port detached");
+                    match classify(&e) {
+                        // The frames are dropped, not sent again: the queue or buffer that
+                        // refused them is as full a moment later, a retry would cost a
+                        // system call per batch while the interface is congested, and the
+                        // kernel's bridge drops a frame its port's queue refuses too.
+                        ErrorClass::Transient => {
+                            stats.transient_errors += 1;
+                            counters[egress.index()].tx_errors += n as u64;
+                            tracing::debug!(port = %egress, name = out.name(), error = %e, "send failed for now: frames dropped");
+                        }
+                        ErrorClass::Gone => {
+                            failed.insert(egress);
+                            tracing::warn!(port = %egress, name = out.name(), error = %e, "send failed: port detached");
+                        }
+                    }
                 }
             }
         }

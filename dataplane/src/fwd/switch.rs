@@ -580,6 +580,35 @@ impl Switch {
         Ok(())
     }
 
+    /// Says whether uplink `id`'s interface can filter unicast addresses (as learned from the
+    /// interface: see [`UplinkPort::unicast_filtering`]), and derives the filters again.
+    /// Returns whether anything changed: nothing does for a port that is not an uplink.
+    pub fn set_unicast_filtering(&mut self, id: PortId, can: bool) -> Result<bool, ConfigError> {
+        let Role::Uplink(u) = &mut self.entry_mut(id)?.cfg.role else {
+            return Ok(false);
+        };
+        if u.unicast_filtering == can {
+            return Ok(false);
+        }
+        u.unicast_filtering = can;
+        self.rebuild()?;
+        Ok(true)
+    }
+
+    /// The filter to program into port `id`'s interface (`None`: promiscuous): its ingress
+    /// filter, except on an uplink that cannot filter unicast, whose interface is given the
+    /// addresses all the same, as the kernel's macvlan gives them to its lower device
+    /// (`dev_uc_add`); the kernel makes it promiscuous itself (`__dev_set_rx_mode`).
+    pub fn interface_filter(&self, id: PortId) -> Option<RxFilter> {
+        let e = self.port(id)?;
+        match &e.cfg.role {
+            Role::Uplink(u) if !u.unicast_filtering && !u.promiscuous && e.cfg.filter.is_none() => {
+                derived_uplink_filter(&self.ports, true)
+            }
+            _ => e.ingress.clone(),
+        }
+    }
+
     /// Replaces a port's storm-control limits (buckets whose rate changes start full).
     pub fn set_storm(&mut self, id: PortId, storm: StormControl) -> Result<(), ConfigError> {
         self.entry_mut(id)?.cfg.storm = storm;
@@ -682,7 +711,7 @@ impl Switch {
             ModeState::Macvlan(m) => m.rebuild(now, &self.ports)?,
             ModeState::Ipvlan(m) => m.rebuild(now, &self.ports)?,
         }
-        let uplink_filter = derived_uplink_filter(&self.ports);
+        let uplink_filter = derived_uplink_filter(&self.ports, false);
         for e in self.ports.iter_mut().flatten() {
             e.ingress = match (&e.cfg.role, &e.cfg.filter) {
                 (Role::Uplink(u), None) if !u.promiscuous => uplink_filter.clone(),
@@ -826,8 +855,10 @@ fn default_filter(cfg: &PortConfig) -> RxFilter {
 
 /// The uplink's filter as the kernel programs it: its own MAC and every sub-interface's
 /// (`dev_uc_add`), the union of their groups (`dev_mc_sync`), allmulti if any sub-interface has
-/// it; promiscuous with a passthru that did not ask for `nopromisc`. `None` = accept all.
-fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
+/// it; promiscuous with a passthru that did not ask for `nopromisc`, or with a secondary MAC
+/// on an interface that cannot filter unicast (unless `as_programmed`: what is given to the
+/// interface, which the kernel then makes promiscuous itself). `None` = accept all.
+fn derived_uplink_filter(ports: &[Option<PortEntry>], as_programmed: bool) -> Option<RxFilter> {
     let mut own = MacSet::default();
     let mut groups = MacSet::default();
     let mut allmulti = false;
@@ -855,7 +886,7 @@ fn derived_uplink_filter(ports: &[Option<PortEntry>]) -> Option<RxFilter> {
             _ => {}
         }
     }
-    if secondary && !can_filter {
+    if secondary && !can_filter && !as_programmed {
         return None;
     }
     Some(RxFilter::Unicast {

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::sys::SysError;
+use super::sys::link::LinkInfo;
 use super::sys::netns;
 use super::sys::packet::{Membership, PacketSocket, too_long};
 use super::sys::ring::{Handover, RingSize, RxRing, Slot};
@@ -91,6 +92,8 @@ pub struct AfPacketPort {
     max_frame: usize,
     /// The memberships programmed into the interface.
     held: HashSet<Membership>,
+    /// Asks the kernel whether the interface is promiscuous.
+    link: Option<LinkInfo>,
 }
 
 impl AfPacketPort {
@@ -135,12 +138,20 @@ impl AfPacketPort {
                 }
             },
         };
+        let link = match LinkInfo::open(ifname, sock.ifindex()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(interface = ifname, error = %e, "whether the interface can filter unicast will not be known");
+                None
+            }
+        };
         Ok(AfPacketPort {
             sock,
             ring,
             tx_ring,
             max_frame: max_frame + 1,
             held,
+            link,
         })
     }
 
@@ -262,6 +273,17 @@ impl Port for AfPacketPort {
 
     fn waiting(&self) -> Option<bool> {
         self.ring.as_ref().map(RxRing::pending)
+    }
+
+    fn promiscuous(&self) -> Option<bool> {
+        let link = self.link.as_ref()?;
+        match link.promiscuity() {
+            Ok(n) => Some(n > 0),
+            Err(e) => {
+                tracing::warn!(error = %e, "promiscuity not known");
+                None
+            }
+        }
     }
 
     fn readiness(&self) -> Option<BorrowedFd<'_>> {

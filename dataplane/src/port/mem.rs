@@ -1,5 +1,7 @@
 //! An in-memory port pair: what one end sends the other receives, like a veth pair. Bounded,
 //! so a slow reader loses frames at the sender (counted) instead of growing without end.
+//! Sends into an end can be made to fail ([`MemPort::fail_sends_to_me`]), to test how the
+//! engine takes the errors of real ports.
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,6 +18,8 @@ pub const DEFAULT_QUEUE: usize = 4096;
 struct Queue {
     frames: VecDeque<(Vec<u8>, Meta)>,
     dropped: u64,
+    /// The next sends into this queue fail with this OS error, this many times.
+    fault: Option<(i32, usize)>,
 }
 
 /// One end of an in-memory link.
@@ -61,6 +65,14 @@ impl MemPort {
             .dropped
     }
 
+    /// Fault injection: the next `times` sends of the other end (into this one) fail with
+    /// OS error `errno` (`ENOBUFS` as from a full device queue, `ENXIO` as from a deleted
+    /// interface, ...) and deliver nothing; the sends after them work again.
+    pub fn fail_sends_to_me(&self, errno: i32, times: usize) {
+        self.rx.lock().unwrap_or_else(PoisonError::into_inner).fault =
+            (times > 0).then_some((errno, times));
+    }
+
     /// Takes every frame waiting at this end.
     pub fn drain(&mut self) -> Vec<Vec<u8>> {
         let mut q = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -90,6 +102,10 @@ impl Port for MemPort {
 
     fn send_one(&mut self, tx: TxFrame<'_>) -> io::Result<bool> {
         let mut q = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((errno, times)) = q.fault {
+            q.fault = (times > 1).then_some((errno, times - 1));
+            return Err(io::Error::from_raw_os_error(errno));
+        }
         if q.frames.len() >= self.bound {
             q.dropped += 1;
             return Ok(false);
@@ -122,6 +138,19 @@ mod tests {
         assert!(b.send(&[9]).unwrap());
         assert_eq!(a.drain(), vec![vec![9]]);
         assert!(b.recv(&mut got).unwrap().is_none());
+    }
+
+    #[test]
+    fn injected_send_errors_fail_that_many_sends() {
+        let (mut a, b) = MemPort::pair("a", "b");
+        b.fail_sends_to_me(libc::ENOBUFS, 2);
+        for _ in 0..2 {
+            let e = a.send(&[1]).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS));
+        }
+        assert!(a.send(&[2]).unwrap());
+        let mut b = b;
+        assert_eq!(b.drain(), vec![vec![2]]);
     }
 
     #[test]

@@ -15,6 +15,51 @@ use std::os::fd::BorrowedFd;
 use crate::fwd::RxFilter;
 use crate::wire::Meta;
 
+/// What an I/O error on a port means for the port: see [`classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The port's interface is still there: the frames of that receive or send are lost
+    /// (counted), and the port goes on.
+    Transient,
+    /// The port's interface is gone for good: the port is detached.
+    Gone,
+}
+
+/// Classifies an error a port's receive or send returned; the one place that decides whether
+/// a port is detached.
+///
+/// Only an interface that vanished is [`ErrorClass::Gone`], as the kernel reports it:
+///
+/// - `ENXIO`: an AF_PACKET socket whose interface was unregistered (deleted, or its
+///   namespace deleted: a veth pair goes whole, so does a veth whose peer was deleted) has
+///   its bound index reset to -1 by `packet_notifier` (`NETDEV_UNREGISTER`); `packet_snd`
+///   and `tpacket_snd` then find no device and return `-ENXIO`.
+/// - `EBADFD`: a TAP descriptor whose device was deleted is detached from it
+///   (`tun_detach_all`); `tun_chr_read_iter` and `tun_chr_write_iter` find no device
+///   (`tun_get`) and return `-EBADFD`.
+/// - `ENODEV`: no such device, from any other path that looks the interface up; `EBADF`:
+///   the descriptor itself is no more.
+///
+/// Everything else is [`ErrorClass::Transient`], among them:
+///
+/// - `ENETDOWN`: the link was set down. `packet_snd` refuses a device without `IFF_UP`, and
+///   `packet_notifier` (`NETDEV_DOWN`) sets the socket's error, which the next receive or
+///   send reports once, even after the link came back; `NETDEV_UP` hooks the socket in again,
+///   so the port works once the link is up. (An interface being deleted reports `ENETDOWN`
+///   once too, before `ENXIO`.)
+/// - `ENOBUFS`, `EAGAIN`: a full device queue or socket buffer (`net_xmit_errno` of a qdisc
+///   drop, `sock_alloc_send_skb`), under load, on the socket that sends super-frames through
+///   the qdisc layer among others; `EINTR`; `ENOMEM`; `EMSGSIZE` and `EINVAL` for one frame.
+///
+/// An error not named here is transient too: detaching cannot be undone, and a port that
+/// keeps failing only loses its own frames, counted.
+pub fn classify(e: &io::Error) -> ErrorClass {
+    match e.raw_os_error() {
+        Some(libc::ENXIO | libc::ENODEV | libc::EBADFD | libc::EBADF) => ErrorClass::Gone,
+        _ => ErrorClass::Transient,
+    }
+}
+
 /// One frame to send, with its metadata (a checksum to complete, a super-frame to segment).
 #[derive(Copy, Clone, Debug)]
 pub struct TxFrame<'a> {
@@ -81,7 +126,48 @@ pub trait Port {
         None
     }
 
+    /// Whether the interface accepts every frame now, whatever filter was programmed: the
+    /// kernel made it promiscuous (it cannot filter the unicast addresses programmed, or
+    /// something else asked for it). `None` when the port cannot tell (no interface).
+    fn promiscuous(&self) -> Option<bool> {
+        None
+    }
+
     /// A descriptor that becomes readable when frames wait; `None` for ports that must be
     /// polled (in-memory ports).
     fn readiness(&self) -> Option<BorrowedFd<'_>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_vanished_interface_is_gone() {
+        let os = io::Error::from_raw_os_error;
+        for errno in [libc::ENXIO, libc::ENODEV, libc::EBADFD, libc::EBADF] {
+            assert_eq!(classify(&os(errno)), ErrorClass::Gone, "errno {errno}");
+        }
+        for errno in [
+            libc::ENOBUFS,
+            libc::EAGAIN,
+            libc::EWOULDBLOCK,
+            libc::EINTR,
+            libc::ENETDOWN,
+            libc::ENOMEM,
+            libc::EMSGSIZE,
+            libc::EINVAL,
+            libc::EIO,
+        ] {
+            assert_eq!(classify(&os(errno)), ErrorClass::Transient, "errno {errno}");
+        }
+        assert_eq!(
+            classify(&io::Error::from(io::ErrorKind::WouldBlock)),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            classify(&io::Error::other("no errno")),
+            ErrorClass::Transient
+        );
+    }
 }

@@ -264,6 +264,11 @@ impl PacketSocket {
         Ok(())
     }
 
+    /// The interface's index in the socket's namespace.
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+
     /// The interface name.
     pub fn ifname(&self) -> &str {
         &self.ifname
