@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use ipnet::IpNet;
-use l2sw::config::{NetworkSpec, PortSpec, VlanSpec};
+use l2sw::config::{Named, NetworkSpec, PortKind, PortRole, PortSpec, VlanSpec};
+use l2sw::fwd::MacvlanMode;
 use l2sw::wire::Mac;
 use serde_json::{Value, json};
 
@@ -20,9 +21,10 @@ use crate::client::{Client, ClientError};
 use crate::ipam::{self, InUse, IpamError, Pool, PoolRequest};
 use crate::nl::{self, Links, NlError};
 use crate::state::{
-    Driver, Endpoint, HOST_ACCESS_AUX, HostAccess, Network, Parent, PortKind, Sandbox, State,
+    Driver, Endpoint, EndpointKind, HOST_ACCESS_AUX, HostAccess, Network, Parent, Sandbox, State,
     StateError, Store, Workload,
 };
+use l2sw::api::ErrorKind;
 
 /// The predefined bridge network's host port, as docker0 is Docker's.
 pub const DEFAULT_BRIDGE_PORT: &str = "l2sw0";
@@ -208,7 +210,7 @@ impl Ctl {
         }
         let mode = check_mode(req)?;
         let parent = match &req.parent {
-            Some(p) => Some(self.check_parent(req, p, mode.as_deref())?),
+            Some(p) => Some(self.check_parent(req, p, mode)?),
             None => None,
         };
         let internal = req.internal || (req.driver != Driver::Bridge && parent.is_none());
@@ -258,7 +260,7 @@ impl Ctl {
         &self,
         req: &NetworkArgs,
         p: &str,
-        mode: Option<&str>,
+        mode: Option<MacvlanMode>,
     ) -> Result<Parent, CtlError> {
         if req.driver == Driver::Bridge {
             return refused(
@@ -292,10 +294,11 @@ impl Ctl {
                 parent.interface
             ));
         }
-        let passthru = |n: &Network| n.mode.as_deref() == Some("passthru");
+        let passthru = |n: &Network| n.macvlan_mode() == Some(MacvlanMode::Passthru);
+        let this_passthru = req.driver == Driver::Macvlan && mode == Some(MacvlanMode::Passthru);
         for other in self.state.networks.values() {
             let same = other.parent.as_ref().map(|o| &o.interface) == Some(&parent.interface);
-            if same && (passthru(other) || mode == Some("passthru")) {
+            if same && (passthru(other) || this_passthru) {
                 return refused(format!(
                     "parent {} is already used by network {:?}: a passthru network cannot share its parent",
                     parent.interface, other.name
@@ -468,10 +471,10 @@ impl Ctl {
             ports.push(PortSpec {
                 interface: hp.clone(),
                 name: Some("host".into()),
-                kind: Some("tap".into()),
+                kind: Some(PortKind::Tap),
                 netns: host_ns.clone(),
-                role: "host".into(),
-                mac: net.mac.map(|m| m.to_string()),
+                role: PortRole::Host,
+                mac: net.mac,
                 ..PortSpec::default()
             });
         }
@@ -480,8 +483,8 @@ impl Ctl {
                 interface: p.interface.clone(),
                 name: Some(p.to_string()),
                 netns: host_ns.clone(),
-                role: "uplink".into(),
-                mac: self.host.mac(&p.interface).ok().map(|m| m.to_string()),
+                role: PortRole::Uplink,
+                mac: self.host.mac(&p.interface).ok(),
                 vlan: p.vid.map(|v| VlanSpec {
                     trunk: Some(vec![v]),
                     ..VlanSpec::default()
@@ -493,7 +496,7 @@ impl Ctl {
             let mut spec = self.sub_port(net, "host-access", &ha.port, ha.mac, &[ha.ip], &[]);
             spec.netns = host_ns;
             if spec.macvlan_mode.is_some() {
-                spec.macvlan_mode = Some("bridge".into());
+                spec.macvlan_mode = Some(MacvlanMode::Bridge);
             }
             ports.push(spec);
         }
@@ -522,20 +525,20 @@ impl Ctl {
         };
         match net.driver {
             Driver::Macvlan => PortSpec {
-                role: "macvlan".into(),
-                mac: Some(mac.to_string()),
-                macvlan_mode: net.mode.clone(),
-                source: (!source.is_empty()).then(|| source.iter().map(Mac::to_string).collect()),
+                role: PortRole::Macvlan,
+                mac: Some(mac),
+                macvlan_mode: net.macvlan_mode(),
+                source: (!source.is_empty()).then(|| source.to_vec()),
                 ..base
             },
             Driver::Ipvlan => PortSpec {
-                role: "ipvlan".into(),
-                mac: Some(mac.to_string()),
+                role: PortRole::Ipvlan,
+                mac: Some(mac),
                 ips: Some(ips.to_vec()),
                 ..base
             },
             _ => PortSpec {
-                role: "bridge".into(),
+                role: PortRole::Bridge,
                 hairpin: net.hairpin.then_some(true),
                 ..base
             },
@@ -557,10 +560,8 @@ impl Ctl {
         match running.iter().find(|n| n.name == net.name) {
             None => self.client.add_network(&NetworkSpec {
                 name: net.name.clone(),
-                mode: net.driver.name().into(),
-                ipvlan_flag: (net.driver == Driver::Ipvlan)
-                    .then(|| net.mode.clone())
-                    .flatten(),
+                mode: net.driver.network_mode().unwrap_or_default(),
+                ipvlan_flag: net.ipvlan_flag(),
                 ports: fixed,
                 ..NetworkSpec::default()
             })?,
@@ -623,7 +624,7 @@ impl Ctl {
                 ha.interface, ha.ip
             ));
         }
-        if net.mode.as_deref() == Some("passthru") {
+        if net.macvlan_mode() == Some(MacvlanMode::Passthru) {
             return refused(format!(
                 "network {name} is passthru: its one sub-interface owns the parent, there is no room for the host's"
             ));
@@ -812,22 +813,19 @@ impl Ctl {
         req: &AttachArgs,
         origin: Option<&str>,
     ) -> Result<Endpoint, CtlError> {
-        let mode = net.mode.as_deref();
-        let source_mode = net.driver == Driver::Macvlan && mode == Some("source");
+        let mode = net.macvlan_mode();
+        let source_mode = mode == Some(MacvlanMode::Source);
         if !req.source_mac.is_empty() && !source_mode {
             return refused("--source-mac is for source-mode macvlan networks");
         }
-        if net.driver == Driver::Macvlan
-            && mode == Some("passthru")
-            && !self.state.endpoints_of(&net.name).is_empty()
-        {
+        if mode == Some(MacvlanMode::Passthru) && !self.state.endpoints_of(&net.name).is_empty() {
             return refused(format!(
                 "network {} is passthru: it has room for one endpoint only",
                 net.name
             ));
         }
         let shared = match (net.driver, mode) {
-            (Driver::Ipvlan, _) | (Driver::Macvlan, Some("passthru")) => {
+            (Driver::Ipvlan, _) | (Driver::Macvlan, Some(MacvlanMode::Passthru)) => {
                 Some(self.shared_mac(net)?)
             }
             _ => None,
@@ -878,7 +876,8 @@ impl Ctl {
             .map(|i| format!("eth{i}"))
             .find(|n| !taken.contains(&n.as_str()))
             .unwrap_or_default();
-        let peer = (req.port == PortKind::Veth).then(|| format!("l2v-{}", &random_hex(6)[..11]));
+        let peer =
+            (req.port == EndpointKind::Veth).then(|| format!("l2v-{}", &random_hex(6)[..11]));
         if let Some(slot) = self.state.networks.get_mut(&net.name) {
             slot.pools = n.pools;
         }
@@ -915,7 +914,7 @@ impl Ctl {
         let host_ns = self.state.host_netns.clone();
         let mut spec = self.sub_port(&net, workload, "", ep.mac, &ep.ips, &ep.source_macs);
         match (&ep.kind, &ep.peer) {
-            (PortKind::Veth, Some(peer)) => {
+            (EndpointKind::Veth, Some(peer)) => {
                 if !self.host.exists(peer)? {
                     let tmp = format!("l2w-{}", &peer[4..]);
                     let _ = gone(self.host.delete(&tmp));
@@ -929,7 +928,7 @@ impl Ctl {
             }
             _ => {
                 spec.interface = ep.interface.clone();
-                spec.kind = Some("tap".into());
+                spec.kind = Some(PortKind::Tap);
                 spec.netns = Some(workload.to_owned());
             }
         }
@@ -978,7 +977,11 @@ impl Ctl {
             return Ok(());
         };
         match self.client.remove_port(network, workload) {
-            Err(ClientError::Refused(e)) if e.starts_with("no ") => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    Some(ErrorKind::NoSuchNetwork { .. } | ErrorKind::NoSuchPort { .. })
+                ) => {}
             other => other?,
         }
         if let Some(peer) = &ep.peer {
@@ -1165,20 +1168,18 @@ fn configure(links: &Links, name: &str, mac: Mac, addrs: &[(IpAddr, u8)]) -> Res
     Ok(())
 }
 
-fn check_mode(req: &NetworkArgs) -> Result<Option<String>, CtlError> {
-    let allowed: &[&str] = match req.driver {
-        Driver::Macvlan => &["bridge", "private", "vepa", "passthru", "source"],
-        Driver::Ipvlan => &["bridge", "private", "vepa"],
-        _ => &[],
-    };
-    match (&req.mode, allowed) {
+fn check_mode(req: &NetworkArgs) -> Result<Option<MacvlanMode>, CtlError> {
+    let allowed = req.driver.modes();
+    match (&req.mode, allowed.as_slice()) {
         (None, []) => Ok(None),
-        (None, _) => Ok(Some("bridge".into())),
+        (None, _) => Ok(Some(MacvlanMode::Bridge)),
         (Some(m), []) => refused(format!(
             "--mode {m}: a {} network has no modes (macvlan and ipvlan do)",
             req.driver.name()
         )),
-        (Some(m), a) if a.contains(&m.as_str()) => Ok(Some(m.clone())),
+        (Some(m), a) if a.contains(&m.as_str()) => MacvlanMode::from_name(m)
+            .map(Some)
+            .map_err(|e| CtlError::Refused(e.to_string())),
         (Some(m), a) => refused(format!(
             "--mode {m}: a {} network's mode is one of {}",
             req.driver.name(),

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::{Config, ConfigFileError, NetworkMode, NetworkPlan, NetworkSpec, PortKind, PortPlace};
+use crate::config::{
+    Config, ConfigFileError, NetworkMode, NetworkPlan, NetworkSpec, PortKind, PortPlace,
+};
 use crate::engine::{Engine, EngineStats, Job, Polling, WAKER};
 use crate::fwd::{ConfigError, Switch};
 use crate::port::Port;

@@ -16,9 +16,9 @@ use crate::fwd::{
     Batch, ConfigError, DropReason, FLAP_MOVES, FdbError, MAX_PORTS, PortConfig, PortId, PortSet,
     StormControl, Switch, TagOp, Tick, Verdict,
 };
-use crate::wire::Mac;
 use crate::port::{Port, TxFrame};
 use crate::trace::{Capture, Direction, Tracer};
+use crate::wire::Mac;
 
 /// Frames read from one port before the switch decides them.
 pub const BATCH: usize = 32;

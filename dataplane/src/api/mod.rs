@@ -312,8 +312,12 @@ fn add_port(n: &Handle, spec: &PortSpec) -> Result<Reply, ApiError> {
     let (cfg, place) = spec
         .plan(&n.name, n.mode)
         .map_err(|e| invalid_spec(e, "port"))?;
-    let io = daemon::open_port(&place, n.max_frame)
-        .map_err(|e| ApiError::new(ErrorKind::Failed, format!("opening {}: {e}", place.interface)))?;
+    let io = daemon::open_port(&place, n.max_frame).map_err(|e| {
+        ApiError::new(
+            ErrorKind::Failed,
+            format!("opening {}: {e}", place.interface),
+        )
+    })?;
     let id = n.call(move |e| e.add_port(cfg, io).map_err(|e| refused(e, "port")))??;
     Ok(Reply::PortAdded(proto::PortAdded { id: id.index() }))
 }
@@ -596,7 +600,13 @@ mod tests {
             ),
         ] {
             let e = error_of(line);
-            assert_eq!(e.kind, ErrorKind::Invalid { field: field.into() }, "{line}: {e}");
+            assert_eq!(
+                e.kind,
+                ErrorKind::Invalid {
+                    field: field.into()
+                },
+                "{line}: {e}"
+            );
             assert!(e.message.starts_with(field), "{e}");
         }
         assert_eq!(
@@ -607,7 +617,10 @@ mod tests {
         let r = handle(r#"{"v":9,"op":"networks"}"#, &[][..]);
         let back = Response::from_line(&r.to_line(), &Request::Networks).unwrap();
         assert_eq!(back, r);
-        assert!(r.to_line().contains(r#""kind":{"kind":"version","client":9,"daemon":1}"#));
+        assert!(
+            r.to_line()
+                .contains(r#""kind":{"kind":"version","client":9,"daemon":1}"#)
+        );
     }
 
     #[test]
@@ -690,7 +703,11 @@ mod tests {
         for req in all {
             let line = req.to_line();
             assert!(line.starts_with(r#"{"v":1,"op":""#), "{line}");
-            assert_eq!(Request::from_line(line.trim_end()), Ok(req.clone()), "{line}");
+            assert_eq!(
+                Request::from_line(line.trim_end()),
+                Ok(req.clone()),
+                "{line}"
+            );
         }
     }
 
@@ -855,9 +872,7 @@ mod tests {
             ErrorKind::Invalid {
                 field: "mac".into(),
             },
-            ErrorKind::NoSuchNetwork {
-                network: net(),
-            },
+            ErrorKind::NoSuchNetwork { network: net() },
             ErrorKind::NoSuchPort { port: "p".into() },
             ErrorKind::Exists { name: net() },
             ErrorKind::NotABridge,

@@ -218,9 +218,8 @@ impl Request {
                 format!("request longer than {MAX_REQUEST} bytes"),
             ));
         }
-        let mut map: Map<String, Value> = serde_json::from_str(line).map_err(|e| {
-            ApiError::new(ErrorKind::Malformed, format!("malformed request: {e}"))
-        })?;
+        let mut map: Map<String, Value> = serde_json::from_str(line)
+            .map_err(|e| ApiError::new(ErrorKind::Malformed, format!("malformed request: {e}")))?;
         match map.remove("v") {
             Some(Value::Number(n)) if n.as_u64() == Some(u64::from(VERSION)) => {}
             Some(Value::Number(n)) => {
@@ -615,10 +614,7 @@ pub struct Response {
 
 impl From<Result<Reply, ApiError>> for Response {
     fn from(result: Result<Reply, ApiError>) -> Response {
-        Response {
-            v: VERSION,
-            result,
-        }
+        Response { v: VERSION, result }
     }
 }
 
