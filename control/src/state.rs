@@ -97,8 +97,14 @@ impl Driver {
     /// The names `--mode` takes for this driver: macvlan's modes, ipvlan's flags, or none.
     pub fn modes(self) -> Vec<&'static str> {
         match self {
-            Driver::Macvlan => MacvlanMode::ALL.iter().map(|m| Named::name(*m)).collect(),
-            Driver::Ipvlan => IpvlanFlag::ALL.iter().map(|f| Named::name(*f)).collect(),
+            Driver::Macvlan => <MacvlanMode as Named>::ALL
+                .iter()
+                .map(|m| Named::name(*m))
+                .collect(),
+            Driver::Ipvlan => <IpvlanFlag as Named>::ALL
+                .iter()
+                .map(|f| Named::name(*f))
+                .collect(),
             _ => Vec::new(),
         }
     }

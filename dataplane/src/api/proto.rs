@@ -161,9 +161,12 @@ struct Envelope<'a> {
     request: &'a Request,
 }
 
+/// Whether a field's value alone fits its type (why not, if not).
+type FieldCheck = fn(&Value) -> Result<(), String>;
+
 /// Each typed field of a request, and a check of its value alone: a request that does not
 /// decode is blamed on the first field whose value does not fit ([`ErrorKind::Invalid`]).
-const FIELDS: &[(&str, fn(&Value) -> Result<(), String>)] = &[
+const FIELDS: &[(&str, FieldCheck)] = &[
     ("mac", fits::<Mac>),
     ("vid", fits::<u16>),
     ("secs", fits::<u64>),
