@@ -185,18 +185,24 @@ pub fn fdb(out: &mut impl Write, rows: &[FdbRow], json: bool) -> io::Result<()> 
     table(out, &["MAC", "VLAN", "PORT", "KIND", "AGE"], &rows)
 }
 
-/// A port's storm-control limits, `bc=100 uu=- mc=50`, or `-` when there are none.
+/// A port's storm-control limits, one word: `bc=100,mc=50` (the classes with a limit), or `-`.
 fn storm_cell(s: Option<StormSpec>) -> String {
     let Some(s) = s else {
         return "-".into();
     };
-    let rate = |r: Option<u32>| r.map_or_else(|| "-".to_owned(), |r| r.to_string());
-    format!(
-        "bc={} uu={} mc={}",
-        rate(s.broadcast),
-        rate(s.unknown_unicast),
-        rate(s.multicast)
-    )
+    let limits: Vec<String> = [
+        ("bc", s.broadcast),
+        ("uu", s.unknown_unicast),
+        ("mc", s.multicast),
+    ]
+    .into_iter()
+    .filter_map(|(class, rate)| rate.map(|r| format!("{class}={r}")))
+    .collect();
+    if limits.is_empty() {
+        "-".into()
+    } else {
+        limits.join(",")
+    }
 }
 
 /// `l2ctl stats`: per network a header line (for a bridge, the FDB's counters and its most
