@@ -6,11 +6,11 @@
 //! macvlan network's host access sit in the host namespace (`--host-netns`, default l2ctl's
 //! own), as docker0 and its veths do; each workload has a named namespace of its own.
 //!
-//! One concern per module, each of the pure ones testable without root: [`validate`] (what
-//! people type), [`ids`] (ids and MACs), [`specs`] (the daemon's port tables), [`render`]
-//! (reports) are pure; [`networks`] and [`endpoints`] change the state and its address pools;
-//! [`apply`] brings the daemon and the kernel to the state, with the netlink steps of [`link`];
-//! [`undo`] takes an operation's traces away again.
+//! One concern per module, each of the pure ones testable without root: `validate` (what
+//! people type), `ids` (ids and MACs), `specs` (the daemon's port tables), `render`
+//! (reports) are pure; `networks` and `endpoints` change the state and its address pools;
+//! `apply` brings the daemon and the kernel to the state, with the netlink steps of `link`;
+//! `undo` takes an operation's traces away again.
 
 mod apply;
 mod endpoints;
