@@ -36,12 +36,12 @@ use criterion::measurement::WallTime;
 use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use l2sw::fwd::{
     Batch, Decision, DropReason, Fdb, IpvlanConfig, Learned, MacvlanMode, PortConfig, PortId,
-    StormControl, Switch, SwitchConfig, Verdict, Why,
+    StormControl, Switch, SwitchConfig, Verdict, Vid, Why,
 };
 use l2sw::trace::Tracer;
 use l2sw::wire::{Mac, craft};
 use l2sw_bench::{
-    BATCH, ETHERTYPE, Frame, NOW, bridge, bytes_per_entry, ethernet, external, fdb, known_unicast,
+    BATCH, Frame, NOW, bridge, bytes_per_entry, ethernet, external, fdb, known_unicast,
     learn_stations, permute, port_of, station, to_frame,
 };
 
@@ -177,7 +177,7 @@ impl Learned4 {
             let s = permute(k, self.n);
             (
                 port_of(&self.ports, s),
-                ethernet(Mac::BROADCAST, station(s), ETHERTYPE),
+                ethernet(Mac::BROADCAST, station(s), craft::ETHERTYPE_EXPERIMENTAL),
             )
         }))
     }
@@ -360,7 +360,11 @@ fn process_macvlan(c: &mut Criterion) {
         let (mut sw, up, subs) = macvlan(MacvlanMode::Bridge);
         // Unicast from stations beyond the uplink to each sub-interface in turn.
         let mut batch = owned((0..BATCH).map(|k| {
-            let f = ethernet(sub_mac(k % SUBS), external(k as u32), ETHERTYPE);
+            let f = ethernet(
+                sub_mac(k % SUBS),
+                external(k as u32),
+                craft::ETHERTYPE_EXPERIMENTAL,
+            );
             (up, f)
         }));
         sw.process(NOW, &mut batch);
@@ -378,7 +382,10 @@ fn process_macvlan(c: &mut Criterion) {
         // Each bridge-mode sub-interface to the next: delivered locally, never on the wire.
         let mut batch = owned((0..BATCH).map(|k| {
             let (from, to) = (k % SUBS, (k + 1) % SUBS);
-            (subs[from], ethernet(sub_mac(to), sub_mac(from), ETHERTYPE))
+            (
+                subs[from],
+                ethernet(sub_mac(to), sub_mac(from), craft::ETHERTYPE_EXPERIMENTAL),
+            )
         }));
         sw.process(NOW, &mut batch);
         check(
@@ -395,7 +402,11 @@ fn process_macvlan(c: &mut Criterion) {
         // VEPA sub-interfaces to stations beyond the uplink: everything leaves by the uplink.
         let mut batch = owned((0..BATCH).map(|k| {
             let from = k % SUBS;
-            let f = ethernet(external(k as u32), sub_mac(from), ETHERTYPE);
+            let f = ethernet(
+                external(k as u32),
+                sub_mac(from),
+                craft::ETHERTYPE_EXPERIMENTAL,
+            );
             (subs[from], f)
         }));
         sw.process(NOW, &mut batch);
@@ -476,8 +487,8 @@ impl Table {
             })
             .collect();
         for &(m, p) in &keys {
-            assert_eq!(fdb.lookup(NOW, 0, m), Some((p, false)));
-            assert_eq!(fdb.learn(NOW, 0, m, p), Learned::Refreshed);
+            assert_eq!(fdb.lookup(NOW, Vid::UNAWARE, m), Some((p, false)));
+            assert_eq!(fdb.learn(NOW, Vid::UNAWARE, m, p), Learned::Refreshed);
         }
         Table { fdb, keys, at: 0 }
     }
@@ -488,7 +499,7 @@ impl Table {
         b.iter(|| {
             let mut sum = 0usize;
             for &(m, _) in &keys[*at..*at + OPS] {
-                if let Some((p, _)) = fdb.lookup(NOW, 0, black_box(m)) {
+                if let Some((p, _)) = fdb.lookup(NOW, Vid::UNAWARE, black_box(m)) {
                     sum += p.index();
                 }
             }
@@ -503,7 +514,8 @@ impl Table {
         b.iter(|| {
             let mut refreshed = 0u32;
             for &(m, p) in &keys[*at..*at + OPS] {
-                refreshed += u32::from(fdb.learn(NOW, 0, black_box(m), p) == Learned::Refreshed);
+                refreshed +=
+                    u32::from(fdb.learn(NOW, Vid::UNAWARE, black_box(m), p) == Learned::Refreshed);
             }
             *at = (*at + OPS) % keys.len();
             refreshed

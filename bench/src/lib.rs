@@ -5,7 +5,7 @@
 
 pub mod e2e;
 
-use l2sw::fwd::{Batch, ConfigError, Fdb, PortConfig, PortId, Switch, SwitchConfig, Tick};
+use l2sw::fwd::{Batch, ConfigError, Fdb, PortConfig, PortId, Switch, SwitchConfig, Tick, Vid};
 use l2sw::wire::Mac;
 use l2sw::wire::craft::{self, ETH_ZLEN};
 
@@ -14,9 +14,6 @@ pub const NOW: Tick = Tick::from_secs(1);
 
 /// Frames per [`Switch::process`] call.
 pub const BATCH: usize = 32;
-
-/// Ethertype of the plain unicast and broadcast frames (local experimental, as in the tests).
-pub const ETHERTYPE: u16 = 0x88b5;
 
 /// A 60-byte frame: 64 bytes on the wire with the FCS.
 pub type Frame = [u8; ETH_ZLEN];
@@ -86,7 +83,7 @@ pub fn learn_stations(sw: &mut Switch, ports: &[PortId], n: u32) {
             // Never full: the batch holds up to `Batch::MAX` frames.
             let _ = batch.push(
                 port_of(ports, s),
-                ethernet(Mac::BROADCAST, station(s), ETHERTYPE),
+                ethernet(Mac::BROADCAST, station(s), craft::ETHERTYPE_EXPERIMENTAL),
             );
         }
         sw.process(NOW, &mut batch);
@@ -101,7 +98,7 @@ pub fn known_unicast(ports: &[PortId], n: u32, k: u32) -> (PortId, Frame) {
     let d = permute(2 * k + 1, n);
     (
         port_of(ports, s),
-        ethernet(station(d), station(s), ETHERTYPE),
+        ethernet(station(d), station(s), craft::ETHERTYPE_EXPERIMENTAL),
     )
 }
 
@@ -111,7 +108,7 @@ pub fn fdb(n: u32) -> (Fdb, Vec<PortId>) {
     let mut fdb = Fdb::new();
     fdb.reserve(n as usize);
     for s in 0..n {
-        fdb.learn(NOW, 0, station(s), port_of(&ports, s));
+        fdb.learn(NOW, Vid::UNAWARE, station(s), port_of(&ports, s));
     }
     (fdb, ports)
 }

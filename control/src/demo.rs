@@ -77,7 +77,7 @@ fn attach(network: &str, port: EndpointKind) -> AttachArgs {
 
 /// Runs the demo, narrating to `out`.
 pub fn run(out: &mut impl Write) -> Result<(), DemoError> {
-    if !is_root() {
+    if !l2sw::port::sys::is_root() {
         return Err(DemoError::NotRoot);
     }
     let tag = std::process::id();
@@ -130,17 +130,6 @@ pub fn run(out: &mut impl Write) -> Result<(), DemoError> {
         )?;
     }
     Ok(())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 fn say_reach(

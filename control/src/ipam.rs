@@ -1,4 +1,4 @@
-//! Docker-style IP address management (SPEC §5), after moby libnetwork's default IPAM
+//! Docker-style IP address management (docs/spec.md §5.2), after moby libnetwork's default IPAM
 //! (`ipams/defaultipam`) and its predefined pools (`ipamutils`).
 //!
 //! A [`Pool`] is one subnet of a network with its optional ip-range, gateway and aux addresses,
@@ -803,9 +803,10 @@ mod tests {
         );
     }
 
-    /// SPEC.md §5's open question, settled by reading moby's `defaultipam`: the gateway is
-    /// requested with the pool id that carries the ip-range, so `requestAddress(Subnet,
-    /// ChildSubnet, …)` takes the first free address *of the range* (`AddAnyInRange`).
+    /// docs/spec.md §5.2, once an open question, settled by reading moby's `defaultipam`: the
+    /// gateway is requested with the pool id that carries the ip-range, so
+    /// `requestAddress(Subnet, ChildSubnet, …)` takes the first free address *of the range*
+    /// (`AddAnyInRange`).
     #[test]
     fn auto_gateway_comes_from_the_range_else_the_subnet() {
         let request = PoolRequest {

@@ -9,7 +9,9 @@ pub mod explain;
 pub mod ipam;
 pub mod memdemo;
 pub mod modes;
-pub mod nl;
+/// Namespaces, links, addresses and routes over rtnetlink (the `l2sw-netlink` crate, which the
+/// test sandbox shares).
+pub use l2sw_netlink as nl;
 pub mod ops;
 pub mod probe;
 pub mod show;

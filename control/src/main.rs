@@ -93,7 +93,7 @@ enum Command {
     ///
     /// Frames the parent sends to a sub-interface's MAC leave on the wire and never come back,
     /// so the host cannot reach its own macvlan workloads. This adds a bridge-mode
-    /// sub-interface for the host (l2ha-<id>), with an address reserved as aux address
+    /// sub-interface for the host (named l2ha-ID), with an address reserved as aux address
     /// `host-access` and a route to the network's range. `network rm` undoes it.
     HostAccess {
         /// The network.

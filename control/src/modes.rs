@@ -3,7 +3,7 @@
 //! forwarding core in memory; `l2ctl verify` runs the same one through the kernel and through
 //! l2sw on real ports. One catalogue, so the two never show different things.
 //!
-//! The macvlan and ipvlan topologies are the ones SPEC.md measured: sub-interfaces `a` and `b`
+//! The macvlan and ipvlan topologies are the ones docs/spec.md §9 measured: sub-interfaces `a` and `b`
 //! on an uplink whose wire leads to an upstream bridge (hairpin on or off) shared with an
 //! outside station `e`. The bridge topologies are three ports `a`, `b`, `c`.
 
@@ -106,9 +106,7 @@ impl FromStr for Mode {
 }
 
 /// Station `n`'s MAC: 02:00:00:00:00:nn.
-pub const fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+pub use l2sw::wire::craft::station;
 
 /// The uplink's MAC (macvlan and ipvlan topologies); ipvlan slaves share it.
 pub const UPLINK_MAC: Mac = Mac([2, 0, 0, 0, 1, 0]);
@@ -295,12 +293,12 @@ pub struct Step {
     /// The frame, as it leaves the sender.
     pub frame: Vec<u8>,
     /// Multicast the kernel filters through a hash (an unjoined group may slip through there;
-    /// SPEC.md, README).
+    /// docs/spec.md §8, README).
     pub hashed: bool,
 }
 
 fn raw(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw scenario")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw scenario")
 }
 
 fn step(what: impl Into<String>, from: &'static str, frame: Vec<u8>) -> Step {

@@ -359,7 +359,7 @@ mod tests {
                 own_source: 0,
                 flaps: 3,
                 recent_flaps: vec![FlapInfo {
-                    vid: 0,
+                    vid: l2sw::fwd::Vid::UNAWARE,
                     mac: Mac([2, 0, 0, 0, 0, 1]),
                     from: "web".into(),
                     to: "db".into(),
@@ -397,7 +397,7 @@ mod tests {
     #[test]
     fn fdb_rows_show_age_only_for_dynamic_entries() {
         let row = |kind, age_secs| FdbRow {
-            vid: 0,
+            vid: l2sw::fwd::Vid::UNAWARE,
             mac: Mac([2, 0, 0, 0, 0, 9]),
             port: "db".into(),
             kind,

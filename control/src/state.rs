@@ -1,6 +1,7 @@
 //! What l2ctl has made, kept on disk: networks (driver, mode, parent, address pools with their
 //! allocations), workloads and their endpoints. This is the desired state; the daemon and the
-//! kernel are brought to it (by the operations of [`crate::ops`]), so a restarted daemon gets it all back.
+//! kernel are brought to it (`l2ctl sync`, which daemon commands run first), so a restarted
+//! daemon gets it all back.
 //!
 //! One file, `state.json`, in the state directory. Every change is written to a temporary file,
 //! flushed, and renamed over the old one, then the directory is flushed: a crash leaves either

@@ -24,7 +24,7 @@ use l2sw::wire::Mac;
 use serde::Serialize;
 
 use crate::modes::{self, JOINED, Member, MemberRole, Mode, Step, Topology, UPLINK_MAC};
-use crate::nl::{Links, NlError, Scratch};
+use crate::nl::{Links, NlError, Scratch, veth_pair};
 
 /// The longest wait for a frame's copies.
 const WAIT: Duration = Duration::from_millis(500);
@@ -348,7 +348,7 @@ fn build(
     let (switch, home) = if topology.upstream {
         let up = namespaces.create("up")?;
         sw_links.create_bridge(UPSTREAM.0, UPSTREAM.1)?;
-        veth((&up, UPLINK, UPLINK_MAC), (&sw, DOWN.0, DOWN.1))?;
+        veth_pair((&up, UPLINK, UPLINK_MAC), (&sw, DOWN.0, DOWN.1))?;
         sw_links.enslave(DOWN.0, UPSTREAM.0)?;
         sw_links.set_bridge_port(DOWN.0, upstream_hairpin, false)?;
         // A veth cannot filter unicast: promiscuous once a sub-interface adds its MAC.
@@ -448,20 +448,9 @@ fn place(ns: &str, interface: &str) -> PortPlace {
 /// namespace `sw`; returns a tap on its `eth0`.
 fn workload(namespaces: &mut Scratch, sw: &str, m: &Member) -> Result<Tap, SideError> {
     let ns = namespaces.create(m.name)?;
-    veth((&ns, "eth0", m.mac), (sw, &port_name(m), port_mac(m)))?;
+    veth_pair((&ns, "eth0", m.mac), (sw, &port_name(m), port_mac(m)))?;
     Links::new(Some(&ns)).disable_tx_offloads("eth0")?;
     Tap::open(m, &ns, "eth0")
-}
-
-/// A veth pair, both ends up, each given as (namespace, name, MAC).
-fn veth(a: (&str, &str, Mac), b: (&str, &str, Mac)) -> Result<(), NlError> {
-    let (links_a, links_b) = (Links::new(Some(a.0)), Links::new(Some(b.0)));
-    links_a.create_veth(a.1, b.1)?;
-    links_a.set_mac(b.1, b.2)?;
-    links_a.move_to(b.1, b.0)?;
-    links_a.set_mac(a.1, a.2)?;
-    links_a.set_up(a.1)?;
-    links_b.set_up(b.1)
 }
 
 /// Sends `step`'s frame from its sender's tap and returns the names of the taps that

@@ -54,7 +54,7 @@ pub trait Narrate {
 impl Narrate for TraceRecord {
     fn render(&self, start_us: u64) -> String {
         let t = self.time_us.saturating_sub(start_us) as f64 / 1e6;
-        let vlan = if self.vid == 0 {
+        let vlan = if self.vid == l2sw::fwd::Vid::UNAWARE {
             String::new()
         } else {
             format!("  vlan {}", self.vid)
@@ -260,7 +260,7 @@ mod tests {
             len: 60,
             offload: None,
             summary: "02:42:0a:14:00:02 > ff:ff:ff:ff:ff:ff, ARP who-has 10.20.0.3".into(),
-            vid: 0,
+            vid: l2sw::fwd::Vid::UNAWARE,
             learned: Some("new entry".into()),
             kernel_fn: "br_flood".into(),
             rule: "unknown unicast flooded".into(),

@@ -1,7 +1,7 @@
 //! `l2ctl explain` checked against the forwarding core, not against stored text alone: every
 //! step's receivers are compared with an independent run of the same frames (switches wired
 //! here from the catalogue, frames followed by `Switch::process` and the batch's egress
-//! queues, where explain reads `Switch::decide`), and SPEC.md's rules are checked by name.
+//! queues, where explain reads `Switch::decide`), and docs/spec.md's rules are checked by name.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -223,7 +223,7 @@ fn macvlan_bridge_delivers_between_peers_inside() {
 fn macvlan_private_unicast_comes_back_through_a_hairpin_but_broadcast_never_does() {
     let m = Mode::MacvlanPrivate;
     assert!(!got(m, false, "peer unicast a → b").contains(&"b".into()));
-    // SPEC.md, measured: the code, not the docs, is right.
+    // docs/spec.md §9, measured: the code, not the docs, is right.
     assert!(got(m, true, "peer unicast a → b").contains(&"b".into()));
     assert_eq!(got(m, true, "broadcast from a"), names(&["a", "e"]));
     assert_eq!(got(m, false, "broadcast from a"), names(&["e"]));
@@ -252,7 +252,7 @@ fn macvlan_passthru_takes_every_unicast_from_the_wire() {
         s.hops.last().unwrap().why,
         l2sw::fwd::Why::MvPassthru.describe()
     );
-    // SPEC.md, measured: with hairpin, a gets its own broadcast back.
+    // docs/spec.md §9, measured: with hairpin, a gets its own broadcast back.
     assert!(got(m, true, "broadcast from a").contains(&"a".into()));
 }
 

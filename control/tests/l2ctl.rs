@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use l2sw::wire::Mac;
 use l2sw_control::embedded::EmbeddedDaemon;
 use l2sw_control::nl::{self, Links};
 use l2sw_control::probe::udp_reaches;
@@ -121,15 +122,16 @@ impl Lab {
         self.sandbox.veth(
             &host,
             "upl",
-            "02:00:00:00:aa:01",
+            Mac([2, 0, 0, 0, 0xaa, 1]),
             &lan,
             "eth0",
-            "02:00:00:00:aa:02",
+            Mac([2, 0, 0, 0, 0xaa, 2]),
         );
-        self.sandbox.ip(
-            &lan,
-            &["addr", "add", &format!("{station_ip}/24"), "dev", "eth0"],
-        );
+        let ip: IpAddr = station_ip.parse().unwrap();
+        self.sandbox
+            .links(&lan)
+            .add_address("eth0", ip, 24)
+            .unwrap();
         lan
     }
 
@@ -275,7 +277,7 @@ fn macvlan_modes_deliver_as_the_kernel_does() {
         return;
     };
     let lan = lab.lan("10.60.0.200");
-    // Each mode on the same parent in turn; SPEC §2: bridge delivers between sub-interfaces,
+    // Each mode on the same parent in turn; docs/spec.md §2: bridge delivers between sub-interfaces,
     // private and vepa (without a hairpinning neighbour) do not; all reach the outside.
     for (mode, peers) in [("bridge", true), ("private", false), ("vepa", false)] {
         let (a, b) = (lab.w(&format!("{mode}a")), lab.w(&format!("{mode}b")));
@@ -313,7 +315,8 @@ fn vepa_peers_meet_through_a_hairpinning_neighbour() {
     let lan = lab.lan("10.61.0.200");
     // The neighbour: a kernel bridge with hairpin on the port facing us (reflective relay).
     lab.sandbox.ip(&lan, &["addr", "flush", "dev", "eth0"]);
-    lab.sandbox.kernel_bridge(&lan, "br0");
+    lab.sandbox
+        .kernel_bridge(&lan, "br0", Mac([2, 0, 0, 0, 2, 0xfe]));
     lab.sandbox.enslave(&lan, "eth0", "br0", true, false);
     let (a, b) = (lab.w("a"), lab.w("b"));
     lab.ok(&[
@@ -629,7 +632,7 @@ fn host_access_lets_the_host_reach_macvlan_workloads() {
     lab.ok(&["attach", &a, "--network", "lan"]);
     assert!(
         !lab.reaches(None, &a, "lan"),
-        "SPEC §6.1: the host cannot reach it"
+        "docs/spec.md §6.1: the host cannot reach it"
     );
     let out = lab.ok(&["host-access", "lan"]);
     assert!(out.contains("10.70.0.254"), "{out}");

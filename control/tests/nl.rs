@@ -19,8 +19,7 @@ use l2sw_control::nl::{self, Links};
 
 /// Whether the tests can run: root, with `ip` installed.
 fn can_run(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
+    let root = l2sw_tests::privileged();
     let ip = Command::new("ip").arg("-V").output().is_ok();
     if !(root && ip) {
         println!("skipped {test}: needs root and iproute2");

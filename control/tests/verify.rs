@@ -9,19 +9,10 @@ use l2sw_control::modes::{self, Mode};
 use l2sw_control::nl;
 use l2sw_control::verify::{self, render, verify};
 
-fn root(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
-    if !root {
-        println!("skipped {test}: network namespaces need root");
-    }
-    root
-}
-
 /// Verifies each mode, with hairpin on and off where it applies; every matrix must match and
 /// no namespace of the mode may remain.
 fn check(test: &str, list: &[Mode]) {
-    if !root(test) {
+    if !l2sw_tests::privileged_or_skip(test) {
         return;
     }
     let mut failed = Vec::new();

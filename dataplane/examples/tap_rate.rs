@@ -265,7 +265,7 @@ fn main() {
     let frame = craft::ethernet(
         Mac([2, 0, 0, 0, 0, 2]),
         Mac([2, 0, 0, 0, 0, 1]),
-        0x88b5,
+        craft::ETHERTYPE_EXPERIMENTAL,
         &[0x5a; 46],
     );
     assert_eq!(frame.len(), 60);

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::fwd::{
     BridgeConfig, BridgePort, IpvlanConfig, IpvlanFlag, IpvlanPort, MacSet, MacvlanMode,
     MacvlanPort, ModeConfig, PortConfig, Role, StormControl, StpState, SwitchConfig, UplinkPort,
-    VidSet, VlanMode,
+    Vid, VidSet, VlanMode,
 };
 use crate::port::sys::ring::Handover;
 use crate::wire::Mac;
@@ -682,14 +682,16 @@ impl PortSpec {
                 access: Some(vid),
                 trunk: None,
                 native: None,
-            }) => VlanMode::Access { vid: *vid },
+            }) => VlanMode::Access {
+                vid: Vid::new(*vid),
+            },
             Some(VlanSpec {
                 access: None,
                 trunk: Some(vids),
                 native,
             }) => VlanMode::Trunk {
-                allowed: vids.iter().copied().collect::<VidSet>(),
-                native: *native,
+                allowed: vids.iter().copied().map(Vid::new).collect::<VidSet>(),
+                native: native.map(Vid::new),
             },
             Some(_) => {
                 return Err(err(

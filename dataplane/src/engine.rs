@@ -14,7 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::fwd::{
     Batch, ConfigError, DropReason, FLAP_MOVES, FdbError, MAX_PORTS, PortConfig, PortId, PortSet,
-    StormControl, Switch, TagOp, Tick, Verdict,
+    StormControl, Switch, TagOp, Tick, Verdict, Vid,
 };
 use crate::port::{Port, TxFrame};
 use crate::trace::{Capture, Direction, Tracer};
@@ -124,7 +124,11 @@ pub struct Engine {
     stats: EngineStats,
     epoch: Instant,
     registry: Option<mio::Registry>,
+    /// Ports without a descriptor, polled every round.
     polled: PortSet,
+    /// Ports taken off the poll set while the engine is awake: their rings are read directly
+    /// ([`Port::waiting`]), and the kernel's sending side skips waking the engine's epoll.
+    peeked: PortSet,
     counters: Box<[PortCounters; MAX_PORTS]>,
     polling: Polling,
     tracer: Option<Box<Tracer>>,
@@ -163,6 +167,7 @@ impl Engine {
             epoch: Instant::now(),
             registry: None,
             polled: PortSet::EMPTY,
+            peeked: PortSet::EMPTY,
             counters: Box::new([PortCounters::default(); MAX_PORTS]),
             polling: Polling::default(),
             tracer: None,
@@ -175,6 +180,7 @@ impl Engine {
     /// its counters start from zero.
     pub fn attach(&mut self, id: PortId, port: Box<dyn Port + Send>) -> io::Result<()> {
         self.counters[id.index()] = PortCounters::default();
+        self.peeked.remove(id);
         if let Some(registry) = &self.registry {
             match port.readiness() {
                 Some(fd) => registry.register(
@@ -207,7 +213,9 @@ impl Engine {
     /// Detaches and returns the I/O of switch port `id`.
     pub fn detach(&mut self, id: PortId) -> Option<Box<dyn Port + Send>> {
         let port = self.ports[id.index()].take()?;
-        if let (Some(registry), Some(fd)) = (&self.registry, port.readiness()) {
+        if self.peeked.contains(id) {
+            self.peeked.remove(id);
+        } else if let (Some(registry), Some(fd)) = (&self.registry, port.readiness()) {
             // The descriptor closes with the port anyway; deregistering first keeps epoll tidy.
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
@@ -291,7 +299,7 @@ impl Engine {
         let shown = usize::try_from(new).map_or(kept, |n| n.min(kept));
         for f in fdb.recent_flaps().skip(kept - shown) {
             tracing::warn!(
-                mac = %f.mac, vid = f.vid, from = %self.sw.port_name(f.from),
+                mac = %f.mac, vid = %f.vid, from = %self.sw.port_name(f.from),
                 to = %self.sw.port_name(f.to),
                 "MAC flapping: {FLAP_MOVES} moves within a second, a loop between these ports?"
             );
@@ -299,6 +307,67 @@ impl Engine {
         if new > shown as u64 {
             tracing::warn!(more = new - shown as u64, "more MAC flaps not shown");
         }
+    }
+
+    /// Takes every port that can say whether frames wait without a system call off the poll
+    /// set: the engine is awake and reads their rings itself. A port that cannot be taken off
+    /// stays polled.
+    fn start_peeking(&mut self) {
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        for (i, slot) in self.ports.iter().enumerate() {
+            let (Some(port), Some(id)) = (slot, PortId::new(i)) else {
+                continue;
+            };
+            if self.peeked.contains(id) || port.waiting().is_none() {
+                continue;
+            }
+            if let Some(fd) = port.readiness()
+                && registry.deregister(&mut SourceFd(&fd.as_raw_fd())).is_ok()
+            {
+                self.peeked.insert(id);
+            }
+        }
+    }
+
+    /// Puts the peeked ports back on the poll set before the engine sleeps. Registering a
+    /// descriptor that is already readable reports it at once, so a frame that arrived since
+    /// the last look wakes the engine straight away.
+    fn stop_peeking(&mut self) {
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        for id in self.peeked.iter() {
+            let Some(port) = self.ports[id.index()].as_ref() else {
+                continue;
+            };
+            if let Some(fd) = port.readiness()
+                && let Err(e) = registry.register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    Token(id.index()),
+                    Interest::READABLE,
+                )
+            {
+                // Not polled, the port would never be read again: poll it every round.
+                tracing::warn!(port = %id, name = port.name(), error = %e, "port not put back on the poll set: polled instead");
+                self.polled.insert(id);
+            }
+        }
+        self.peeked = PortSet::EMPTY;
+    }
+
+    /// The peeked ports that have frames waiting.
+    fn peek(&self) -> PortSet {
+        let mut ready = PortSet::EMPTY;
+        for id in self.peeked.iter() {
+            if let Some(port) = self.ports[id.index()].as_ref()
+                && port.waiting() == Some(true)
+            {
+                ready.insert(id);
+            }
+        }
+        ready
     }
 
     /// Reads up to [`BATCH`] frames from `id`, forwards them; returns how many were read.
@@ -450,9 +519,21 @@ impl Engine {
         let mut last_age = Instant::now();
         // When the last frame was forwarded (`None`: not since the engine went to sleep).
         let mut last_frame: Option<Instant> = None;
+        // Whether the peekable ports are off the poll set (while lingering).
+        let mut peeking = false;
         while !stop.load(Ordering::Relaxed) {
             let lingering =
                 self.polling.busy || last_frame.is_some_and(|t| t.elapsed() < self.polling.linger);
+            if lingering {
+                if !peeking {
+                    self.start_peeking();
+                    peeking = true;
+                }
+                ready = ready.or(self.peek());
+            } else if peeking {
+                self.stop_peeking();
+                peeking = false;
+            }
             let timeout = if !ready.is_empty() || lingering {
                 Duration::ZERO
             } else if !self.polled.is_empty() {
@@ -495,6 +576,8 @@ impl Engine {
                 last_age = Instant::now();
             }
         }
+        // The poll set goes with `poll`; a later run registers every port again.
+        self.peeked = PortSet::EMPTY;
         self.registry = None;
         Ok(())
     }
@@ -569,7 +652,7 @@ impl Engine {
     /// Adds an operator entry for `mac` on `vid` behind port `port` (sticky: never moves).
     pub fn add_static(
         &mut self,
-        vid: u16,
+        vid: Vid,
         mac: Mac,
         port: &str,
         sticky: bool,

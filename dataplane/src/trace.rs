@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fwd::{Batch, Decision, Learned, PortId, Switch, Verdict};
+use crate::fwd::{Batch, Decision, Learned, PortId, Switch, Verdict, Vid};
 use crate::wire::{Meta, Summary};
 
 /// Records or frames kept for the reader at most.
@@ -41,8 +41,8 @@ pub struct TraceRecord {
     pub offload: Option<String>,
     /// The headers, as tcpdump would print them.
     pub summary: String,
-    /// The VLAN it was classified into (0: none).
-    pub vid: u16,
+    /// The VLAN it was classified into ([`Vid::UNAWARE`]: none).
+    pub vid: Vid,
     /// What learning its source did (`None`: the mode does not learn or did not get there).
     pub learned: Option<String>,
     /// The kernel function whose rule decided.
@@ -363,10 +363,16 @@ mod tests {
         let (ma, mb) = (Mac([2, 0, 0, 0, 0, 1]), Mac([2, 0, 0, 0, 0, 2]));
         let mut batch = Batch::new();
         batch
-            .push(a, craft::ethernet(mb, ma, 0x88b5, b"x"))
+            .push(
+                a,
+                craft::ethernet(mb, ma, craft::ETHERTYPE_EXPERIMENTAL, b"x"),
+            )
             .unwrap();
         batch
-            .push(b, craft::ethernet(ma, mb, 0x88b5, b"y"))
+            .push(
+                b,
+                craft::ethernet(ma, mb, craft::ETHERTYPE_EXPERIMENTAL, b"y"),
+            )
             .unwrap();
         sw.process(Tick::from_secs(1), &mut batch);
         t.record_batch(&batch);

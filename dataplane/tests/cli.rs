@@ -103,19 +103,12 @@ fn ip(args: &[&str]) {
     );
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn sigterm_under_load_exits_cleanly_and_the_socket_is_private() {
     use std::os::unix::fs::PermissionsExt;
     use std::time::{Duration, Instant};
 
-    if !is_root() {
+    if !l2sw::port::sys::is_root() {
         eprintln!("skipped: namespaces need root");
         return;
     }
@@ -176,7 +169,7 @@ fn sigterm_under_load_exits_cleanly_and_the_socket_is_private() {
             let frame = l2sw::wire::craft::ethernet(
                 l2sw::wire::Mac::BROADCAST,
                 l2sw::wire::Mac([2, 0, 0, 0, 0, 1]),
-                0x88b5,
+                l2sw::wire::craft::ETHERTYPE_EXPERIMENTAL,
                 b"load",
             );
             let mut n = 0u64;

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod lab;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -18,58 +20,61 @@ use l2sw::fwd::{PortConfig, Switch, SwitchConfig};
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::sys::netns;
 use l2sw::port::sys::packet::PacketSocket;
+use l2sw::wire::Mac;
+use l2sw_netlink::{Links, Scratch, veth_pair};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// Whether this process may create network namespaces.
+/// Whether this process may create network namespaces (it runs as root).
 pub fn privileged() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    l2sw::port::sys::is_root()
 }
 
-/// A set of network namespaces that exist as long as the sandbox does.
+/// [`privileged`], saying "skipped TEST: network namespaces need root" when not: a test that
+/// needs root returns at once if this is false.
+pub fn privileged_or_skip(test: &str) -> bool {
+    let root = privileged();
+    if !root {
+        eprintln!("skipped {test}: network namespaces need root");
+    }
+    root
+}
+
+/// A set of network namespaces that exist as long as the sandbox does, built through
+/// l2ctl's netlink facade (`l2sw-netlink`), the same one `l2ctl verify` builds its kernel
+/// side with.
 #[derive(Debug)]
 pub struct Sandbox {
-    prefix: String,
-    namespaces: Vec<String>,
+    namespaces: Scratch,
 }
 
 impl Sandbox {
     /// A new, empty sandbox named after `test`; `None` without the privileges namespaces need.
     pub fn new(test: &str) -> Option<Sandbox> {
-        if !privileged() {
-            eprintln!("skipped {test}: network namespaces need root");
+        if !privileged_or_skip(test) {
             return None;
         }
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Some(Sandbox {
-            prefix: format!("l2t-{}-{}-{n}", test, std::process::id()),
-            namespaces: Vec::new(),
+            namespaces: Scratch::new(format!("l2t-{}-{}-{n}", test, std::process::id())),
         })
     }
 
     /// Creates namespace `short` (IPv6 off, so that no router solicitation or DAD frame
-    /// mixes with a test's frames) and returns its full name.
+    /// mixes with a test's frames; loopback up) and returns its full name.
     pub fn netns(&mut self, short: &str) -> String {
-        let name = format!("{}-{short}", self.prefix);
-        run("ip", &["netns", "add", &name]);
-        self.namespaces.push(name.clone());
-        for key in [
-            "net.ipv6.conf.all.disable_ipv6",
-            "net.ipv6.conf.default.disable_ipv6",
-        ] {
-            self.ip(
-                &name,
-                &["netns", "exec", &name, "sysctl", "-qw", &format!("{key}=1")],
-            );
-        }
-        name
+        self.namespaces
+            .create(short)
+            .unwrap_or_else(|e| panic!("namespace {short}: {e}"))
     }
 
-    /// Runs `ip -n NS ARGS...` (or `ip ARGS...` when `args` starts with "netns").
+    /// The links of namespace `ns`.
+    pub fn links(&self, ns: &str) -> Links {
+        Links::new(Some(ns))
+    }
+
+    /// Runs `ip -n NS ARGS...` (or `ip ARGS...` when `args` starts with "netns"), for what the
+    /// netlink facade does not do (multicast memberships, addresses without DAD, sysctls).
     pub fn ip(&self, ns: &str, args: &[&str]) {
         if args.first() == Some(&"netns") {
             run("ip", args);
@@ -80,53 +85,29 @@ impl Sandbox {
         }
     }
 
-    /// A kernel bridge `br` (STP off, the kernel's default) in namespace `ns`, up.
-    pub fn kernel_bridge(&self, ns: &str, br: &str) {
-        self.ip(ns, &["link", "add", br, "type", "bridge"]);
-        self.ip(ns, &["link", "set", br, "up"]);
+    /// A kernel bridge `br` (STP off, the kernel's default) with MAC `mac` in namespace `ns`,
+    /// up.
+    pub fn kernel_bridge(&self, ns: &str, br: &str, mac: Mac) {
+        let links = self.links(ns);
+        links
+            .create_bridge(br, mac)
+            .and_then(|()| links.set_up(br))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Makes `port` of namespace `ns` a port of kernel bridge `br`, hairpin and isolation as
     /// given.
     pub fn enslave(&self, ns: &str, port: &str, br: &str, hairpin: bool, isolated: bool) {
-        let onoff = |b: bool| if b { "on" } else { "off" };
-        self.ip(ns, &["link", "set", port, "master", br]);
-        let (h, i) = (onoff(hairpin), onoff(isolated));
-        self.ip(
-            ns,
-            &[
-                "link",
-                "set",
-                port,
-                "type",
-                "bridge_slave",
-                "hairpin",
-                h,
-                "isolated",
-                i,
-            ],
-        );
+        let links = self.links(ns);
+        links
+            .enslave(port, br)
+            .and_then(|()| links.set_bridge_port(port, hairpin, isolated))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// A veth pair: `a` in namespace `ns_a`, `b` in `ns_b`, both up, with the given MACs.
-    pub fn veth(&self, ns_a: &str, a: &str, mac_a: &str, ns_b: &str, b: &str, mac_b: &str) {
-        self.ip(
-            ns_a,
-            &[
-                "link", "add", a, "address", mac_a, "type", "veth", "peer", "name", b, "address",
-                mac_b, "netns", ns_b,
-            ],
-        );
-        self.ip(ns_a, &["link", "set", "dev", a, "up"]);
-        self.ip(ns_b, &["link", "set", "dev", b, "up"]);
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
+    pub fn veth(&self, ns_a: &str, a: &str, mac_a: Mac, ns_b: &str, b: &str, mac_b: Mac) {
+        veth_pair((ns_a, a, mac_a), (ns_b, b, mac_b)).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -194,7 +175,7 @@ pub fn teach(engine: &mut Engine, port: l2sw::fwd::PortId, tap: &Tap, n: u8) {
     tap.send(&l2sw::wire::craft::ethernet(
         l2sw::wire::Mac::BROADCAST,
         station(n),
-        0x88b5,
+        l2sw::wire::craft::ETHERTYPE_EXPERIMENTAL,
         b"hello",
     ));
     let start = Instant::now();
@@ -233,9 +214,7 @@ pub fn deliveries(taps: &[Tap], from: &Tap, frame: &[u8]) -> Vec<String> {
 }
 
 /// Station `n`'s MAC: 02:00:00:00:00:nn.
-pub fn station(n: u8) -> l2sw::wire::Mac {
-    l2sw::wire::Mac([2, 0, 0, 0, 0, n])
-}
+pub use l2sw::wire::craft::station;
 
 /// A workload interface's transmit offloads: checksum offload, scatter-gather, TSO and GSO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -281,9 +260,8 @@ impl Sandbox {
         offloads: Offloads,
     ) -> (String, Tap) {
         let ns = self.netns(name);
-        let port_mac = format!("02:00:00:00:01:{n:02x}");
-        let mac = station(n).to_string();
-        self.veth(sw, &format!("p{name}"), &port_mac, &ns, "eth0", &mac);
+        let port_mac = Mac([2, 0, 0, 0, 1, n]);
+        self.veth(sw, &format!("p{name}"), port_mac, &ns, "eth0", station(n));
         offloads.apply(&ns, "eth0");
         let tap = Tap::open(name, &ns, "eth0");
         (ns, tap)
@@ -317,6 +295,18 @@ impl LiveEngine {
 
     /// [`LiveEngine::bridge`], spinning instead of sleeping if `busy_poll`.
     pub fn bridge_with(ns: &str, ifaces: &[&str], busy_poll: bool) -> LiveEngine {
+        LiveEngine::bridge_polling(
+            ns,
+            ifaces,
+            l2sw::engine::Polling {
+                busy: busy_poll,
+                ..l2sw::engine::Polling::default()
+            },
+        )
+    }
+
+    /// [`LiveEngine::bridge`], waiting for frames as `polling` says.
+    pub fn bridge_polling(ns: &str, ifaces: &[&str], polling: l2sw::engine::Polling) -> LiveEngine {
         let mut sw = Switch::new(SwitchConfig::bridge()).expect("bridge");
         let max = sw.config().max_frame();
         let mut ports = Vec::new();
@@ -326,7 +316,7 @@ impl LiveEngine {
             ports.push((id, port));
         }
         let mut engine = Engine::new(sw);
-        engine.set_busy_poll(busy_poll);
+        engine.set_polling(polling);
         for (id, p) in ports {
             engine.attach(id, Box::new(p)).unwrap();
         }

@@ -45,13 +45,18 @@ fn deleting_a_port_or_its_namespace_under_load_spares_the_others() {
     b.send(&craft::ethernet(
         Mac::BROADCAST,
         station(2),
-        0x88b5,
+        craft::ETHERTYPE_EXPERIMENTAL,
         b"hello",
     ));
     std::thread::sleep(Duration::from_millis(100));
     b.drain();
 
-    let to_b = craft::ethernet(station(2), station(1), 0x88b5, b"load");
+    let to_b = craft::ethernet(
+        station(2),
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        b"load",
+    );
     const N: usize = 3000;
     let arrived = std::thread::scope(|s| {
         // b drains as the frames come (a tap's socket buffer holds a few hundred).
@@ -64,8 +69,8 @@ fn deleting_a_port_or_its_namespace_under_load_spares_the_others() {
             if i == N / 3 {
                 // Under load: c's switch end vanishes, then d's whole namespace (its veth
                 // with it).
-                sb.ip(&sw, &["link", "del", "pc"]);
-                l2sw_tests::run("ip", &["netns", "del", &d_ns]);
+                sb.links(&sw).delete("pc").unwrap();
+                l2sw_netlink::netns_delete(&d_ns).unwrap();
             }
         }
         receiver.join().unwrap()
@@ -74,7 +79,12 @@ fn deleting_a_port_or_its_namespace_under_load_spares_the_others() {
 
     // A broadcast now floods towards the dead ports too: the engine must survive the send
     // errors and still deliver to b.
-    let bcast = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"after");
+    let bcast = craft::ethernet(
+        Mac::BROADCAST,
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        b"after",
+    );
     a.send(&bcast);
     assert_eq!(count_arrivals(&b, &bcast), 1);
     // And b is still known (its FDB entry survived): a unicast reaches b only.
@@ -115,7 +125,7 @@ fn a_slow_receiver_loses_only_its_own_frames() {
         h0.send(&craft::ethernet(
             Mac::BROADCAST,
             station(1),
-            0x88b5,
+            craft::ETHERTYPE_EXPERIMENTAL,
             &i.to_be_bytes(),
         ))
         .unwrap();

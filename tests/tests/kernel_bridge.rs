@@ -5,15 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use l2sw::fwd::{Batch, BridgePort, PortConfig, PortId, Role, Switch, SwitchConfig, Tick};
+use l2sw::fwd::{BridgePort, PortConfig, Role};
 use l2sw::wire::{Mac, craft};
+use l2sw_tests::lab::Lab;
 use l2sw_tests::{Sandbox, Tap, deliveries};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
 
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw::wire::craft::station;
 fn port_mac(n: u8) -> Mac {
     Mac([2, 0, 0, 0, 1, n])
 }
@@ -35,32 +34,13 @@ struct Kernel {
 fn kernel(test: &str, v: Variant) -> Option<Kernel> {
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
-    sb.ip(
-        &sw,
-        &[
-            "link",
-            "add",
-            "br0",
-            "address",
-            &BRIDGE_MAC.to_string(),
-            "type",
-            "bridge",
-        ],
-    );
-    sb.ip(&sw, &["link", "set", "br0", "up"]);
+    sb.kernel_bridge(&sw, "br0", BRIDGE_MAC);
     let mut taps = Vec::new();
     for (i, name) in NAMES.iter().enumerate() {
         let n = i as u8 + 1;
         let ns = sb.netns(name);
         let port = format!("p{name}");
-        sb.veth(
-            &sw,
-            &port,
-            &port_mac(n).to_string(),
-            &ns,
-            "eth0",
-            &station(n).to_string(),
-        );
+        sb.veth(&sw, &port, port_mac(n), &ns, "eth0", station(n));
         let hairpin = v.hairpin_a && *name == "a";
         let isolated = v.isolated_ab && (*name == "a" || *name == "b");
         sb.enslave(&sw, &port, "br0", hairpin, isolated);
@@ -70,50 +50,19 @@ fn kernel(test: &str, v: Variant) -> Option<Kernel> {
     Some(Kernel { taps, _sb: sb })
 }
 
-/// The l2sw side: the same ports and MACs.
-struct Core {
-    sw: Switch,
-    ids: Vec<(String, PortId)>,
-    batch: Batch<Vec<u8>>,
-}
-
-fn core(v: Variant) -> Core {
-    let mut sw = Switch::new(SwitchConfig::bridge()).unwrap();
-    let mut ids = Vec::new();
+/// The l2sw side: the same ports and MACs, "host" the bridge's own port.
+fn core(v: Variant) -> Lab {
+    let mut lab = Lab::bridge();
     for (i, name) in NAMES.iter().enumerate() {
         let flags = BridgePort {
             hairpin: v.hairpin_a && *name == "a",
             isolated: v.isolated_ab && (*name == "a" || *name == "b"),
             ..BridgePort::default()
         };
-        let cfg = PortConfig::new(*name, Role::Bridge(flags)).with_mac(port_mac(i as u8 + 1));
-        ids.push((name.to_string(), sw.add_port(cfg).unwrap()));
+        lab.add(PortConfig::new(*name, Role::Bridge(flags)).with_mac(port_mac(i as u8 + 1)));
     }
-    let host = sw
-        .add_port(PortConfig::new("host", Role::Host).with_mac(BRIDGE_MAC))
-        .unwrap();
-    ids.push(("host".into(), host));
-    Core {
-        sw,
-        ids,
-        batch: Batch::new(),
-    }
-}
-
-impl Core {
-    fn deliveries(&mut self, from: &str, frame: &[u8]) -> Vec<String> {
-        let id = self.ids.iter().find(|(n, _)| n == from).unwrap().1;
-        self.batch.clear();
-        self.batch.push(id, frame.to_vec()).unwrap();
-        self.sw.process(Tick::from_secs(1), &mut self.batch);
-        let mut got: Vec<String> = self
-            .batch
-            .egress()
-            .map(|(p, _)| self.ids.iter().find(|(_, i)| *i == p).unwrap().0.clone())
-            .collect();
-        got.sort();
-        got
-    }
+    lab.add(PortConfig::new("host", Role::Host).with_mac(BRIDGE_MAC));
+    lab
 }
 
 fn ll(last: u8) -> Mac {
@@ -121,7 +70,7 @@ fn ll(last: u8) -> Mac {
 }
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw conformance")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw conformance")
 }
 
 /// The scenario: (sender, what, frame), in order (learning depends on it).
@@ -160,7 +109,7 @@ fn compare(test: &str, v: Variant) {
     for (from, what, frame) in scenario() {
         let sender = k.taps.iter().find(|t| t.name == from).unwrap();
         let kernel = deliveries(&k.taps, sender, &frame);
-        let ours = l2.deliveries(from, &frame);
+        let ours = l2.send(from, &frame).to;
         let mark = if kernel == ours { "  " } else { "!!" };
         differ += usize::from(kernel != ours);
         report += &format!("{mark} {from} {what:<28} kernel {kernel:?} l2sw {ours:?}\n");

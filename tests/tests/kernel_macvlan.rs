@@ -10,16 +10,14 @@ use std::collections::VecDeque;
 
 use l2sw::engine::Engine;
 use l2sw::fwd::{
-    Batch, BridgePort, MacSet, MacvlanMode, MacvlanPort, PortConfig, PortId, Role, RxFilter,
-    Switch, SwitchConfig, Tick, UplinkPort,
+    BridgePort, MacSet, MacvlanMode, MacvlanPort, PortConfig, Role, RxFilter, UplinkPort,
 };
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::wire::{Mac, craft};
+use l2sw_tests::lab::Lab;
 use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries};
 
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw::wire::craft::station;
 const UPLINK: Mac = Mac([2, 0, 0, 0, 1, 0]);
 const E: u8 = 200;
 const JOINED: Mac = Mac([1, 0, 0x5e, 0, 0, 7]);
@@ -55,23 +53,9 @@ fn upstream(sb: &mut Sandbox, hairpin: bool) -> (String, String) {
     let host = sb.netns("up");
     let sw = sb.netns("sw");
     let e = sb.netns("e");
-    sb.kernel_bridge(&sw, "br1");
-    sb.veth(
-        &host,
-        "upl",
-        &UPLINK.to_string(),
-        &sw,
-        "dwn",
-        "02:00:00:00:02:00",
-    );
-    sb.veth(
-        &sw,
-        "pe",
-        "02:00:00:00:02:01",
-        &e,
-        "eth0",
-        &station(E).to_string(),
-    );
+    sb.kernel_bridge(&sw, "br1", Mac([2, 0, 0, 0, 2, 0xfe]));
+    sb.veth(&host, "upl", UPLINK, &sw, "dwn", Mac([2, 0, 0, 0, 2, 0]));
+    sb.veth(&sw, "pe", Mac([2, 0, 0, 0, 2, 1]), &e, "eth0", station(E));
     sb.enslave(&sw, "dwn", "br1", hairpin, false);
     sb.enslave(&sw, "pe", "br1", false, false);
     (host, e)
@@ -84,34 +68,16 @@ fn kernel(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) ->
     for s in subs {
         let ns = sb.netns(s.name);
         let dev = format!("mv{}", s.name);
-        let mac = station(s.n).to_string();
-        sb.ip(
-            &host,
-            &[
-                "link",
-                "add",
-                &dev,
-                "address",
-                &mac,
-                "link",
-                "upl",
-                "type",
-                "macvlan",
-                "mode",
-                s.mode.name(),
-            ],
-        );
-        if s.mode == MacvlanMode::Source
-            && let Some(allow) = source_allow
-        {
-            let a = allow.to_string();
-            sb.ip(
-                &host,
-                &["link", "set", &dev, "type", "macvlan", "macaddr", "add", &a],
-            );
-        }
-        sb.ip(&host, &["link", "set", &dev, "netns", &ns]);
-        sb.ip(&ns, &["link", "set", &dev, "up"]);
+        let allow: Vec<Mac> = source_allow
+            .filter(|_| s.mode == MacvlanMode::Source)
+            .into_iter()
+            .collect();
+        let links = sb.links(&host);
+        links
+            .create_macvlan(&dev, "upl", s.mode, station(s.n), &allow)
+            .and_then(|()| links.move_to(&dev, &ns))
+            .and_then(|()| sb.links(&ns).set_up(&dev))
+            .unwrap_or_else(|e| panic!("{e}"));
         if s.joins {
             sb.ip(&ns, &["maddr", "add", &JOINED.to_string(), "dev", &dev]);
         }
@@ -121,17 +87,16 @@ fn kernel(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) ->
 }
 
 /// The l2sw side: a macvlan switch chained to a bridge switch.
+#[derive(Debug)]
 struct Core {
-    mv: Switch,
-    br: Switch,
-    mv_ids: Vec<(String, PortId)>,
-    br_ids: Vec<(String, PortId)>,
+    mv: Lab,
+    br: Lab,
 }
 
 /// The l2sw macvlan switch of the scenario: uplink "up" (a veth: no unicast filter) and the
 /// sub-interfaces, with the same MACs, modes, joined groups and allow-list as the kernel's.
-fn macvlan_switch(subs: &[Sub], source_allow: Option<Mac>) -> (Switch, Vec<(String, PortId)>) {
-    let mut mv = Switch::new(SwitchConfig::macvlan()).unwrap();
+fn macvlan_switch(subs: &[Sub], source_allow: Option<Mac>) -> Lab {
+    let mut mv = Lab::macvlan();
     // A veth uplink cannot filter unicast: promiscuous as soon as a sub-interface exists.
     let up = PortConfig::new(
         "up",
@@ -141,7 +106,7 @@ fn macvlan_switch(subs: &[Sub], source_allow: Option<Mac>) -> (Switch, Vec<(Stri
         }),
     )
     .with_mac(UPLINK);
-    let mut mv_ids = vec![("up".to_string(), mv.add_port(up).unwrap())];
+    mv.add(up);
     for s in subs {
         let cfg = MacvlanPort {
             mode: s.mode,
@@ -165,76 +130,48 @@ fn macvlan_switch(subs: &[Sub], source_allow: Option<Mac>) -> (Switch, Vec<(Stri
         if s.mode != MacvlanMode::Passthru {
             p = p.with_mac(station(s.n));
         }
-        mv_ids.push((s.name.to_string(), mv.add_port(p).unwrap()));
+        mv.add(p);
     }
-    (mv, mv_ids)
+    mv
 }
 
 fn core(subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> Core {
-    let (mv, mv_ids) = macvlan_switch(subs, source_allow);
-    let mut br = Switch::new(SwitchConfig::bridge()).unwrap();
-    let down = PortConfig::new(
+    let mv = macvlan_switch(subs, source_allow);
+    let mut br = Lab::bridge();
+    br.add(PortConfig::new(
         "down",
         Role::Bridge(BridgePort {
             hairpin,
             ..BridgePort::default()
         }),
-    );
-    let br_ids = vec![
-        ("down".to_string(), br.add_port(down).unwrap()),
-        (
-            "e".to_string(),
-            br.add_port(PortConfig::bridge("e")).unwrap(),
-        ),
-    ];
-    Core {
-        mv,
-        br,
-        mv_ids,
-        br_ids,
-    }
+    ));
+    br.add(PortConfig::bridge("e"));
+    Core { mv, br }
 }
 
 impl Core {
     /// Who receives `frame` sent by `from`, following it across the uplink as often as the
-    /// bridge reflects it.
+    /// bridge reflects it. The host sides (the uplink's own stack, the bridge without a host
+    /// port) are not receivers here.
     fn deliveries(&mut self, from: &str, frame: &[u8]) -> Vec<String> {
-        let id = |ids: &[(String, PortId)], n: &str| ids.iter().find(|(x, _)| x == n).unwrap().1;
-        let name = |ids: &[(String, PortId)], p: PortId| {
-            ids.iter().find(|(_, i)| *i == p).unwrap().0.clone()
-        };
         // (on the bridge?, ingress port)
         let mut todo = VecDeque::new();
-        if from == "e" {
-            todo.push_back((true, id(&self.br_ids, "e")));
-        } else {
-            todo.push_back((false, id(&self.mv_ids, from)));
-        }
+        todo.push_back((from == "e", from.to_string()));
         let mut got = Vec::new();
         let mut hops = 0;
         while let Some((on_bridge, port)) = todo.pop_front() {
             hops += 1;
             assert!(hops < 16, "frame loops between the switches");
-            let sw = if on_bridge {
+            let lab = if on_bridge {
                 &mut self.br
             } else {
                 &mut self.mv
             };
-            let mut batch: Batch<&[u8]> = Batch::new();
-            batch.push(port, frame).unwrap();
-            sw.process(Tick::from_secs(1), &mut batch);
-            for (p, _) in batch.egress() {
-                let n = name(
-                    if on_bridge {
-                        &self.br_ids
-                    } else {
-                        &self.mv_ids
-                    },
-                    p,
-                );
+            for n in lab.send(&port, frame).to {
                 match (on_bridge, n.as_str()) {
-                    (false, "up") => todo.push_back((true, id(&self.br_ids, "down"))),
-                    (true, "down") => todo.push_back((false, id(&self.mv_ids, "up"))),
+                    (_, "host") => {}
+                    (false, "up") => todo.push_back((true, "down".to_string())),
+                    (true, "down") => todo.push_back((false, "up".to_string())),
                     _ => got.push(n),
                 }
             }
@@ -245,7 +182,7 @@ impl Core {
 }
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw conformance")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw conformance")
 }
 
 /// The frames: (sender, what, frame, multicast filtered by the kernel's hash).
@@ -292,7 +229,7 @@ fn live(test: &str, subs: &[Sub], hairpin: bool, source_allow: Option<Mac>) -> O
     for s in subs {
         taps.push(sb.workload(&host, s.name, s.n).1);
     }
-    let (sw, ids) = macvlan_switch(subs, source_allow);
+    let Lab { sw, ids, .. } = macvlan_switch(subs, source_allow);
     let max = sw.config().max_frame();
     let mut engine = Engine::new(sw);
     for (name, id) in ids {

@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use l2sw::config::Config;
 use l2sw::daemon::{self, Running};
-use l2sw::engine::Engine;
+use l2sw::engine::{Engine, Polling};
 use l2sw::fwd::{BridgePort, PortConfig, Role, Switch, SwitchConfig};
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::tap::TapPort;
@@ -17,7 +18,7 @@ use l2sw::wire::{Mac, craft};
 use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries, station};
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw live")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw live")
 }
 
 /// Port flags of a variant: hairpin on port a, isolation on ports a and b.
@@ -44,7 +45,7 @@ fn run(test: &str, kernel: bool, v: Variant) -> Option<Vec<(String, Vec<String>)
     let mut sb = Sandbox::new(test)?;
     let sw = sb.netns("sw");
     if kernel {
-        sb.kernel_bridge(&sw, "br0");
+        sb.kernel_bridge(&sw, "br0", Mac([2, 0, 0, 0, 2, 0xfe]));
     }
     let mut taps = Vec::new();
     for (n, name) in (1..).zip(["a", "b", "c"]) {
@@ -340,7 +341,7 @@ fn a_vanished_namespace_detaches_its_port_and_the_others_go_on() {
     );
     // Workload c's namespace disappears, and its veth pair with it.
     drop(taps.pop());
-    l2sw_tests::run("ip", &["netns", "del", &nss[2]]);
+    l2sw_netlink::netns_delete(&nss[2]).unwrap();
     for _ in 0..3 {
         assert_eq!(
             deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
@@ -486,4 +487,51 @@ fn a_busy_polling_engine_forwards_the_same() {
         ["a"]
     );
     assert_eq!(live.stop().stats().tx, 2);
+}
+
+/// Awake, the engine reads its rings directly and takes them off its poll set; before it
+/// sleeps it puts them back. Frames sent at every spacing, back to back, within the linger
+/// and well after it, each cross the bridge: none is missed at either change.
+#[test]
+fn an_engine_that_wakes_and_sleeps_misses_no_frame() {
+    let Some(mut sb) = Sandbox::new("linger") else {
+        return;
+    };
+    let sw = sb.netns("sw");
+    let taps = vec![sb.workload(&sw, "a", 1).1, sb.workload(&sw, "b", 2).1];
+    let polling = Polling {
+        busy: false,
+        linger: Duration::from_micros(200),
+    };
+    let live = LiveEngine::bridge_polling(&sw, &["pa", "pb"], polling);
+    // Both stations known: what follows is unicast, one delivery each.
+    assert_eq!(
+        deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
+        ["b"]
+    );
+    assert_eq!(
+        deliveries(&taps, &taps[1], &uc(station(1), station(2))),
+        ["a"]
+    );
+    let gaps_us = [0u64, 0, 50, 150, 400, 1000, 0, 3000, 100, 8000];
+    let mut sent = 0;
+    for round in 0..3u8 {
+        for (i, gap) in gaps_us.iter().enumerate() {
+            // Pacing, not waiting for a condition: the gap is what is tested.
+            std::thread::sleep(Duration::from_micros(*gap));
+            let mut frame = uc(station(2), station(1));
+            frame.extend_from_slice(&[round, i as u8]);
+            taps[0].send(&frame);
+            sent += 1;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !taps[1].drain().contains(&frame) {
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}, frame {i} after {gap} µs: not delivered within 2 s"
+                );
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+    assert_eq!(live.stop().stats().tx, 2 + sent);
 }

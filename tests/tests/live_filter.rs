@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use l2sw::config::Config;
 use l2sw::daemon;
+use l2sw::wire::Mac;
 use l2sw_tests::Sandbox;
 
 /// The unicast and multicast lists of interface `dev` in namespace `ns` (`bridge fdb show`
@@ -34,10 +35,10 @@ fn sub_interface_macs_join_the_uplinks_unicast_list() {
     sb.veth(
         &sw,
         "upl",
-        "02:00:00:00:01:00",
+        Mac([2, 0, 0, 0, 1, 0]),
         &wire,
         "eth0",
-        "02:00:00:00:02:00",
+        Mac([2, 0, 0, 0, 2, 0]),
     );
     let text = format!(
         r#"

@@ -23,11 +23,12 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use l2sw::fwd::{DropReason, PortConfig, PortId, Switch, SwitchConfig, VidSet, VlanMode};
+use l2sw::fwd::{DropReason, PortConfig, PortId, Switch, SwitchConfig, Vid, VidSet, VlanMode};
 use l2sw::port::Port;
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::port::sys::netns;
 use l2sw::port::tap::TapPort;
+use l2sw::wire::Mac;
 use l2sw_tests::{LiveEngine, Offloads, Sandbox, station};
 
 /// Bytes per transfer: thousands of full segments, many super-frames.
@@ -126,19 +127,14 @@ fn workload(sb: &mut Sandbox, sw: &mut Sw, name: &str, n: u8, end: End, vlan: Vl
             let ns = sb.netns(name);
             let tap =
                 TapPort::create_in(&ns, "eth0", sw.max_frame()).unwrap_or_else(|e| panic!("{e}"));
-            sb.ip(
-                &ns,
-                &["link", "set", "eth0", "address", &station(n).to_string()],
-            );
+            sb.links(&ns).set_mac("eth0", station(n)).unwrap();
             offloads.apply(&ns, "eth0");
             sw.add(&port, vlan, Box::new(tap));
             ns
         }
     };
-    sb.ip(
-        &ns,
-        &["addr", "add", &format!("10.0.0.{n}/24"), "dev", "eth0"],
-    );
+    let ip = std::net::Ipv4Addr::new(10, 0, 0, n);
+    sb.links(&ns).add_address("eth0", ip.into(), 24).unwrap();
     ns
 }
 
@@ -345,9 +341,9 @@ fn across_a_trunk(test: &str, a: End, b: End) {
         return;
     };
     let sw_ns = sb.netns("sw");
-    let access = VlanMode::Access { vid: 10 };
+    let access = VlanMode::Access { vid: Vid::new(10) };
     let trunk = || VlanMode::Trunk {
-        allowed: [10].into_iter().collect::<VidSet>(),
+        allowed: [Vid::new(10)].into_iter().collect::<VidSet>(),
         native: None,
     };
     let (mut s1, mut s2) = (Sw::new(&sw_ns), Sw::new(&sw_ns));
@@ -356,10 +352,10 @@ fn across_a_trunk(test: &str, a: End, b: End) {
     sb.veth(
         &sw_ns,
         "t1",
-        "02:00:00:00:02:01",
+        Mac([2, 0, 0, 0, 2, 1]),
         &sw_ns,
         "t2",
-        "02:00:00:00:02:02",
+        Mac([2, 0, 0, 0, 2, 2]),
     );
     s1.add_af_packet("t1", trunk());
     s2.add_af_packet("t2", trunk());

@@ -29,7 +29,12 @@ fn frame(i: usize) -> Vec<u8> {
     for (k, b) in payload.iter_mut().enumerate().skip(4) {
         *b = (k * 7 + i) as u8;
     }
-    let f = craft::ethernet(station(2), station(1), 0x88b5, &payload);
+    let f = craft::ethernet(
+        station(2),
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        &payload,
+    );
     if i % 6 == 2 { craft::tagged(&f, 10) } else { f }
 }
 
@@ -49,7 +54,7 @@ fn net(test: &str, tx: Tx) -> Option<Net> {
     let (a, tap_a) = sb.workload(&sw, "a", 1);
     let (b, tap_b) = sb.workload(&sw, "b", 2);
     for (ns, dev) in [(&sw, "pa"), (&sw, "pb"), (&a, "eth0"), (&b, "eth0")] {
-        sb.ip(ns, &["link", "set", dev, "mtu", &MTU.to_string()]);
+        sb.links(ns).set_mtu(dev, MTU as u32).unwrap();
     }
     let mut s = Switch::new(SwitchConfig {
         mtu: MTU,

@@ -6,13 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use l2sw::engine::Engine;
-use l2sw::fwd::{BridgePort, PortConfig, Role, Switch, SwitchConfig};
+use l2sw::fwd::{BridgePort, MacvlanMode, PortConfig, Role, Switch, SwitchConfig};
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::wire::{Mac, craft};
 use l2sw_tests::{LiveEngine, Sandbox, Tap, deliveries, station};
 
 fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw vepa")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw vepa")
 }
 
 /// Who receives A's broadcast, A's unicast to B and B's unicast to A.
@@ -23,26 +23,22 @@ fn vepa_through_l2sw(test: &str, hairpin: bool) -> Option<Vec<Vec<String>>> {
     sb.veth(
         &host,
         "upl",
-        "02:00:00:00:01:00",
+        Mac([2, 0, 0, 0, 1, 0]),
         &sw,
         "dwn",
-        "02:00:00:00:02:00",
+        Mac([2, 0, 0, 0, 2, 0]),
     );
     let (_, tap_e) = sb.workload(&sw, "e", 200);
     let mut taps = vec![tap_e];
     for (n, name) in (1..).zip(["a", "b"]) {
         let ns = sb.netns(name);
         let dev = format!("mv{name}");
-        let mac = station(n).to_string();
-        sb.ip(
-            &host,
-            &[
-                "link", "add", &dev, "address", &mac, "link", "upl", "type", "macvlan", "mode",
-                "vepa",
-            ],
-        );
-        sb.ip(&host, &["link", "set", &dev, "netns", &ns]);
-        sb.ip(&ns, &["link", "set", &dev, "up"]);
+        let links = sb.links(&host);
+        links
+            .create_macvlan(&dev, "upl", MacvlanMode::Vepa, station(n), &[])
+            .and_then(|()| links.move_to(&dev, &ns))
+            .and_then(|()| sb.links(&ns).set_up(&dev))
+            .unwrap_or_else(|e| panic!("{e}"));
         taps.push(Tap::open(name, &ns, &dev));
     }
     let mut s = Switch::new(SwitchConfig::bridge()).unwrap();

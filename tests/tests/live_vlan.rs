@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use l2sw::engine::Engine;
-use l2sw::fwd::{PortConfig, Switch, SwitchConfig, VidSet, VlanMode};
+use l2sw::fwd::{PortConfig, Switch, SwitchConfig, Vid, VidSet, VlanMode};
 use l2sw::port::af_packet::AfPacketPort;
 use l2sw::wire::{Mac, craft};
 use l2sw_tests::{LiveEngine, Sandbox, station};
@@ -21,14 +21,14 @@ fn tagged_frames_cross_a_trunk_and_leave_untagged_on_the_access_port() {
     let mut s = Switch::new(SwitchConfig::bridge()).unwrap();
     let max = s.config().max_frame();
     let trunk = VlanMode::Trunk {
-        allowed: [10].into_iter().collect::<VidSet>(),
+        allowed: [Vid::new(10)].into_iter().collect::<VidSet>(),
         native: None,
     };
     let pa = s
         .add_port(PortConfig::bridge("pa").with_vlan(trunk))
         .unwrap();
     let pb = s
-        .add_port(PortConfig::bridge("pb").with_vlan(VlanMode::Access { vid: 10 }))
+        .add_port(PortConfig::bridge("pb").with_vlan(VlanMode::Access { vid: Vid::new(10) }))
         .unwrap();
     let mut e = Engine::new(s);
     let pa_port = AfPacketPort::open_in(&sw, "pa", max).unwrap();
@@ -41,7 +41,12 @@ fn tagged_frames_cross_a_trunk_and_leave_untagged_on_the_access_port() {
         .unwrap();
     let live = LiveEngine::start(e);
     let taps = [ta, tb];
-    let plain = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"l2sw vlan");
+    let plain = craft::ethernet(
+        Mac::BROADCAST,
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        b"l2sw vlan",
+    );
     // b receives the untagged frame.
     for t in &taps {
         t.drain();
@@ -55,7 +60,12 @@ fn tagged_frames_cross_a_trunk_and_leave_untagged_on_the_access_port() {
         "VLAN 10 from the trunk, untagged on the access port"
     );
     // And back: b's untagged frame leaves the trunk tagged.
-    let back = craft::ethernet(station(1), station(2), 0x88b5, b"l2sw vlan");
+    let back = craft::ethernet(
+        station(1),
+        station(2),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        b"l2sw vlan",
+    );
     taps[0].drain();
     taps[1].send(&back);
     std::thread::sleep(std::time::Duration::from_millis(200));

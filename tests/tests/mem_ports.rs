@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use l2sw::engine::Engine;
-use l2sw::fwd::{PortConfig, PortId, Switch, SwitchConfig, VidSet, VlanMode};
+use l2sw::fwd::{PortConfig, PortId, Switch, SwitchConfig, Vid, VidSet, VlanMode};
 use l2sw::port::Port;
 use l2sw::port::mem::MemPort;
 use l2sw::wire::{FrameInfo, Mac, craft};
@@ -21,9 +21,7 @@ fn pump(engine: &mut Engine) -> u64 {
     engine.stats().tx - before
 }
 
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw::wire::craft::station;
 
 #[test]
 fn two_stations_find_each_other_through_a_bridge_on_mem_ports() {
@@ -65,7 +63,7 @@ fn a_trunk_mem_port_carries_tags_the_access_ports_never_see() {
     let mut sw = Switch::new(SwitchConfig::bridge()).unwrap();
     let (t, mut trunk_host) = MemPort::pair("trunk", "wire");
     let (a, mut access_host) = MemPort::pair("access", "h");
-    let allowed: VidSet = [10].into_iter().collect();
+    let allowed: VidSet = [Vid::new(10)].into_iter().collect();
     let trunk = VlanMode::Trunk {
         allowed,
         native: None,
@@ -74,7 +72,7 @@ fn a_trunk_mem_port_carries_tags_the_access_ports_never_see() {
         .add_port(PortConfig::bridge("trunk").with_vlan(trunk))
         .unwrap();
     let aid = sw
-        .add_port(PortConfig::bridge("access").with_vlan(VlanMode::Access { vid: 10 }))
+        .add_port(PortConfig::bridge("access").with_vlan(VlanMode::Access { vid: Vid::new(10) }))
         .unwrap();
     let mut engine = Engine::new(sw);
     engine.attach(tid, Box::new(t)).unwrap();
@@ -110,8 +108,13 @@ fn a_full_tx_queue_loses_frames_and_counts_them() {
     engine.attach(i0, Box::new(s0)).unwrap();
     engine.attach(i1, Box::new(s1)).unwrap();
     for _ in 0..5 {
-        h0.send(&craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"x"))
-            .unwrap();
+        h0.send(&craft::ethernet(
+            Mac::BROADCAST,
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            b"x",
+        ))
+        .unwrap();
     }
     pump(&mut engine);
     assert_eq!(h1.drain().len(), 2);

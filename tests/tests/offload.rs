@@ -5,21 +5,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use l2sw::engine::Engine;
-use l2sw::fwd::{DropReason, PortConfig, PortId, Switch, SwitchConfig, VidSet, VlanMode};
+use l2sw::fwd::{DropReason, PortConfig, PortId, Switch, SwitchConfig, Vid, VidSet, VlanMode};
 use l2sw::port::mem::MemPort;
 use l2sw::port::{Port, TxFrame};
 use l2sw::wire::{Csum, Fault, Gso, GsoKind, Meta, MetaError};
 
-fn station(n: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 0, n]
-}
+use l2sw::wire::Mac;
+use l2sw::wire::craft::station;
 
 /// An IPv4 TCP frame from station `src` to `dst` with `payload` bytes after a 20-byte IP
 /// header and a 20-byte TCP header, tagged with `vid` if given.
-fn tcp4(dst: [u8; 6], src: [u8; 6], vid: Option<u16>, payload: usize) -> Vec<u8> {
+fn tcp4(dst: Mac, src: Mac, vid: Option<u16>, payload: usize) -> Vec<u8> {
     let mut f = Vec::new();
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
     if let Some(v) = vid {
         f.extend_from_slice(&0x8100u16.to_be_bytes());
         f.extend_from_slice(&v.to_be_bytes());
@@ -140,9 +139,9 @@ fn a_plain_frame_over_the_mtu_is_still_oversize() {
 
 #[test]
 fn a_pushed_or_popped_tag_moves_the_checksum_offsets() {
-    let access = VlanMode::Access { vid: 10 };
+    let access = VlanMode::Access { vid: Vid::new(10) };
     let trunk = VlanMode::Trunk {
-        allowed: VidSet::from_iter([10]),
+        allowed: VidSet::from_iter([Vid::new(10)]),
         native: None,
     };
     let mut lab = Lab::new(&[access, trunk]);

@@ -1,7 +1,8 @@
 //! Both receive-ring handovers (TPACKET_V3 blocks, TPACKET_V2 frames) hand l2sw every frame
 //! as it was on the wire: small and full-size frames, a VLAN tag the interface took out put
 //! back, in order, and more frames than the ring holds at once over several refills; each
-//! frame with a kernel timestamp close to when it was sent.
+//! frame with a kernel timestamp close to when it was sent. The ring's status word says
+//! whether frames wait, as reading would find.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,9 +18,19 @@ fn frames() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (i, len) in [0usize, 46, 500, 1499].into_iter().enumerate() {
         let payload: Vec<u8> = (0..len).map(|b| (b + i) as u8).collect();
-        out.push(craft::ethernet(station(2), station(1), 0x88b5, &payload));
+        out.push(craft::ethernet(
+            station(2),
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            &payload,
+        ));
     }
-    let plain = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, b"tagged");
+    let plain = craft::ethernet(
+        Mac::BROADCAST,
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        b"tagged",
+    );
     out.push(craft::tagged(&plain, 10));
     out
 }
@@ -56,10 +67,10 @@ fn handover_delivers_every_frame_as_sent(handover: Handover) {
     sb.veth(
         &a,
         "eth0",
-        "02:00:00:00:00:01",
+        Mac([2, 0, 0, 0, 0, 1]),
         &b,
         "eth0",
-        "02:00:00:00:00:02",
+        Mac([2, 0, 0, 0, 0, 2]),
     );
     let tx = netns::run_in(&a, || PacketSocket::open("eth0"))
         .unwrap()
@@ -91,12 +102,26 @@ fn handover_delivers_every_frame_as_sent(handover: Handover) {
             f.push(round as u8);
             assert!(tx.send(&f).unwrap());
         }
+        // The status word tells, without a system call, that frames wait...
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !ring.pending() {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: nothing pending after 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         stamps.extend(collect(&format!("round {round}"), sent.len(), || {
             ring.next_frame()
                 .map(|frame| frame.stamp_ns.saturating_sub(t0))
         }));
         // Read again through the copying path: nothing is left, nothing is read twice.
         assert!(!ring.next_into(&mut buf, 2000));
+        // ... and that none do once every one is read.
+        assert!(
+            !ring.pending(),
+            "round {round}: pending with every frame read"
+        );
         got.push(round);
     }
     assert_eq!(stamps.len(), sent.len() * 40, "every frame of every round");

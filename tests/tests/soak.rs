@@ -48,7 +48,7 @@ fn frame(i: usize, k: u64) -> Vec<u8> {
         2 => Mac([2, 0, 0, 0, 0x77, (k % 200) as u8]),
         _ => station(((i + 1 + (k as usize % 3)) % 4) as u8 + 1),
     };
-    craft::ethernet(dst, src, 0x88b5, &k.to_be_bytes())
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, &k.to_be_bytes())
 }
 
 #[test]

@@ -17,7 +17,6 @@ const N: usize = 3000;
 const CHUNK: usize = 100;
 /// The switch's largest frame (MTU 1500, no tag).
 const MAX_FRAME: usize = 1514;
-const ETHERTYPE: u16 = 0x88b5;
 /// How long a chunk may take to arrive.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -31,13 +30,18 @@ fn frame(dir: u8, seq: usize) -> Vec<u8> {
     for (i, b) in payload.iter_mut().enumerate().skip(5) {
         *b = (i as u8) ^ (seq as u8) ^ dir;
     }
-    let f = craft::ethernet(station(2), station(1), ETHERTYPE, &payload);
+    let f = craft::ethernet(
+        station(2),
+        station(1),
+        craft::ETHERTYPE_EXPERIMENTAL,
+        &payload,
+    );
     assert_eq!(f.len(), len);
     f
 }
 
 fn ours(f: &[u8]) -> bool {
-    f.get(12..14) == Some(&ETHERTYPE.to_be_bytes()[..])
+    f.get(12..14) == Some(&craft::ETHERTYPE_EXPERIMENTAL.to_be_bytes()[..])
 }
 
 /// Reads from `port` until `want` of our frames came (others, from the device's own stack,
@@ -95,7 +99,7 @@ fn round_trip(test: &str, io: Io) {
     let mut port = TapPort::create_in_with(&ns, "tap0", MAX_FRAME, opts).unwrap();
     assert_eq!(port.batched(), io == Io::Uring, "io_uring unavailable?");
     // Room for the long frame on the workload's side.
-    sb.ip(&ns, &["link", "set", "tap0", "mtu", "9000"]);
+    sb.links(&ns).set_mtu("tap0", 9000).unwrap();
     let wl = Tap::open("w", &ns, "tap0");
 
     let mut seq = 0;

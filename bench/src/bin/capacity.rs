@@ -64,7 +64,12 @@ struct Round {
 
 fn round(engine: &mut Engine, pa: PortId, gen_ns: &str, frames: usize) -> Round {
     let frame = {
-        let mut f = craft::ethernet(station(2), station(1), 0x88b5, &[0u8; 46]);
+        let mut f = craft::ethernet(
+            station(2),
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            &[0u8; 46],
+        );
         f.truncate(60);
         f
     };

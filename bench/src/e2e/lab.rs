@@ -473,10 +473,7 @@ impl Lab {
     }
 }
 
-/// Station `n`: 02:00:00:00:00:nn.
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw::wire::craft::station;
 
 /// A macvlan sub-interface port of l2sw, as `l2ctl verify` builds it.
 fn sub_port(name: &str, mac: Mac, mode: MacvlanMode) -> Result<PortConfig, BenchError> {

@@ -800,7 +800,7 @@ impl Bench {
 
     /// TCP throughput from the generator's end to the sink's, one stream for `secs`, and
     /// why the figure is short if the stream stalled. Bounded in time: the connection has
-    /// [`TCP_CONNECT`], the stream `secs` and [`TCP_STALL`] more on either side.
+    /// `TCP_CONNECT` (2 s), the stream `secs` and `TCP_STALL` (1 s) more on either side.
     pub fn tcp(&mut self, secs: f64) -> Result<(f64, Option<String>), BenchError> {
         let drops = self.checksum_drops();
         let (a, b) = (&self.lab.gen_end, &self.lab.sink_end);
@@ -1044,7 +1044,7 @@ fn hello(src: Mac) -> Vec<u8> {
     let mut f = vec![0u8; 60];
     f[0..6].copy_from_slice(&Mac::BROADCAST.0);
     f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&super::traffic::ETHERTYPE.to_be_bytes());
+    f[12..14].copy_from_slice(&l2sw::wire::craft::ETHERTYPE_EXPERIMENTAL.to_be_bytes());
     f
 }
 

@@ -28,8 +28,6 @@ use serde::{Deserialize, Serialize};
 use super::BenchError;
 use super::sys;
 
-/// Ethertype of benchmark frames (local experimental).
-pub const ETHERTYPE: u16 = 0x88b5;
 const MAGIC: [u8; 4] = *b"L2BN";
 const AT_MAGIC: usize = 14;
 const AT_TRIAL: usize = 18;
@@ -161,7 +159,7 @@ impl Generator {
         let mut f = vec![0u8; len];
         f[0..6].copy_from_slice(&self.flow.dst.0);
         f[6..12].copy_from_slice(&self.flow.src.0);
-        f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+        f[12..14].copy_from_slice(&l2sw::wire::craft::ETHERTYPE_EXPERIMENTAL.to_be_bytes());
         f[AT_MAGIC..AT_MAGIC + 4].copy_from_slice(&MAGIC);
         for (i, b) in f[HEAD..].iter_mut().enumerate() {
             *b = i as u8;
@@ -406,7 +404,7 @@ impl Sink {
     /// sink), paced at `rate` frames/s.
     pub fn announce(&self, flows: &[Flow], rate: f64) -> io::Result<()> {
         let mut f = vec![0u8; 60];
-        f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+        f[12..14].copy_from_slice(&l2sw::wire::craft::ETHERTYPE_EXPERIMENTAL.to_be_bytes());
         let start = Instant::now();
         for (i, fl) in flows.iter().enumerate() {
             f[0..6].copy_from_slice(&fl.dst.0);

@@ -1,4 +1,5 @@
-//! The markdown renderer: docs/modes.md, every mode's text diagrams with SPEC.md's pitfalls.
+//! The markdown renderer: docs/modes.md, every mode's text diagrams with the pitfalls of
+//! docs/spec.md §6.
 
 use std::fmt::{self, Write as _};
 
@@ -28,14 +29,14 @@ the upstream sends it back. `why` names the rule, `drop` the counter a drop is c
 Run it yourself: `l2ctl explain MODE` (or `all`), `--upstream-hairpin on|off|both`, \
 `--format text|svg|json|markdown`.";
 
-/// One of SPEC.md's "what users trip over", and how to see it with l2sw.
+/// One of docs/spec.md's "what users trip over" (§6), and how to see it with l2sw.
 struct Pitfall {
     title: &'static str,
     text: &'static str,
 }
 
 const HOST_ACCESS: Pitfall = Pitfall {
-    title: "The host cannot reach its own macvlan workloads (SPEC.md §6.1)",
+    title: "The host cannot reach its own macvlan workloads ([spec §6.1](spec.md#pitfall-host-access))",
     text: "The uplink's own stack transmits straight onto the wire (`dev_queue_xmit`): a frame \
            from the host to a sub-interface's MAC never passes the macvlan receive path, so it \
            leaves and does not come back. Fix: `l2ctl host-access NET` gives the host a \
@@ -45,7 +46,7 @@ const HOST_ACCESS: Pitfall = Pitfall {
 };
 
 const PROMISC: Pitfall = Pitfall {
-    title: "Promiscuous uplinks (SPEC.md §6.4)",
+    title: "Promiscuous uplinks ([spec §6.4](spec.md#pitfall-promiscuous))",
     text: "A passthru sub-interface makes its uplink promiscuous (unless `nopromisc`), and so \
            does every sub-interface on a NIC that cannot filter unicast (veth among them): the \
            uplink then takes in every frame on the wire. The uplink in these diagrams is a \
@@ -58,7 +59,7 @@ const PROMISC: Pitfall = Pitfall {
 
 const VEPA: Pitfall = Pitfall {
     title: "VEPA without a hairpinning switch behaves like private for local traffic \
-            (SPEC.md §6.5)",
+            ([spec §6.5](spec.md#pitfall-vepa))",
     text: "Every frame leaves by the uplink, and `a` and `b` meet only if the upstream switch \
            sends frames back out the port they came in by (hairpin, reflective relay). Compare \
            the two runs above, or see it with `l2ctl explain macvlan-vepa` and `l2ctl verify \
@@ -67,7 +68,7 @@ const VEPA: Pitfall = Pitfall {
 };
 
 const PRIVATE: Pitfall = Pitfall {
-    title: "Private is not private for unicast behind a hairpinning switch (SPEC.md, measured)",
+    title: "Private is not private for unicast behind a hairpinning switch ([spec §9](spec.md#measured))",
     text: "`macvlan_handle_frame` delivers unicast from the wire by destination MAC whatever \
            the mode, so `a`'s unicast to `b`, reflected by a hairpinning upstream, reaches `b`; \
            only broadcasts are held back (they return to the sender alone). Compare the two \
@@ -76,7 +77,7 @@ const PRIVATE: Pitfall = Pitfall {
 };
 
 const ONE_MAC: Pitfall = Pitfall {
-    title: "Switch ports that limit MACs (SPEC.md §6.3)",
+    title: "Switch ports that limit MACs ([spec §6.3](spec.md#pitfall-mac-limit))",
     text: "ipvlan is the cure rather than the pitfall: every slave speaks with the uplink's \
            MAC, so the upstream learns one address where macvlan would show one per workload. \
            See it in the `fdb` lines of the upstream boxes above, and with `l2ctl fdb NET` on \

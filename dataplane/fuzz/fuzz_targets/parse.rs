@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use l2sw::fwd::{TagOp, VlanMode};
+use l2sw::fwd::{TagOp, Vid, VlanMode};
 use l2sw::wire::{FrameInfo, Mac, Side, Summary, TPID_8021AD, TPID_8021Q, l3_addr};
 use libfuzzer_sys::fuzz_target;
 
@@ -53,7 +53,7 @@ fn agrees_with_bytes(data: &[u8], info: &FrameInfo) {
 /// Every tag edit yields a frame that parses, and a port that pushed a VID classifies the
 /// result into it.
 fn edits_round_trip(data: &[u8], info: &FrameInfo) {
-    let vid = info.ctag().map_or(10, |t| t.vid().max(1));
+    let vid = Vid::new(info.ctag().map_or(10, |t| t.vid().max(1)));
     let trunk = VlanMode::Trunk {
         allowed: [vid].into_iter().collect(),
         native: None,

@@ -1,5 +1,5 @@
 //! The invariants `Switch::process` must keep whatever the frames and the configuration
-//! (DESIGN.md's, as `dataplane/tests/props.rs` checks them with proptest on fixed topologies),
+//! (DESIGN.md's, as `tests/tests/props.rs` checks them with proptest on fixed topologies),
 //! checked on a processed batch against the switch's own port configurations:
 //!
 //! - (a) no frame leaves by its ingress port, except a bridge port with hairpin and the two

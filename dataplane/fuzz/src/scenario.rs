@@ -15,7 +15,7 @@ use l2sw::fwd::mode::bridge::GROUP_FWD_RESTRICTED;
 use l2sw::fwd::{
     BridgeConfig, BridgePort, IpvlanConfig, IpvlanFlag, IpvlanPort, MacSet, MacvlanMode,
     MacvlanPort, ModeConfig, PortConfig, PortId, Role, RxFilter, StormControl, StpState, Switch,
-    SwitchConfig, UplinkPort, VidSet, VlanMode,
+    SwitchConfig, UplinkPort, Vid, VidSet, VlanMode,
 };
 use l2sw::wire::{Mac, TPID_8021AD, TPID_8021Q, craft};
 
@@ -109,8 +109,8 @@ impl MacChoice {
 pub struct VidChoice(u8);
 
 impl VidChoice {
-    pub fn vid(self) -> u16 {
-        VIDS[usize::from(self.0) % VIDS.len()]
+    pub fn vid(self) -> Vid {
+        Vid::new(VIDS[usize::from(self.0) % VIDS.len()])
     }
 }
 
@@ -492,7 +492,15 @@ enum EtherChoice {
 
 impl EtherChoice {
     fn value(self) -> u16 {
-        const KNOWN: [u16; 7] = [0x88b5, 0x0800, 0x86dd, 0x0806, 0x8808, 0x8100, 0x88a8];
+        const KNOWN: [u16; 7] = [
+            craft::ETHERTYPE_EXPERIMENTAL,
+            0x0800,
+            0x86dd,
+            0x0806,
+            0x8808,
+            0x8100,
+            0x88a8,
+        ];
         match self {
             EtherChoice::Known(n) => KNOWN[usize::from(n) % KNOWN.len()],
             EtherChoice::Any(v) => v,
@@ -579,7 +587,7 @@ impl FrameSpec {
 /// `frame` with `tag` inserted after the MACs (the frame is at least 60 bytes: crafted).
 fn insert_tag(frame: &[u8], tag: &TagSpec) -> Vec<u8> {
     let tpid = if tag.service { TPID_8021AD } else { TPID_8021Q };
-    let tci = u16::from(tag.pcp & 7) << 13 | tag.vid.vid();
+    let tci = u16::from(tag.pcp & 7) << 13 | tag.vid.vid().get();
     let (macs, rest) = frame.split_at(12);
     [macs, &tpid.to_be_bytes(), &tci.to_be_bytes(), rest].concat()
 }

@@ -445,7 +445,14 @@ mod tests {
         };
         sw.set_storm(b, storm).unwrap();
         let mut e = Engine::new(sw);
-        let bc = |n: u8| craft::ethernet(Mac::BROADCAST, Mac([2, 0, 0, 0, 0, n]), 0x88b5, b"x");
+        let bc = |n: u8| {
+            craft::ethernet(
+                Mac::BROADCAST,
+                craft::station(n),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            )
+        };
         let mut batch: Batch<Vec<u8>> = Batch::new();
         // Station 1 flaps between a and b; b's broadcasts are over its limit after the first.
         for i in 0..=FLAP_MOVES {
@@ -667,7 +674,7 @@ mod tests {
                 network: net(),
                 mac: Mac([2, 0, 0, 0, 0, 9]),
                 port: "pa".into(),
-                vid: 10,
+                vid: crate::fwd::Vid::new(10),
                 sticky: true,
             },
             Request::SetStorm {
@@ -755,7 +762,7 @@ mod tests {
                 own_source: 0,
                 flaps: 1,
                 recent_flaps: vec![proto::FlapInfo {
-                    vid: 0,
+                    vid: crate::fwd::Vid::UNAWARE,
                     mac: Mac([2, 0, 0, 0, 0, 1]),
                     from: "pa".into(),
                     to: "pb".into(),
@@ -770,7 +777,7 @@ mod tests {
             len: 60,
             offload: None,
             summary: "s".into(),
-            vid: 0,
+            vid: crate::fwd::Vid::UNAWARE,
             learned: Some("new entry".into()),
             kernel_fn: "br_flood".into(),
             rule: "r".into(),
@@ -796,7 +803,7 @@ mod tests {
             (
                 Request::Fdb { network: net() },
                 Reply::Fdb(vec![FdbRow {
-                    vid: 1,
+                    vid: crate::fwd::Vid::new(1),
                     mac: Mac([2, 0, 0, 0, 0, 1]),
                     port: "pa".into(),
                     kind: FdbKind::Dynamic,

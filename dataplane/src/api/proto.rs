@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{NetworkMode, NetworkSpec, PortSpec, StormSpec};
 use crate::engine::EngineStats;
-use crate::fwd::EntryKind;
+use crate::fwd::{EntryKind, Vid};
 use crate::trace::{Captured, TraceRecord};
 use crate::wire::Mac;
 
@@ -85,7 +85,7 @@ pub enum Request {
         port: String,
         /// VLAN (0 on VLAN-unaware ports).
         #[serde(default)]
-        vid: u16,
+        vid: Vid,
         /// Never moves.
         #[serde(default)]
         sticky: bool,
@@ -168,7 +168,7 @@ type FieldCheck = fn(&Value) -> Result<(), String>;
 /// decode is blamed on the first field whose value does not fit ([`ErrorKind::Invalid`]).
 const FIELDS: &[(&str, FieldCheck)] = &[
     ("mac", fits::<Mac>),
-    ("vid", fits::<u16>),
+    ("vid", fits::<Vid>),
     ("secs", fits::<u64>),
     ("count", fits::<u64>),
     ("sticky", fits::<bool>),
@@ -406,7 +406,7 @@ impl From<EntryKind> for FdbKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FdbRow {
     /// Its VLAN.
-    pub vid: u16,
+    pub vid: Vid,
     /// The station.
     pub mac: Mac,
     /// The port it lives behind.
@@ -501,7 +501,7 @@ pub struct FdbStatsInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlapInfo {
     /// Its VLAN.
-    pub vid: u16,
+    pub vid: Vid,
     /// The station.
     pub mac: Mac,
     /// The port it left.

@@ -89,7 +89,7 @@ impl Entry {
 
 #[inline]
 fn key(vid: Vid, mac: Mac) -> u64 {
-    (u64::from(vid & 0xfff) << 48) | mac.key()
+    ((vid.index() as u64) << 48) | mac.key()
 }
 
 /// The kind of an FDB entry.
@@ -553,7 +553,7 @@ impl Fdb {
             .iter()
             .filter(move |(_, e)| !self.expired(e, now))
             .map(move |(k, e)| FdbEntry {
-                vid: (k >> 48) as Vid,
+                vid: Vid::new((k >> 48) as u16),
                 mac: Mac::from_key(*k),
                 port: e.port,
                 kind: if e.flags & LOCAL != 0 {
@@ -572,24 +572,28 @@ impl Fdb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::craft::station;
 
     fn p(i: usize) -> PortId {
         PortId::new(i).unwrap()
-    }
-    fn mac(last: u8) -> Mac {
-        Mac([2, 0, 0, 0, 0, last])
     }
 
     #[test]
     fn learn_lookup_and_expire_at_exactly_ageing() {
         let mut f = Fdb::new();
-        assert_eq!(f.learn(Tick::from_secs(10), 0, mac(1), p(1)), Learned::New);
         assert_eq!(
-            f.lookup(Tick::from_secs(309), 0, mac(1)),
+            f.learn(Tick::from_secs(10), Vid::new(0), station(1), p(1)),
+            Learned::New
+        );
+        assert_eq!(
+            f.lookup(Tick::from_secs(309), Vid::new(0), station(1)),
             Some((p(1), false))
         );
         // `updated + ageing <= now` is expired (br_fdb_cleanup / has_expired).
-        assert_eq!(f.lookup(Tick::from_secs(310), 0, mac(1)), None);
+        assert_eq!(
+            f.lookup(Tick::from_secs(310), Vid::new(0), station(1)),
+            None
+        );
         assert_eq!(f.age(Tick::from_secs(310)), 1);
         assert!(f.is_empty());
         assert_eq!(f.n_learned(), 0);
@@ -599,23 +603,38 @@ mod tests {
     #[test]
     fn refresh_only_from_frames_from_the_mac() {
         let mut f = Fdb::new();
-        f.learn(Tick::from_secs(0), 0, mac(1), p(1));
+        f.learn(Tick::from_secs(0), Vid::new(0), station(1), p(1));
         // Lookups (frames *to* the MAC) do not refresh.
         for s in 1..300 {
-            assert!(f.lookup(Tick::from_secs(s), 0, mac(1)).is_some());
+            assert!(
+                f.lookup(Tick::from_secs(s), Vid::new(0), station(1))
+                    .is_some()
+            );
         }
-        assert_eq!(f.lookup(Tick::from_secs(300), 0, mac(1)), None);
-        f.learn(Tick::from_secs(300), 0, mac(1), p(1));
-        assert!(f.lookup(Tick::from_secs(599), 0, mac(1)).is_some());
+        assert_eq!(
+            f.lookup(Tick::from_secs(300), Vid::new(0), station(1)),
+            None
+        );
+        f.learn(Tick::from_secs(300), Vid::new(0), station(1), p(1));
+        assert!(
+            f.lookup(Tick::from_secs(599), Vid::new(0), station(1))
+                .is_some()
+        );
     }
 
     #[test]
     fn vlan_is_part_of_the_key() {
         let mut f = Fdb::new();
-        f.learn(Tick(0), 10, mac(1), p(1));
-        f.learn(Tick(0), 20, mac(1), p(2));
-        assert_eq!(f.lookup(Tick(0), 10, mac(1)), Some((p(1), false)));
-        assert_eq!(f.lookup(Tick(0), 20, mac(1)), Some((p(2), false)));
+        f.learn(Tick(0), Vid::new(10), station(1), p(1));
+        f.learn(Tick(0), Vid::new(20), station(1), p(2));
+        assert_eq!(
+            f.lookup(Tick(0), Vid::new(10), station(1)),
+            Some((p(1), false))
+        );
+        assert_eq!(
+            f.lookup(Tick(0), Vid::new(20), station(1)),
+            Some((p(2), false))
+        );
         assert_eq!(f.stats().moves, 0);
     }
 
@@ -623,27 +642,44 @@ mod tests {
     fn move_rules() {
         let mut f = Fdb::new();
         let t = Tick(0);
-        f.learn(t, 0, mac(1), p(1));
-        assert_eq!(f.learn(t, 0, mac(1), p(2)), Learned::Moved { from: p(1) });
+        f.learn(t, Vid::new(0), station(1), p(1));
+        assert_eq!(
+            f.learn(t, Vid::new(0), station(1), p(2)),
+            Learned::Moved { from: p(1) }
+        );
         assert_eq!(f.stats().moves, 1);
         // Static entries move (br_fdb_update only spares sticky ones) but never age.
-        f.add_static(t, 0, mac(2), p(1), false).unwrap();
-        assert_eq!(f.learn(t, 0, mac(2), p(3)), Learned::Moved { from: p(1) });
+        f.add_static(t, Vid::new(0), station(2), p(1), false)
+            .unwrap();
         assert_eq!(
-            f.lookup(Tick::from_secs(100_000), 0, mac(2)),
+            f.learn(t, Vid::new(0), station(2), p(3)),
+            Learned::Moved { from: p(1) }
+        );
+        assert_eq!(
+            f.lookup(Tick::from_secs(100_000), Vid::new(0), station(2)),
             Some((p(3), false))
         );
         // Sticky entries never move.
-        f.add_static(t, 0, mac(3), p(1), true).unwrap();
-        assert_eq!(f.learn(t, 0, mac(3), p(3)), Learned::Sticky);
-        assert_eq!(f.lookup(t, 0, mac(3)), Some((p(1), false)));
+        f.add_static(t, Vid::new(0), station(3), p(1), true)
+            .unwrap();
+        assert_eq!(f.learn(t, Vid::new(0), station(3), p(3)), Learned::Sticky);
+        assert_eq!(f.lookup(t, Vid::new(0), station(3)), Some((p(1), false)));
         // Local entries never move; frames from them are counted.
-        f.add_local(t, 0, mac(4), p(1)).unwrap();
-        assert_eq!(f.learn(t, 0, mac(4), p(2)), Learned::OwnAddress);
-        assert_eq!(f.lookup(t, 0, mac(4)), Some((p(1), true)));
+        f.add_local(t, Vid::new(0), station(4), p(1)).unwrap();
+        assert_eq!(
+            f.learn(t, Vid::new(0), station(4), p(2)),
+            Learned::OwnAddress
+        );
+        assert_eq!(f.lookup(t, Vid::new(0), station(4)), Some((p(1), true)));
         assert_eq!(f.stats().own_source, 1);
-        assert!(f.add_static(t, 0, mac(4), p(2), false).is_err());
-        assert!(f.add_static(t, 0, Mac::BROADCAST, p(2), false).is_err());
+        assert!(
+            f.add_static(t, Vid::new(0), station(4), p(2), false)
+                .is_err()
+        );
+        assert!(
+            f.add_static(t, Vid::new(0), Mac::BROADCAST, p(2), false)
+                .is_err()
+        );
     }
 
     #[test]
@@ -651,21 +687,26 @@ mod tests {
         let mut f = Fdb::new();
         f.set_max_learned(2);
         let t = Tick(0);
-        f.add_static(t, 0, mac(100), p(0), false).unwrap();
-        f.add_local(t, 0, mac(101), p(0)).unwrap();
-        assert_eq!(f.learn(t, 0, mac(1), p(1)), Learned::New);
-        assert_eq!(f.learn(t, 0, mac(2), p(1)), Learned::New);
-        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::AtCap);
+        f.add_static(t, Vid::new(0), station(100), p(0), false)
+            .unwrap();
+        f.add_local(t, Vid::new(0), station(101), p(0)).unwrap();
+        assert_eq!(f.learn(t, Vid::new(0), station(1), p(1)), Learned::New);
+        assert_eq!(f.learn(t, Vid::new(0), station(2), p(1)), Learned::New);
+        assert_eq!(f.learn(t, Vid::new(0), station(3), p(1)), Learned::AtCap);
         assert_eq!(f.stats().at_cap, 1);
         // Existing entries still refresh and move at the cap.
-        assert_eq!(f.learn(t, 0, mac(1), p(2)), Learned::Moved { from: p(1) });
+        assert_eq!(
+            f.learn(t, Vid::new(0), station(1), p(2)),
+            Learned::Moved { from: p(1) }
+        );
         // Turning a learned entry static frees a place.
-        f.add_static(t, 0, mac(2), p(1), false).unwrap();
+        f.add_static(t, Vid::new(0), station(2), p(1), false)
+            .unwrap();
         assert_eq!(f.n_learned(), 1);
-        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::New);
+        assert_eq!(f.learn(t, Vid::new(0), station(3), p(1)), Learned::New);
         f.flush_port(p(1));
         assert_eq!(f.n_learned(), 1);
-        assert_eq!(f.lookup(t, 0, mac(2)), None);
+        assert_eq!(f.lookup(t, Vid::new(0), station(2)), None);
     }
 
     /// The per-port counts always add up to the table's.
@@ -689,40 +730,51 @@ mod tests {
         let mut f = Fdb::new();
         let t = Tick(0);
         f.set_port_max_learned(p(1), 2);
-        f.add_static(t, 0, mac(100), p(1), false).unwrap();
-        assert_eq!(f.learn(t, 0, mac(1), p(1)), Learned::New);
-        assert_eq!(f.learn(t, 0, mac(2), p(1)), Learned::New);
-        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::PortCap);
-        assert_eq!(f.lookup(t, 0, mac(3)), None);
+        f.add_static(t, Vid::new(0), station(100), p(1), false)
+            .unwrap();
+        assert_eq!(f.learn(t, Vid::new(0), station(1), p(1)), Learned::New);
+        assert_eq!(f.learn(t, Vid::new(0), station(2), p(1)), Learned::New);
+        assert_eq!(f.learn(t, Vid::new(0), station(3), p(1)), Learned::PortCap);
+        assert_eq!(f.lookup(t, Vid::new(0), station(3)), None);
         // Known stations on the full port still refresh; other ports learn freely.
-        assert_eq!(f.learn(t, 0, mac(1), p(1)), Learned::Refreshed);
-        assert_eq!(f.learn(t, 0, mac(3), p(2)), Learned::New);
+        assert_eq!(
+            f.learn(t, Vid::new(0), station(1), p(1)),
+            Learned::Refreshed
+        );
+        assert_eq!(f.learn(t, Vid::new(0), station(3), p(2)), Learned::New);
         // A MAC cannot move onto the full port: it stays where it is.
-        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::PortCap);
-        assert_eq!(f.lookup(t, 0, mac(3)), Some((p(2), false)));
+        assert_eq!(f.learn(t, Vid::new(0), station(3), p(1)), Learned::PortCap);
+        assert_eq!(f.lookup(t, Vid::new(0), station(3)), Some((p(2), false)));
         let s = f.port_stats(p(1));
         assert_eq!((s.learned, s.max_learned, s.refused), (2, 2, 2));
         assert_eq!(f.stats().port_cap, 2);
         // A move out frees a place; a static entry moving in does not count.
-        assert_eq!(f.learn(t, 0, mac(1), p(2)), Learned::Moved { from: p(1) });
-        assert_eq!(f.learn(t, 0, mac(3), p(1)), Learned::Moved { from: p(2) });
-        f.add_static(t, 0, mac(101), p(2), false).unwrap();
+        assert_eq!(
+            f.learn(t, Vid::new(0), station(1), p(2)),
+            Learned::Moved { from: p(1) }
+        );
+        assert_eq!(
+            f.learn(t, Vid::new(0), station(3), p(1)),
+            Learned::Moved { from: p(2) }
+        );
+        f.add_static(t, Vid::new(0), station(101), p(2), false)
+            .unwrap();
         assert!(matches!(
-            f.learn(t, 0, mac(101), p(1)),
+            f.learn(t, Vid::new(0), station(101), p(1)),
             Learned::Moved { .. }
         ));
         assert_eq!(f.port_stats(p(1)).learned, 2);
         assert_accounted(&f);
         // Ageing, removal and flushing give the places back.
-        f.learn(Tick::from_secs(200), 0, mac(2), p(1));
+        f.learn(Tick::from_secs(200), Vid::new(0), station(2), p(1));
         assert_eq!(f.age(Tick::from_secs(300)), 2);
         assert_eq!(f.port_stats(p(1)).learned, 1);
         assert_eq!(f.port_stats(p(2)).learned, 0);
         assert_accounted(&f);
-        assert!(f.remove(0, mac(2)));
+        assert!(f.remove(Vid::new(0), station(2)));
         assert_eq!(f.port_stats(p(1)).learned, 0);
-        f.learn(t, 0, mac(4), p(1));
-        f.learn(t, 0, mac(5), p(3));
+        f.learn(t, Vid::new(0), station(4), p(1));
+        f.learn(t, Vid::new(0), station(5), p(3));
         f.flush_port(p(1));
         assert_eq!(f.port_stats(p(1)).learned, 0);
         assert_accounted(&f);
@@ -734,30 +786,35 @@ mod tests {
     #[test]
     fn a_mac_moving_ten_times_in_a_second_is_a_flap_reported_once_a_window() {
         let mut f = Fdb::new();
-        f.learn(Tick(0), 7, mac(1), p(1));
+        f.learn(Tick(0), Vid::new(7), station(1), p(1));
         let mut port = p(1);
         for i in 1..=FLAP_MOVES {
             port = if port == p(1) { p(2) } else { p(1) };
-            f.learn(Tick(u32::from(i)), 7, mac(1), port);
+            f.learn(Tick(u32::from(i)), Vid::new(7), station(1), port);
             let expect = u64::from(i == FLAP_MOVES);
             assert_eq!(f.stats().flaps, expect, "move {i}");
         }
         let flap = f.recent_flaps().next().unwrap();
         assert_eq!(
             (flap.vid, flap.mac, flap.from, flap.to, flap.at),
-            (7, mac(1), p(2), p(1), Tick(10))
+            (Vid::new(7), station(1), p(2), p(1), Tick(10))
         );
         assert_eq!((f.port_stats(p(1)).flaps, f.port_stats(p(2)).flaps), (1, 1));
         // The rest of the window: counted as moves, not reported again.
         for t in 11..99 {
             port = if port == p(1) { p(2) } else { p(1) };
-            f.learn(Tick(t), 7, mac(1), port);
+            f.learn(Tick(t), Vid::new(7), station(1), port);
         }
         assert_eq!(f.stats().flaps, 1);
         // Slow moves (one a second) never flap.
         let mut g = Fdb::new();
         for s in 0..100 {
-            g.learn(Tick::from_secs(s), 0, mac(1), p(1 + (s as usize % 2)));
+            g.learn(
+                Tick::from_secs(s),
+                Vid::new(0),
+                station(1),
+                p(1 + (s as usize % 2)),
+            );
         }
         assert_eq!((g.stats().moves, g.stats().flaps), (99, 0));
     }
@@ -768,12 +825,12 @@ mod tests {
         let n = FLAP_RING as u8 + 8;
         for m in 0..n {
             for i in 0..=FLAP_MOVES {
-                f.learn(Tick(0), 0, mac(m), p(1 + usize::from(i % 2)));
+                f.learn(Tick(0), Vid::new(0), station(m), p(1 + usize::from(i % 2)));
             }
         }
         assert_eq!(f.stats().flaps, u64::from(n));
         let macs: Vec<Mac> = f.recent_flaps().map(|fl| fl.mac).collect();
-        let expect: Vec<Mac> = (8..n).map(mac).collect();
+        let expect: Vec<Mac> = (8..n).map(station).collect();
         assert_eq!(macs, expect);
     }
 
@@ -781,16 +838,22 @@ mod tests {
     fn ageing_zero_disables_learning() {
         let mut f = Fdb::new();
         f.set_ageing(Duration::ZERO);
-        assert_eq!(f.learn(Tick(0), 0, mac(1), p(1)), Learned::Off);
-        assert_eq!(f.lookup(Tick(0), 0, mac(1)), None);
+        assert_eq!(
+            f.learn(Tick(0), Vid::new(0), station(1), p(1)),
+            Learned::Off
+        );
+        assert_eq!(f.lookup(Tick(0), Vid::new(0), station(1)), None);
     }
 
     #[test]
     fn time_wraps() {
         let mut f = Fdb::new();
         let near_wrap = Tick(u32::MAX - 50);
-        f.learn(near_wrap, 0, mac(1), p(1));
-        assert!(f.lookup(Tick(100), 0, mac(1)).is_some());
-        assert!(f.lookup(Tick(30_000 - 51), 0, mac(1)).is_none());
+        f.learn(near_wrap, Vid::new(0), station(1), p(1));
+        assert!(f.lookup(Tick(100), Vid::new(0), station(1)).is_some());
+        assert!(
+            f.lookup(Tick(30_000 - 51), Vid::new(0), station(1))
+                .is_none()
+        );
     }
 }

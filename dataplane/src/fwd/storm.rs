@@ -336,9 +336,9 @@ mod tests {
             Mac([2, 0, 0, 0, 0, 0x77]),
         ];
         for (i, &p) in ports.iter().enumerate() {
-            let src = Mac([2, 0, 0, 0, 1, i as u8]);
+            let src = craft::station(10 + i as u8);
             for dst in dsts {
-                let frame = craft::ethernet(dst, src, 0x88b5, b"x");
+                let frame = craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"x");
                 let d = sw.decide(Tick(1), p, &frame);
                 if d.verdict.ports().len() >= 2 {
                     assert_ne!(d.why.flood(), Flood::No, "{d:?}");

@@ -17,7 +17,7 @@ use super::mode::{Ctx, Ingress, Rules};
 use super::ports::{MAX_PORTS, PortId, PortSet};
 use super::storm::{Police, Storm, StormControl, Unpoliced};
 use super::verdict::{Decision, DropReason, Verdict, Why};
-use super::vlan::{EgressVlan, TagOp, VlanError, VlanMode};
+use super::vlan::{EgressVlan, TagOp, Vid, VlanError, VlanMode};
 use crate::wire::{Fault, FrameInfo, Mac, Meta, WireError};
 
 /// Default MTU; the largest frame is MTU + Ethernet header + one VLAN tag
@@ -669,8 +669,8 @@ impl Switch {
     }
 
     /// The ports that are members of `vid`.
-    pub fn vlan_members(&self, vid: u16) -> PortSet {
-        self.members[usize::from(vid & 0xfff)]
+    pub fn vlan_members(&self, vid: Vid) -> PortSet {
+        self.members[vid.index()]
     }
 
     /// The forwarding database (learning bridges only).
@@ -713,7 +713,7 @@ impl Switch {
             };
             egress[i] = e.cfg.vlan.egress();
             for vid in e.cfg.vlan.members().iter() {
-                members[usize::from(vid & 0xfff)].insert(id);
+                members[vid.index()].insert(id);
             }
             if e.cfg.role == Role::Host {
                 host = Some(id);

@@ -309,7 +309,7 @@ impl Decision {
         Decision {
             verdict: Verdict::Drop(reason),
             why,
-            vid: 0,
+            vid: Vid::UNAWARE,
             ctag: None,
             learned: None,
         }
@@ -321,7 +321,7 @@ impl Decision {
         Decision {
             verdict,
             why,
-            vid: 0,
+            vid: Vid::UNAWARE,
             ctag: None,
             learned: None,
         }

@@ -5,13 +5,71 @@
 
 use crate::wire::{FrameInfo, Tag};
 
-/// A VLAN identifier, 0..=4095. [`Vid::UNAWARE`] is the domain of transparent ports.
-pub type Vid = u16;
+/// A VLAN identifier, as 802.1Q's 12-bit field carries it. [`Vid::UNAWARE`] is the domain of
+/// transparent ports; ports use 1..=[`Vid::MAX`], which [`VlanMode::validate`] checks (a `Vid`
+/// itself holds any `u16`, so that a bad value from a configuration can be named in the error).
+/// Serialised as its number.
+#[derive(
+    Copy, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Vid(u16);
 
-/// The domain of VLAN-transparent ports (a bridge with VLAN filtering off keys its FDB on VID 0).
-pub const VID_UNAWARE: Vid = 0;
-/// Highest usable VID (4095 is reserved).
-pub const VID_MAX: Vid = 4094;
+impl Vid {
+    /// The domain of VLAN-transparent ports (a bridge with VLAN filtering off keys its FDB on
+    /// VID 0). Also what a priority tag (VID 0) carries.
+    pub const UNAWARE: Vid = Vid(0);
+    /// Highest usable VID (4095 is reserved).
+    pub const MAX: Vid = Vid(4094);
+
+    /// The VID `raw`, unchecked (see [`VlanMode::validate`]).
+    #[inline]
+    pub const fn new(raw: u16) -> Vid {
+        Vid(raw)
+    }
+
+    /// The number.
+    #[inline]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The 12 bits a tag carries: an index into per-VID tables of 4096 entries.
+    #[inline]
+    pub const fn index(self) -> usize {
+        (self.0 & 0xfff) as usize
+    }
+
+    /// Whether ports may use it: 1..=[`Vid::MAX`].
+    #[inline]
+    pub const fn is_usable(self) -> bool {
+        self.0 >= 1 && self.0 <= Vid::MAX.0
+    }
+}
+
+impl From<u16> for Vid {
+    fn from(raw: u16) -> Vid {
+        Vid(raw)
+    }
+}
+
+impl From<Vid> for u16 {
+    fn from(v: Vid) -> u16 {
+        v.0
+    }
+}
+
+impl std::fmt::Debug for Vid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::fmt::Display for Vid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// A set of VIDs (4096 bits).
 #[derive(Clone, PartialEq, Eq)]
@@ -24,18 +82,18 @@ impl VidSet {
     }
     /// Adds `vid` (masked to 12 bits).
     pub fn insert(&mut self, vid: Vid) {
-        let v = usize::from(vid & 0xfff);
+        let v = vid.index();
         self.0[v / 64] |= 1 << (v % 64);
     }
     /// Whether `vid` is in the set.
     #[inline]
     pub fn contains(&self, vid: Vid) -> bool {
-        let v = usize::from(vid & 0xfff);
+        let v = vid.index();
         self.0[v / 64] & (1 << (v % 64)) != 0
     }
     /// The VIDs in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = Vid> + '_ {
-        (0..4096u16).filter(|v| self.contains(*v))
+        (0..4096u16).map(Vid).filter(|v| self.contains(*v))
     }
 }
 
@@ -65,7 +123,7 @@ impl std::fmt::Debug for VidSet {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum VlanMode {
     /// VLAN-unaware (the kernel bridge without VLAN filtering, plain macvlan): every frame,
-    /// tagged or not, is in [`VID_UNAWARE`] and leaves exactly as it came.
+    /// tagged or not, is in [`Vid::UNAWARE`] and leaves exactly as it came.
     #[default]
     Transparent,
     /// One VLAN, untagged on the wire. A frame tagged with that same VID (or priority-tagged)
@@ -94,7 +152,7 @@ pub enum VlanError {
 impl VlanMode {
     /// Checks VIDs are in 1..=4094.
     pub fn validate(&self) -> Result<(), VlanError> {
-        let ok = |v: Vid| (1..=VID_MAX).contains(&v);
+        let ok = |v: Vid| v.is_usable();
         match self {
             VlanMode::Transparent => Ok(()),
             VlanMode::Access { vid } if !ok(*vid) => Err(VlanError::BadVid(*vid)),
@@ -111,7 +169,7 @@ impl VlanMode {
     /// The VIDs this port is a member of (receives and sends).
     pub fn members(&self) -> VidSet {
         match self {
-            VlanMode::Transparent => [VID_UNAWARE].into_iter().collect(),
+            VlanMode::Transparent => [Vid::UNAWARE].into_iter().collect(),
             VlanMode::Access { vid } => [*vid].into_iter().collect(),
             VlanMode::Trunk { allowed, native } => {
                 let mut s = allowed.clone();
@@ -126,16 +184,16 @@ impl VlanMode {
     /// The VLAN a frame arriving on this port belongs to, or `None` if the port refuses it.
     #[inline]
     pub fn classify(&self, f: &FrameInfo) -> Option<Vid> {
-        let tag = f.ctag().map(Tag::vid);
+        let tag = f.ctag().map(|t| Vid(t.vid()));
         match self {
-            VlanMode::Transparent => Some(VID_UNAWARE),
+            VlanMode::Transparent => Some(Vid::UNAWARE),
             VlanMode::Access { vid } => match tag {
-                None | Some(0) => Some(*vid),
+                None | Some(Vid::UNAWARE) => Some(*vid),
                 Some(t) if t == *vid => Some(t),
                 Some(_) => None,
             },
             VlanMode::Trunk { allowed, native } => match tag {
-                None | Some(0) => *native,
+                None | Some(Vid::UNAWARE) => *native,
                 Some(t) => allowed.contains(t).then_some(t),
             },
         }
@@ -193,7 +251,7 @@ impl TagOp {
             (true, None) => TagOp::Keep,
             (true, Some(_)) => TagOp::Pop,
             (false, None) => TagOp::Push(vid),
-            (false, Some(t)) if t.vid() == vid => TagOp::Keep,
+            (false, Some(t)) if t.vid() == vid.0 => TagOp::Keep,
             (false, Some(_)) => TagOp::SetVid(vid),
         }
     }
@@ -223,14 +281,14 @@ impl TagOp {
             TagOp::Push(vid) => {
                 out.extend_from_slice(head);
                 out.extend_from_slice(&0x8100u16.to_be_bytes());
-                out.extend_from_slice(&(vid & 0xfff).to_be_bytes());
+                out.extend_from_slice(&(vid.0 & 0xfff).to_be_bytes());
                 out.extend_from_slice(rest);
             }
             TagOp::SetVid(vid) => {
                 out.extend_from_slice(frame);
                 if let Some(tci) = out.get_mut(14..16) {
                     let old = u16::from_be_bytes([tci[0], tci[1]]);
-                    let new = (old & 0xf000) | (vid & 0xfff);
+                    let new = (old & 0xf000) | (vid.0 & 0xfff);
                     tci.copy_from_slice(&new.to_be_bytes());
                 }
             }
@@ -242,6 +300,10 @@ impl TagOp {
 mod tests {
     use super::*;
     use crate::wire::FrameInfo;
+
+    const fn v(n: u16) -> Vid {
+        Vid::new(n)
+    }
 
     fn tagged(vid: Option<u16>) -> Vec<u8> {
         let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
@@ -257,66 +319,77 @@ mod tests {
         m.classify(&FrameInfo::parse(&tagged(vid), 1518).unwrap())
     }
 
+    /// The configuration and the control protocol carry a VID as a plain number.
+    #[test]
+    fn a_vid_is_its_number_on_the_wire_and_on_screen() {
+        assert_eq!(serde_json::to_string(&v(10)).unwrap(), "10");
+        assert_eq!(serde_json::from_str::<Vid>("4094").unwrap(), Vid::MAX);
+        assert_eq!(format!("{} {:?}", v(7), v(7)), "7 7");
+        assert_eq!(u16::from(v(4095)), 4095);
+        assert_eq!(v(0x1_00a).index(), 10, "12 bits index the per-VID tables");
+        assert!(!Vid::UNAWARE.is_usable() && Vid::MAX.is_usable() && !v(4095).is_usable());
+    }
+
     #[test]
     fn access_port() {
-        let m = VlanMode::Access { vid: 10 };
-        assert_eq!(classify(&m, None), Some(10));
-        assert_eq!(classify(&m, Some(0)), Some(10), "priority tag");
-        assert_eq!(classify(&m, Some(10)), Some(10));
+        let m = VlanMode::Access { vid: v(10) };
+        assert_eq!(classify(&m, None), Some(v(10)));
+        assert_eq!(classify(&m, Some(0)), Some(v(10)), "priority tag");
+        assert_eq!(classify(&m, Some(10)), Some(v(10)));
         assert_eq!(classify(&m, Some(20)), None);
     }
 
     #[test]
     fn trunk_port() {
         let m = VlanMode::Trunk {
-            allowed: [10, 20].into_iter().collect(),
+            allowed: [v(10), v(20)].into_iter().collect(),
             native: None,
         };
         assert_eq!(classify(&m, None), None, "untagged without native");
-        assert_eq!(classify(&m, Some(20)), Some(20));
+        assert_eq!(classify(&m, Some(20)), Some(v(20)));
         assert_eq!(classify(&m, Some(30)), None);
         let n = VlanMode::Trunk {
-            allowed: [10].into_iter().collect(),
-            native: Some(99),
+            allowed: [v(10)].into_iter().collect(),
+            native: Some(v(99)),
         };
-        assert_eq!(classify(&n, None), Some(99));
-        assert_eq!(classify(&n, Some(0)), Some(99));
+        assert_eq!(classify(&n, None), Some(v(99)));
+        assert_eq!(classify(&n, Some(0)), Some(v(99)));
     }
 
     #[test]
     fn transparent_port_keeps_tags() {
         assert_eq!(
             classify(&VlanMode::Transparent, Some(10)),
-            Some(VID_UNAWARE)
+            Some(Vid::UNAWARE)
         );
         let t = Tag {
             tpid: 0x8100,
             tci: 10,
         };
         assert_eq!(
-            TagOp::for_egress(VlanMode::Transparent.egress(), 0, Some(t)),
+            TagOp::for_egress(VlanMode::Transparent.egress(), v(0), Some(t)),
             TagOp::Keep
         );
     }
 
     #[test]
     fn validation() {
-        assert!(VlanMode::Access { vid: 0 }.validate().is_err());
-        assert!(VlanMode::Access { vid: 4095 }.validate().is_err());
+        assert!(VlanMode::Access { vid: v(0) }.validate().is_err());
+        assert!(VlanMode::Access { vid: v(4095) }.validate().is_err());
         let t = VlanMode::Trunk {
-            allowed: [1, 4094].into_iter().collect(),
-            native: Some(0),
+            allowed: [v(1), v(4094)].into_iter().collect(),
+            native: Some(v(0)),
         };
-        assert_eq!(t.validate(), Err(VlanError::BadVid(0)));
+        assert_eq!(t.validate(), Err(VlanError::BadVid(v(0))));
     }
 
     #[test]
     fn tag_edits() {
         let trunk = VlanMode::Trunk {
-            allowed: [10].into_iter().collect(),
+            allowed: [v(10)].into_iter().collect(),
             native: None,
         };
-        let access = VlanMode::Access { vid: 10 };
+        let access = VlanMode::Access { vid: v(10) };
         let t10 = Tag {
             tpid: 0x8100,
             tci: 0x600a,
@@ -325,29 +398,32 @@ mod tests {
             tpid: 0x8100,
             tci: 0x6000,
         };
-        assert_eq!(TagOp::for_egress(trunk.egress(), 10, None), TagOp::Push(10));
         assert_eq!(
-            TagOp::for_egress(trunk.egress(), 10, Some(t10)),
+            TagOp::for_egress(trunk.egress(), v(10), None),
+            TagOp::Push(v(10))
+        );
+        assert_eq!(
+            TagOp::for_egress(trunk.egress(), v(10), Some(t10)),
             TagOp::Keep
         );
         assert_eq!(
-            TagOp::for_egress(trunk.egress(), 10, Some(t0)),
-            TagOp::SetVid(10)
+            TagOp::for_egress(trunk.egress(), v(10), Some(t0)),
+            TagOp::SetVid(v(10))
         );
         assert_eq!(
-            TagOp::for_egress(access.egress(), 10, Some(t10)),
+            TagOp::for_egress(access.egress(), v(10), Some(t10)),
             TagOp::Pop
         );
-        assert_eq!(TagOp::for_egress(access.egress(), 10, None), TagOp::Keep);
+        assert_eq!(TagOp::for_egress(access.egress(), v(10), None), TagOp::Keep);
 
         let mut out = Vec::new();
-        TagOp::Push(10).apply(&tagged(None), &mut out);
+        TagOp::Push(v(10)).apply(&tagged(None), &mut out);
         let i = FrameInfo::parse(&out, 1518).unwrap();
         assert_eq!(i.ctag().map(Tag::vid), Some(10));
         let pushed = out.clone();
         TagOp::Pop.apply(&pushed, &mut out);
         assert_eq!(out, tagged(None));
-        TagOp::SetVid(20).apply(&tagged(Some(0)), &mut out);
+        TagOp::SetVid(v(20)).apply(&tagged(Some(0)), &mut out);
         let i = FrameInfo::parse(&out, 1518).unwrap();
         assert_eq!(i.ctag().map(|t| (t.vid(), t.pcp())), Some((20, 3)));
     }

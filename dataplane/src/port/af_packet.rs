@@ -260,6 +260,10 @@ impl Port for AfPacketPort {
         Ok(())
     }
 
+    fn waiting(&self) -> Option<bool> {
+        self.ring.as_ref().map(RxRing::pending)
+    }
+
     fn readiness(&self) -> Option<BorrowedFd<'_>> {
         Some(self.sock.as_fd())
     }

@@ -73,6 +73,14 @@ pub trait Port {
         Ok(())
     }
 
+    /// Whether frames wait, if the port can tell without a system call (a receive ring's
+    /// status word); `None` when it cannot, and only its descriptor can say. An engine that is
+    /// awake reads such ports directly and takes them off its poll set, which spares the
+    /// sender of every frame a wake-up call into the engine's epoll.
+    fn waiting(&self) -> Option<bool> {
+        None
+    }
+
     /// A descriptor that becomes readable when frames wait; `None` for ports that must be
     /// polled (in-memory ports).
     fn readiness(&self) -> Option<BorrowedFd<'_>>;

@@ -15,10 +15,21 @@ use pnet_packet::ipv6::MutableIpv6Packet;
 use pnet_packet::udp::{self, MutableUdpPacket};
 
 use super::Mac;
-use crate::fwd::TagOp;
+use crate::fwd::{TagOp, Vid};
 
 /// The shortest frame a NIC sends, without FCS (`ETH_ZLEN`).
 pub const ETH_ZLEN: usize = 60;
+
+/// The ethertype of the made-up frames of tests, benchmarks and the teaching scenarios: 0x88b5,
+/// IEEE 802's Local Experimental Ethertype 1, which no protocol stack answers or generates, so
+/// such a frame never mixes with a host's own traffic.
+pub const ETHERTYPE_EXPERIMENTAL: u16 = 0x88b5;
+
+/// Station `n`'s MAC in tests, examples and the teaching scenarios: 02:00:00:00:00:nn, a
+/// locally administered unicast address.
+pub const fn station(n: u8) -> Mac {
+    Mac([2, 0, 0, 0, 0, n])
+}
 
 fn pnet_mac(m: Mac) -> pnet_base::MacAddr {
     let b = m.0;
@@ -41,7 +52,7 @@ pub fn ethernet(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
 /// `frame` with an 802.1Q tag for `vid` inserted after the MACs.
 pub fn tagged(frame: &[u8], vid: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(frame.len() + 4);
-    TagOp::Push(vid).apply(frame, &mut out);
+    TagOp::Push(Vid::new(vid)).apply(frame, &mut out);
     out
 }
 

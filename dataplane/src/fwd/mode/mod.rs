@@ -37,7 +37,7 @@ impl Ctx<'_> {
     /// The ports of VLAN `vid` (12 bits, so the index is always in bounds).
     #[inline(always)]
     pub(crate) fn members_of(&self, vid: Vid) -> &PortSet {
-        &self.members[usize::from(vid & 0xfff)]
+        &self.members[vid.index()]
     }
 }
 

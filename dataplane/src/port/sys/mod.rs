@@ -12,6 +12,13 @@ pub mod uring;
 
 use std::io;
 
+/// Whether this process runs as root (effective UID 0), as creating network namespaces,
+/// AF_PACKET sockets and TAP devices needs. The one check l2sw, l2ctl and the tests make.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid takes nothing, cannot fail and only reads the process's credentials.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// A failed system call, with what l2sw was doing and on which interface or namespace.
 #[derive(Debug, thiserror::Error)]
 #[error("{op} on {on}: {source}")]

@@ -10,25 +10,14 @@ use super::SysError;
 use crate::port::TxFrame;
 use crate::wire::{Fault, Meta, VNET_HDR_LEN};
 
-const ETH_P_ALL: u16 = 0x0003;
-const PACKET_AUXDATA: i32 = 8;
-const PACKET_QDISC_BYPASS: i32 = 20;
-const PACKET_VNET_HDR: i32 = 15;
-const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
-const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+// The kernel's ABI (linux/if_packet.h, linux/if_ether.h) comes from `libc`.
+use libc::{
+    PACKET_AUXDATA, PACKET_QDISC_BYPASS, PACKET_VNET_HDR, TP_STATUS_VLAN_TPID_VALID,
+    TP_STATUS_VLAN_VALID, tpacket_auxdata,
+};
 
-/// `struct tpacket_auxdata` (linux/if_packet.h).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct AuxData {
-    tp_status: u32,
-    tp_len: u32,
-    tp_snaplen: u32,
-    tp_mac: u16,
-    tp_net: u16,
-    tp_vlan_tci: u16,
-    tp_vlan_tpid: u16,
-}
+/// `ETH_P_ALL`, every protocol, as the 16-bit value `sockaddr_ll` and `socket` take.
+const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 
 /// The 4 bytes of the VLAN tag the kernel took out of a received frame, if it did.
 fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
@@ -40,7 +29,8 @@ fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
         let hdr = unsafe { &*cmsg };
         if hdr.cmsg_level == libc::SOL_PACKET && hdr.cmsg_type == PACKET_AUXDATA {
             // SAFETY: a PACKET_AUXDATA message carries a tpacket_auxdata; read unaligned.
-            let aux: AuxData = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            let aux: tpacket_auxdata =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
             if aux.tp_status & TP_STATUS_VLAN_VALID == 0 {
                 return None;
             }

@@ -23,54 +23,43 @@ use super::SysError;
 use super::packet::PacketSocket;
 use crate::wire::{Fault, Meta, VNET_HDR_LEN};
 
-const PACKET_RX_RING: i32 = 5;
-const PACKET_VERSION: i32 = 10;
-const TPACKET_V2: i32 = 1;
-const TPACKET_V3: i32 = 2;
-const TP_STATUS_KERNEL: u32 = 0;
-const TP_STATUS_USER: u32 = 1;
-const TP_STATUS_COPY: u32 = 1 << 1;
-const PACKET_COPY_THRESH: i32 = 7;
-const PACKET_VNET_HDR: i32 = 15;
-const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
-const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+// The kernel's ABI (linux/if_packet.h) comes from `libc`: its constants, and the field offsets
+// of its structures through `offset_of!`.
+use libc::{
+    PACKET_COPY_THRESH, PACKET_RX_RING, PACKET_VERSION, PACKET_VNET_HDR, TP_STATUS_COPY,
+    TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID,
+    tpacket_block_desc, tpacket_hdr_v1, tpacket_req, tpacket_req3, tpacket2_hdr, tpacket3_hdr,
+};
+use std::mem::offset_of;
+
+const TPACKET_V2: i32 = libc::tpacket_versions::TPACKET_V2 as i32;
+const TPACKET_V3: i32 = libc::tpacket_versions::TPACKET_V3 as i32;
 
 // Offsets in `struct tpacket_block_desc` (version, offset_to_priv, then tpacket_hdr_v1).
-const BLOCK_STATUS: usize = 8;
-const BLOCK_NUM_PKTS: usize = 12;
-const BLOCK_FIRST_PKT: usize = 16;
+const BLOCK_HDR: usize = offset_of!(tpacket_block_desc, hdr);
+const BLOCK_STATUS: usize = BLOCK_HDR + offset_of!(tpacket_hdr_v1, block_status);
+const BLOCK_NUM_PKTS: usize = BLOCK_HDR + offset_of!(tpacket_hdr_v1, num_pkts);
+const BLOCK_FIRST_PKT: usize = BLOCK_HDR + offset_of!(tpacket_hdr_v1, offset_to_first_pkt);
 // Offsets in `struct tpacket3_hdr`.
-const PKT_NEXT: usize = 0;
-const PKT_SEC: usize = 4;
-const PKT_NSEC: usize = 8;
-const PKT_SNAPLEN: usize = 12;
-const PKT_LEN: usize = 16;
-const PKT_STATUS: usize = 20;
-const PKT_MAC: usize = 24;
-const PKT_VLAN_TCI: usize = 32;
-const PKT_VLAN_TPID: usize = 36;
+const PKT_NEXT: usize = offset_of!(tpacket3_hdr, tp_next_offset);
+const PKT_SEC: usize = offset_of!(tpacket3_hdr, tp_sec);
+const PKT_NSEC: usize = offset_of!(tpacket3_hdr, tp_nsec);
+const PKT_SNAPLEN: usize = offset_of!(tpacket3_hdr, tp_snaplen);
+const PKT_LEN: usize = offset_of!(tpacket3_hdr, tp_len);
+const PKT_STATUS: usize = offset_of!(tpacket3_hdr, tp_status);
+const PKT_MAC: usize = offset_of!(tpacket3_hdr, tp_mac);
+const PKT_VLAN_TCI: usize = offset_of!(tpacket3_hdr, hv1.tp_vlan_tci);
+const PKT_VLAN_TPID: usize = offset_of!(tpacket3_hdr, hv1.tp_vlan_tpid);
 
 // Offsets in `struct tpacket2_hdr`.
-const V2_STATUS: usize = 0;
-const V2_LEN: usize = 4;
-const V2_SNAPLEN: usize = 8;
-const V2_MAC: usize = 12;
-const V2_SEC: usize = 16;
-const V2_NSEC: usize = 20;
-const V2_VLAN_TCI: usize = 24;
-const V2_VLAN_TPID: usize = 26;
-
-/// `struct tpacket_req3` (its first four fields are `struct tpacket_req`, which V2 takes).
-#[repr(C)]
-struct Req3 {
-    block_size: u32,
-    block_nr: u32,
-    frame_size: u32,
-    frame_nr: u32,
-    retire_blk_tov: u32,
-    sizeof_priv: u32,
-    feature_req_word: u32,
-}
+const V2_STATUS: usize = offset_of!(tpacket2_hdr, tp_status);
+const V2_LEN: usize = offset_of!(tpacket2_hdr, tp_len);
+const V2_SNAPLEN: usize = offset_of!(tpacket2_hdr, tp_snaplen);
+const V2_MAC: usize = offset_of!(tpacket2_hdr, tp_mac);
+const V2_SEC: usize = offset_of!(tpacket2_hdr, tp_sec);
+const V2_NSEC: usize = offset_of!(tpacket2_hdr, tp_nsec);
+const V2_VLAN_TCI: usize = offset_of!(tpacket2_hdr, tp_vlan_tci);
+const V2_VLAN_TPID: usize = offset_of!(tpacket2_hdr, tp_vlan_tpid);
 
 /// How the kernel hands frames over (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,19 +225,19 @@ impl RxRing {
         )?;
         let frame_size = size.frame_size as u32;
         let total = size.block_size * size.block_nr;
-        let req = Req3 {
-            block_size: size.block_size as u32,
-            block_nr: size.block_nr as u32,
-            frame_size,
-            frame_nr: (total / frame_size as usize) as u32,
-            retire_blk_tov: size.retire_ms,
-            sizeof_priv: 0,
-            feature_req_word: 0,
+        let req = tpacket_req3 {
+            tp_block_size: size.block_size as u32,
+            tp_block_nr: size.block_nr as u32,
+            tp_frame_size: frame_size,
+            tp_frame_nr: (total / frame_size as usize) as u32,
+            tp_retire_blk_tov: size.retire_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
         };
-        // V2 takes `struct tpacket_req`: the first four fields.
+        // V2 takes `struct tpacket_req`: the first four fields, which `tpacket_req3` begins with.
         let len = match size.handover {
-            Handover::Blocks => std::mem::size_of::<Req3>(),
-            Handover::Frames => 16,
+            Handover::Blocks => std::mem::size_of::<tpacket_req3>(),
+            Handover::Frames => std::mem::size_of::<tpacket_req>(),
         };
         set(
             PACKET_RX_RING,
@@ -287,6 +276,41 @@ impl RxRing {
     fn read_u16(&self, at: *const u8) -> u16 {
         // SAFETY: as above.
         unsafe { std::ptr::read_unaligned(at.cast::<u16>()) }
+    }
+
+    /// Whether the kernel has handed over a frame not yet read: one load of a status word,
+    /// no system call. What [`RxRing::next_frame`] would find next is read, not taken.
+    pub fn pending(&self) -> bool {
+        let user = |st: &AtomicU32| st.load(Ordering::Acquire) & TP_STATUS_USER != 0;
+        match self.size.handover {
+            Handover::Frames => {
+                let slots = self.size.block_size / self.size.frame_size * self.size.block_nr;
+                let next = if self.held {
+                    (self.block + 1) % slots
+                } else {
+                    self.block
+                };
+                // SAFETY: `next < slots`: `tp_status` is an aligned u32 at the start of a
+                // slot inside the mapping, shared with the kernel.
+                user(unsafe {
+                    AtomicU32::from_ptr(
+                        self.base
+                            .as_ptr()
+                            .add(next * self.size.frame_size + V2_STATUS)
+                            .cast(),
+                    )
+                })
+            }
+            Handover::Blocks if self.held && self.left > 0 => true,
+            Handover::Blocks => {
+                let next = if self.held {
+                    (self.block + 1) % self.size.block_nr
+                } else {
+                    self.block
+                };
+                user(self.status(next))
+            }
+        }
     }
 
     /// The next frame the kernel has handed over, read in place, or `None` when there is
@@ -527,5 +551,52 @@ impl Drop for RxRing {
                 self.size.block_size * self.size.block_nr,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The offsets taken from `libc` are the kernel's (linux/if_packet.h on x86-64 and
+    /// aarch64, the layouts the ring tests ran against when they were written by hand).
+    #[test]
+    fn ring_offsets_are_the_kernels() {
+        assert_eq!((BLOCK_STATUS, BLOCK_NUM_PKTS, BLOCK_FIRST_PKT), (8, 12, 16));
+        assert_eq!(
+            [
+                PKT_NEXT,
+                PKT_SEC,
+                PKT_NSEC,
+                PKT_SNAPLEN,
+                PKT_LEN,
+                PKT_STATUS,
+                PKT_MAC,
+                PKT_VLAN_TCI,
+                PKT_VLAN_TPID
+            ],
+            [0, 4, 8, 12, 16, 20, 24, 32, 36]
+        );
+        assert_eq!(
+            [
+                V2_STATUS,
+                V2_LEN,
+                V2_SNAPLEN,
+                V2_MAC,
+                V2_SEC,
+                V2_NSEC,
+                V2_VLAN_TCI,
+                V2_VLAN_TPID
+            ],
+            [0, 4, 8, 12, 16, 20, 24, 26]
+        );
+        assert_eq!(
+            (
+                std::mem::size_of::<tpacket_req>(),
+                std::mem::size_of::<tpacket_req3>()
+            ),
+            (16, 28)
+        );
+        assert_eq!((TPACKET_V2, TPACKET_V3), (1, 2));
     }
 }

@@ -28,34 +28,25 @@ use super::packet::PacketSocket;
 use super::ring::{map_ring, set_packet_opt};
 use crate::wire::Meta;
 
-const PACKET_VERSION: i32 = 10;
-const PACKET_TX_RING: i32 = 13;
-const PACKET_LOSS: i32 = 14;
-const PACKET_VNET_HDR: i32 = 15;
-const TPACKET_V2: i32 = 1;
-const TP_STATUS_AVAILABLE: u32 = 0;
-const TP_STATUS_SEND_REQUEST: u32 = 1;
-const TP_STATUS_SENDING: u32 = 2;
-const TP_STATUS_WRONG_FORMAT: u32 = 4;
+// The kernel's ABI (linux/if_packet.h) comes from `libc`: its constants, and the field offsets
+// of its structures through `offset_of!`.
+use libc::{
+    PACKET_LOSS, PACKET_TX_RING, PACKET_VERSION, PACKET_VNET_HDR, TP_STATUS_AVAILABLE,
+    TP_STATUS_SEND_REQUEST, TP_STATUS_SENDING, TP_STATUS_WRONG_FORMAT, tpacket_req, tpacket2_hdr,
+};
+
+const TPACKET_V2: i32 = libc::tpacket_versions::TPACKET_V2 as i32;
 const BUSY: u32 = TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING;
 
 /// Offset of `tp_len` in `struct tpacket2_hdr`.
-const SLOT_LEN: usize = 4;
-/// Where the frame (or its virtio header) starts in a slot.
-const SLOT_DATA: usize = 32;
+const SLOT_LEN: usize = std::mem::offset_of!(tpacket2_hdr, tp_len);
+/// Where the frame (or its virtio header) starts in a slot: `TPACKET2_HDRLEN - sizeof(struct
+/// sockaddr_ll)`, the header aligned to `TPACKET_ALIGNMENT`.
+const SLOT_DATA: usize = libc::TPACKET2_HDRLEN - std::mem::size_of::<libc::sockaddr_ll>();
 /// `sizeof(struct virtio_net_hdr)`.
 const VNET_HDR: usize = crate::wire::VNET_HDR_LEN;
 /// Bytes per block: a multiple of every page size Linux uses (4, 16 and 64 KiB).
 const BLOCK: usize = 1 << 16;
-
-/// `struct tpacket_req`.
-#[repr(C)]
-struct Req {
-    block_size: u32,
-    block_nr: u32,
-    frame_size: u32,
-    frame_nr: u32,
-}
 
 /// The shape of a transmit ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,16 +134,16 @@ impl TxRing {
             4,
             "PACKET_VERSION",
         )?;
-        let req = Req {
-            block_size: BLOCK as u32,
-            block_nr: block_nr as u32,
-            frame_size: frame_size as u32,
-            frame_nr: frame_nr as u32,
+        let req = tpacket_req {
+            tp_block_size: BLOCK as u32,
+            tp_block_nr: block_nr as u32,
+            tp_frame_size: frame_size as u32,
+            tp_frame_nr: frame_nr as u32,
         };
         set(
             PACKET_TX_RING,
             (&raw const req).cast(),
-            std::mem::size_of::<Req>(),
+            std::mem::size_of::<tpacket_req>(),
             "PACKET_TX_RING",
         )?;
         let base = map_ring(&sock, len, "mmap(PACKET_TX_RING)")?;
@@ -303,5 +294,17 @@ impl Drop for TxRing {
         unsafe {
             libc::munmap(self.base.as_ptr().cast(), self.len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot's length field and data are where the kernel puts them (`tpacket2_hdr`,
+    /// `TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)`).
+    #[test]
+    fn slot_offsets_are_the_kernels() {
+        assert_eq!((SLOT_LEN, SLOT_DATA, TPACKET_V2), (4, 32, 1));
     }
 }

@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use l2sw::fwd::{
     Batch, BridgePort, DropReason, FLAP_RING, MacvlanMode, PortConfig, PortId, Role, StormControl,
-    Switch, SwitchConfig, Tick, Verdict, VidSet, VlanMode,
+    Switch, SwitchConfig, Tick, Verdict, Vid, VidSet, VlanMode,
 };
 use l2sw::wire::{Mac, craft};
 
@@ -53,18 +53,22 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw::wire::craft::station;
 
 fn frames() -> Vec<(usize, Vec<u8>)> {
-    let uc = |d: u8, s: u8| craft::ethernet(station(d), station(s), 0x88b5, b"x");
+    let uc =
+        |d: u8, s: u8| craft::ethernet(station(d), station(s), craft::ETHERTYPE_EXPERIMENTAL, b"x");
     let mut v = Vec::new();
     for i in 0..8u8 {
         v.push((usize::from(i % 4), uc((i + 1) % 8, i)));
         v.push((
             usize::from(i % 4),
-            craft::ethernet(Mac::BROADCAST, station(i), 0x88b5, b"x"),
+            craft::ethernet(
+                Mac::BROADCAST,
+                station(i),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            ),
         ));
         v.push((3, craft::tagged(&uc(i, 9), 10)));
         v.push((1, vec![0u8; 7]));
@@ -125,8 +129,8 @@ fn process_allocates_nothing_per_frame() {
         br.add_port(PortConfig::bridge(format!("p{i}"))).unwrap();
     }
     let trunk = VlanMode::Trunk {
-        allowed: [10].into_iter().collect::<VidSet>(),
-        native: Some(1),
+        allowed: [Vid::new(10)].into_iter().collect::<VidSet>(),
+        native: Some(Vid::new(1)),
     };
     br.add_port(PortConfig::bridge("t").with_vlan(trunk))
         .unwrap();
@@ -173,18 +177,41 @@ fn storm_control_port_security_and_flaps_allocate_nothing_per_frame() {
         // Sources 20.. on port 0, over its cap of 4: refused every time.
         br_frames.push((
             0,
-            craft::ethernet(station(1), station(20 + i), 0x88b5, b"x"),
+            craft::ethernet(
+                station(1),
+                station(20 + i),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            ),
         ));
         // Stations 90..98 on ports 1 and 2 in turn: moves, flaps.
         br_frames.push((
             1 + usize::from(i / 8 % 2),
-            craft::ethernet(Mac::BROADCAST, station(90 + i % 8), 0x88b5, b"x"),
+            craft::ethernet(
+                Mac::BROADCAST,
+                station(90 + i % 8),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            ),
         ));
         // Unknown unicast and multicast floods, charged to their buckets.
-        br_frames.push((3, craft::ethernet(station(200), station(3), 0x88b5, b"x")));
         br_frames.push((
             3,
-            craft::ethernet(Mac([1, 0, 0x5e, 0, 0, 1]), station(3), 0x88b5, b"x"),
+            craft::ethernet(
+                station(200),
+                station(3),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            ),
+        ));
+        br_frames.push((
+            3,
+            craft::ethernet(
+                Mac([1, 0, 0x5e, 0, 0, 1]),
+                station(3),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            ),
         ));
     }
     let (allocs, drops) = steady_state(&mut br, &br_frames);
@@ -212,8 +239,17 @@ fn storm_control_port_security_and_flaps_allocate_nothing_per_frame() {
         mv.add_port(sub.with_storm(storm)).unwrap();
     }
     let mut mv_frames = frames();
-    mv_frames
-        .extend((0..64).map(|_| (1, craft::ethernet(Mac::BROADCAST, station(2), 0x88b5, b"x"))));
+    mv_frames.extend((0..64).map(|_| {
+        (
+            1,
+            craft::ethernet(
+                Mac::BROADCAST,
+                station(2),
+                craft::ETHERTYPE_EXPERIMENTAL,
+                b"x",
+            ),
+        )
+    }));
     let (allocs, drops) = steady_state(&mut mv, &mv_frames);
     assert_eq!(allocs, 0, "macvlan with storm control");
     assert!(drops[DropReason::StormBroadcast as usize] > 0);

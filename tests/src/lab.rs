@@ -1,14 +1,6 @@
 //! A small lab around one `Switch`: ports by name, frames in, receivers out (by name, plus
 //! "host"), read from the per-port TX queues `process` builds, and checked against the verdict.
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::collections::BTreeMap;
 
 use l2sw::fwd::{
@@ -17,19 +9,14 @@ use l2sw::fwd::{
 };
 use l2sw::wire::{Mac, craft};
 
-/// A station MAC: 02:00:00:00:00:nn.
-pub fn mac(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
-
 /// An IPv4 multicast group MAC: 01:00:5e:00:00:nn.
 pub fn group(n: u8) -> Mac {
     Mac([1, 0, 0x5e, 0, 0, n])
 }
 
-/// A plain unicast frame (ethertype 0x88b5, local experimental).
+/// A plain unicast frame (ethertype craft::ETHERTYPE_EXPERIMENTAL, local experimental).
 pub fn uc(dst: Mac, src: Mac) -> Vec<u8> {
-    craft::ethernet(dst, src, 0x88b5, b"l2sw")
+    craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"l2sw")
 }
 
 /// A broadcast frame.
@@ -62,9 +49,13 @@ impl Got {
 }
 
 /// A switch with named ports and a clock.
+#[derive(Debug)]
 pub struct Lab {
+    /// The switch.
     pub sw: Switch,
+    /// Its ports by name.
     pub ids: BTreeMap<String, PortId>,
+    /// The clock, at which [`Lab::send`] sends.
     pub now: Tick,
     batch: Batch<Vec<u8>>,
 }

@@ -6,18 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::Instant;
 
-use common::{Lab, bc, group, mac, uc};
 use l2sw::fwd::{
     Batch, BridgeConfig, BridgePort, DropReason, FLAP_MOVES, IpvlanConfig, Learned, MacvlanMode,
     ModeConfig, PortConfig, PortId, Role, StormControl, Switch, SwitchConfig, Tick, UplinkPort,
     Verdict, Why,
 };
 use l2sw::wire::Mac;
-use l2sw::wire::craft::ETH_ZLEN;
+use l2sw::wire::craft::station;
+use l2sw::wire::craft::{self, ETH_ZLEN};
+use l2sw_tests::lab::{Lab, bc, group, uc};
 
 // ---------------------------------------------------------------------------------------------
 // MAC flooding
@@ -47,7 +46,7 @@ fn frame60(dst: Mac, src: Mac) -> [u8; ETH_ZLEN] {
     let mut f = [0u8; ETH_ZLEN];
     f[..6].copy_from_slice(&dst.0);
     f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    f[12..14].copy_from_slice(&craft::ETHERTYPE_EXPERIMENTAL.to_be_bytes());
     f
 }
 
@@ -84,8 +83,12 @@ fn flood_bridge(cfg: BridgeConfig, attacker: BridgePort) -> (Switch, [PortId; 4]
         sw.add_port(PortConfig::bridge("c")).unwrap(),
     ];
     let mut batch: Batch<[u8; ETH_ZLEN]> = Batch::new();
-    batch.push(ids[1], frame60(Mac::BROADCAST, mac(1))).unwrap();
-    batch.push(ids[2], frame60(Mac::BROADCAST, mac(2))).unwrap();
+    batch
+        .push(ids[1], frame60(Mac::BROADCAST, station(1)))
+        .unwrap();
+    batch
+        .push(ids[2], frame60(Mac::BROADCAST, station(2)))
+        .unwrap();
     sw.process(Tick::from_secs(1), &mut batch);
     assert_eq!(sw.fdb().unwrap().n_learned(), 2);
     (sw, ids)
@@ -134,12 +137,12 @@ fn flood(sw: &mut Switch, attacker: PortId) -> FloodTally {
 
 /// Stations learned before the flood still get known unicast, not a flood.
 fn assert_stations_still_known(sw: &mut Switch, ids: [PortId; 4]) {
-    let d = sw.decide(Tick::from_secs(3), ids[1], &uc(mac(2), mac(1)));
+    let d = sw.decide(Tick::from_secs(3), ids[1], &uc(station(2), station(1)));
     assert_eq!(
         (d.verdict, d.why),
         (Verdict::Unicast(ids[2]), Why::BrKnownUnicast)
     );
-    let d = sw.decide(Tick::from_secs(3), ids[2], &uc(mac(1), mac(2)));
+    let d = sw.decide(Tick::from_secs(3), ids[2], &uc(station(1), station(2)));
     assert_eq!(d.verdict, Verdict::Unicast(ids[1]));
 }
 
@@ -199,7 +202,7 @@ fn mac_flood_with_a_port_cap_is_dropped_at_the_port_and_other_ports_learn_on() {
     );
     // The bridge-wide cap was never reached: the other ports still learn.
     assert_eq!(fdb.stats().at_cap, 0);
-    let d = sw.decide(Tick::from_secs(3), ids[3], &bc(mac(3)));
+    let d = sw.decide(Tick::from_secs(3), ids[3], &bc(station(3)));
     assert_eq!(d.learned, Some(Learned::New));
     assert_stations_still_known(&mut sw, ids);
     eprintln!("port cap, 1M frames: {:?}", started.elapsed());
@@ -224,9 +227,9 @@ fn port_security_caps_one_port_and_leaves_the_others_alone() {
     lab.add(secured("capped", 2));
     lab.add(PortConfig::bridge("free"));
     lab.add(PortConfig::bridge("other"));
-    assert_eq!(lab.send("capped", &bc(mac(1))).drop, None);
-    assert_eq!(lab.send("capped", &bc(mac(2))).drop, None);
-    let g = lab.send("capped", &bc(mac(3)));
+    assert_eq!(lab.send("capped", &bc(station(1))).drop, None);
+    assert_eq!(lab.send("capped", &bc(station(2))).drop, None);
+    let g = lab.send("capped", &bc(station(3)));
     assert_eq!(
         (g.drop, g.why, g.decision.learned),
         (
@@ -237,22 +240,31 @@ fn port_security_caps_one_port_and_leaves_the_others_alone() {
     );
     assert!(g.to.is_empty());
     // Unicast from the third station is dropped too, whatever its destination.
-    let g = lab.send("capped", &uc(mac(1), mac(3)));
+    let g = lab.send("capped", &uc(station(1), station(3)));
     assert_eq!(g.drop, Some(DropReason::PortSecurity));
     // Known stations on the capped port keep working both ways.
-    assert_eq!(lab.send("free", &uc(mac(1), mac(10))).to(), vec!["capped"]);
-    assert_eq!(lab.send("capped", &uc(mac(10), mac(2))).to(), vec!["free"]);
+    assert_eq!(
+        lab.send("free", &uc(station(1), station(10))).to(),
+        vec!["capped"]
+    );
+    assert_eq!(
+        lab.send("capped", &uc(station(10), station(2))).to(),
+        vec!["free"]
+    );
     // The other ports learn without limit.
     for n in 20..120 {
         assert_eq!(
-            lab.send("free", &bc(mac(n))).decision.learned,
+            lab.send("free", &bc(station(n))).decision.learned,
             Some(Learned::New)
         );
     }
     // A full port cannot pull another port's station over by spoofing its MAC.
-    let g = lab.send("capped", &bc(mac(10)));
+    let g = lab.send("capped", &bc(station(10)));
     assert_eq!(g.drop, Some(DropReason::PortSecurity));
-    assert_eq!(lab.send("other", &uc(mac(10), mac(130))).to(), vec!["free"]);
+    assert_eq!(
+        lab.send("other", &uc(station(10), station(130))).to(),
+        vec!["free"]
+    );
     let fdb = lab.sw.fdb().unwrap();
     let (capped, free) = (lab.id("capped"), lab.id("free"));
     assert_eq!(fdb.port_stats(capped).learned, 2);
@@ -313,31 +325,34 @@ fn storm_bridge(storm: StormControl) -> Lab {
 fn storm_control_limits_broadcast_to_its_rate_plus_one_seconds_burst() {
     let mut lab = storm_bridge(limits(100, 0, 0));
     // 1000 broadcasts over one second, 10 a centisecond: the burst (100) and one a tick after.
-    let (passed, drops) = offer(&mut lab, "in", &bc(mac(1)), 1000, 10);
+    let (passed, drops) = offer(&mut lab, "in", &bc(station(1)), 1000, 10);
     assert_eq!(passed, 100 + 99);
     assert_eq!(drops.len(), 1000 - 199);
     assert!(drops.iter().all(|r| *r == DropReason::StormBroadcast));
     // Learning still happened for the dropped frames' source: the station is known.
-    assert_eq!(lab.send("out", &uc(mac(1), mac(2))).to(), vec!["in"]);
+    assert_eq!(
+        lab.send("out", &uc(station(1), station(2))).to(),
+        vec!["in"]
+    );
     // A second later the bucket is full again.
     lab.advance(1);
-    let (passed, _) = offer(&mut lab, "in", &bc(mac(1)), 150, 150);
+    let (passed, _) = offer(&mut lab, "in", &bc(station(1)), 150, 150);
     assert_eq!(passed, 100);
 }
 
 #[test]
 fn storm_control_classes_are_independent_and_known_unicast_is_never_limited() {
     let mut lab = storm_bridge(limits(5, 10, 20));
-    lab.send("out", &bc(mac(2)));
-    let unknown = uc(mac(99), mac(1));
+    lab.send("out", &bc(station(2)));
+    let unknown = uc(station(99), station(1));
     let cases = [
-        (bc(mac(1)), 5, DropReason::StormBroadcast),
+        (bc(station(1)), 5, DropReason::StormBroadcast),
         (unknown, 10, DropReason::StormUnknownUnicast),
-        (uc(group(1), mac(1)), 20, DropReason::StormMulticast),
+        (uc(group(1), station(1)), 20, DropReason::StormMulticast),
         // Forwarded link-local groups are multicast too (01:80:c2:00:00:00, STP off): they
         // find the bucket the group case just emptied.
         (
-            uc(Mac([1, 0x80, 0xc2, 0, 0, 0]), mac(1)),
+            uc(Mac([1, 0x80, 0xc2, 0, 0, 0]), station(1)),
             0,
             DropReason::StormMulticast,
         ),
@@ -348,24 +363,24 @@ fn storm_control_classes_are_independent_and_known_unicast_is_never_limited() {
         assert!(drops.iter().all(|r| *r == reason), "{reason:?}");
     }
     // With every bucket empty: known unicast all passes.
-    let (passed, drops) = offer(&mut lab, "in", &uc(mac(2), mac(1)), 1000, 1000);
+    let (passed, drops) = offer(&mut lab, "in", &uc(station(2), station(1)), 1000, 1000);
     assert_eq!((passed, drops.len()), (1000, 0));
     // Other ports are not limited by "in"'s buckets.
-    let (passed, _) = offer(&mut lab, "out", &bc(mac(2)), 500, 500);
+    let (passed, _) = offer(&mut lab, "out", &bc(station(2)), 500, 500);
     assert_eq!(passed, 500);
 }
 
 #[test]
 fn storm_control_can_be_changed_at_run_time() {
     let mut lab = storm_bridge(StormControl::OFF);
-    let (passed, _) = offer(&mut lab, "in", &bc(mac(1)), 300, 300);
+    let (passed, _) = offer(&mut lab, "in", &bc(station(1)), 300, 300);
     assert_eq!(passed, 300);
     let id = lab.id("in");
     lab.sw.set_storm(id, limits(50, 0, 0)).unwrap();
-    let (passed, drops) = offer(&mut lab, "in", &bc(mac(1)), 300, 300);
+    let (passed, drops) = offer(&mut lab, "in", &bc(station(1)), 300, 300);
     assert_eq!((passed, drops.len()), (50, 250));
     lab.sw.set_storm(id, StormControl::OFF).unwrap();
-    let (passed, _) = offer(&mut lab, "in", &bc(mac(1)), 300, 300);
+    let (passed, _) = offer(&mut lab, "in", &bc(station(1)), 300, 300);
     assert_eq!(passed, 300);
 }
 
@@ -374,24 +389,24 @@ fn storm_control_limits_macvlan_fan_out_from_the_uplink_and_from_a_bridge_sub() 
     const E: u8 = 200;
     let mut lab = Lab::macvlan();
     lab.add(PortConfig::uplink("up").with_storm(limits(10, 0, 0)));
-    lab.add(PortConfig::macvlan("a", mac(1), MacvlanMode::Bridge).with_storm(limits(0, 0, 3)));
-    lab.add(PortConfig::macvlan("b", mac(2), MacvlanMode::Bridge));
-    lab.add(PortConfig::macvlan("v", mac(3), MacvlanMode::Vepa).with_storm(limits(1, 0, 1)));
+    lab.add(PortConfig::macvlan("a", station(1), MacvlanMode::Bridge).with_storm(limits(0, 0, 3)));
+    lab.add(PortConfig::macvlan("b", station(2), MacvlanMode::Bridge));
+    lab.add(PortConfig::macvlan("v", station(3), MacvlanMode::Vepa).with_storm(limits(1, 0, 1)));
     // From outside: every sub and the uplink stack, 10 times, then dropped.
-    let (passed, drops) = offer(&mut lab, "up", &bc(mac(E)), 40, 40);
+    let (passed, drops) = offer(&mut lab, "up", &bc(station(E)), 40, 40);
     assert_eq!((passed, drops.len()), (10, 30));
     assert!(drops.iter().all(|r| *r == DropReason::StormBroadcast));
     // Unicast from the uplink is never limited.
-    let (passed, _) = offer(&mut lab, "up", &uc(mac(1), mac(E)), 40, 40);
+    let (passed, _) = offer(&mut lab, "up", &uc(station(1), station(E)), 40, 40);
     assert_eq!(passed, 40);
     // A bridge-mode sub's broadcast fans out to its bridge peers: limited as multicast here
     // (limit 3), broadcast unlimited.
-    let (passed, drops) = offer(&mut lab, "a", &uc(Mac::BROADCAST, mac(1)), 10, 10);
+    let (passed, drops) = offer(&mut lab, "a", &uc(Mac::BROADCAST, station(1)), 10, 10);
     assert_eq!((passed, drops.len()), (10, 0));
-    let (passed, drops) = offer(&mut lab, "a", &uc(group(1), mac(1)), 10, 10);
+    let (passed, drops) = offer(&mut lab, "a", &uc(group(1), station(1)), 10, 10);
     assert_eq!((passed, drops.len()), (3, 7));
     // A vepa sub's broadcast only leaves by the uplink: not a fan-out, never charged.
-    let (passed, _) = offer(&mut lab, "v", &bc(mac(3)), 10, 10);
+    let (passed, _) = offer(&mut lab, "v", &bc(station(3)), 10, 10);
     assert_eq!(passed, 10);
 }
 
@@ -404,11 +419,11 @@ fn storm_control_limits_ipvlan_multicast() {
     };
     lab.add(
         PortConfig::new("up", Role::Uplink(uplink))
-            .with_mac(mac(100))
+            .with_mac(station(100))
             .with_storm(limits(0, 0, 4)),
     );
-    lab.add(PortConfig::ipvlan("s1", vec!["10.0.0.1".parse().unwrap()]).with_mac(mac(100)));
-    let (passed, drops) = offer(&mut lab, "up", &uc(group(1), mac(200)), 10, 10);
+    lab.add(PortConfig::ipvlan("s1", vec!["10.0.0.1".parse().unwrap()]).with_mac(station(100)));
+    let (passed, drops) = offer(&mut lab, "up", &uc(group(1), station(200)), 10, 10);
     assert_eq!((passed, drops.len()), (4, 6));
     assert!(drops.iter().all(|r| *r == DropReason::StormMulticast));
 }
@@ -451,8 +466,8 @@ impl Looped {
             lab.add(PortConfig::bridge(name).with_storm(storm));
         }
         // Before the cables are plugged in: x and y are known.
-        lab.send("x", &bc(mac(1)));
-        lab.send("y", &bc(mac(2)));
+        lab.send("x", &bc(station(1)));
+        lab.send("y", &bc(station(2)));
         let cables = vec![(lab.id("a"), lab.id("b")), (lab.id("c"), lab.id("d"))];
         Looped { lab, cables }
     }
@@ -477,8 +492,10 @@ impl Looped {
             ..LoopTick::default()
         };
         let (x, y) = (self.lab.id("x"), self.lab.id("y"));
-        let mut frames: Vec<(PortId, Vec<u8>)> =
-            vec![(x, uc(mac(2), mac(1))), (y, uc(mac(1), mac(2)))];
+        let mut frames: Vec<(PortId, Vec<u8>)> = vec![
+            (x, uc(station(2), station(1))),
+            (y, uc(station(1), station(2))),
+        ];
         frames.extend(input.into_iter().take(BUDGET));
         let mut next = Vec::new();
         for chunk in frames.chunks(32) {
@@ -515,7 +532,7 @@ impl Looped {
     /// Station s sends one broadcast into the looped bridge; runs `ticks` ticks.
     fn run(&mut self, ticks: usize) -> Vec<LoopTick> {
         let s = self.lab.id("s");
-        let mut on_cables = vec![(s, bc(mac(3)))];
+        let mut on_cables = vec![(s, bc(station(3)))];
         (0..ticks)
             .map(|_| {
                 let (t, next) = self.tick(std::mem::take(&mut on_cables));
@@ -568,7 +585,7 @@ fn a_loop_with_storm_control_is_contained_other_ports_forward_and_it_is_reported
     let fdb = l.lab.sw.fdb().unwrap();
     assert!(fdb.stats().flaps >= 2, "{:?}", fdb.stats());
     let flap = fdb.recent_flaps().last().unwrap();
-    assert_eq!(flap.mac, mac(3));
+    assert_eq!(flap.mac, station(3));
     assert!(looped.contains(&flap.from) && looped.contains(&flap.to));
     assert!(fdb.stats().moves >= u64::from(FLAP_MOVES));
     for name in ["x", "y"] {
@@ -588,7 +605,7 @@ const E: u8 = 200;
 /// Uplink "up", bridge subs a (1), b (2) and c (5), a vepa sub v (3), a private sub p (4).
 fn macvlan_lab() -> Lab {
     let mut lab = Lab::macvlan();
-    lab.add(PortConfig::uplink("up").with_mac(mac(UP)));
+    lab.add(PortConfig::uplink("up").with_mac(station(UP)));
     for (name, n, mode) in [
         ("a", 1, MacvlanMode::Bridge),
         ("b", 2, MacvlanMode::Bridge),
@@ -596,16 +613,16 @@ fn macvlan_lab() -> Lab {
         ("v", 3, MacvlanMode::Vepa),
         ("p", 4, MacvlanMode::Private),
     ] {
-        lab.add(PortConfig::macvlan(name, mac(n), mode));
+        lab.add(PortConfig::macvlan(name, station(n), mode));
     }
     lab
 }
 
 /// Frames to b's MAC from the wire and from a bridge peer reach b, and only b.
 fn assert_b_still_gets_its_traffic(lab: &mut Lab) {
-    let g = lab.send("up", &uc(mac(2), mac(E)));
+    let g = lab.send("up", &uc(station(2), station(E)));
     assert_eq!((g.to(), g.why), (vec!["b"], Why::MvToSub));
-    let g = lab.send("c", &uc(mac(2), mac(5)));
+    let g = lab.send("c", &uc(station(2), station(5)));
     assert_eq!((g.to(), g.why), (vec!["b"], Why::MvBridgeLocal));
 }
 
@@ -615,11 +632,11 @@ fn macvlan_a_sub_spoofing_a_peers_mac_never_gets_the_peers_traffic() {
         let mut lab = macvlan_lab();
         // The spoofer sends everything it can with b's MAC as source.
         for frame in [
-            uc(mac(E), mac(2)),
-            uc(mac(5), mac(2)),
-            uc(mac(UP), mac(2)),
-            bc(mac(2)),
-            uc(group(1), mac(2)),
+            uc(station(E), station(2)),
+            uc(station(5), station(2)),
+            uc(station(UP), station(2)),
+            bc(station(2)),
+            uc(group(1), station(2)),
         ] {
             let g = lab.send(spoofer, &frame);
             assert!(!g.to.contains(&spoofer.to_owned()), "{spoofer}: {g:?}");
@@ -634,7 +651,7 @@ fn macvlan_a_sub_broadcast_with_a_spoofed_source_skips_the_sender_by_port_as_the
     // macvlan_broadcast skips `vlan->dev == src`, the sending device, not the source MAC: a
     // bridge sub claiming c's MAC still reaches c (and b), never itself.
     let mut lab = macvlan_lab();
-    let g = lab.send("a", &bc(mac(5)));
+    let g = lab.send("a", &bc(station(5)));
     assert_eq!((g.to(), g.why), (vec!["b", "c", "up"], Why::MvBridgeFlood));
 }
 
@@ -643,10 +660,10 @@ fn macvlan_the_uplink_spoofing_a_sub_mac_is_neither_redirected_nor_taken_for_loc
     let mut lab = macvlan_lab();
     // A station outside claiming b's MAC, to a bridge sub: delivered by destination, as a
     // frame from the wire (`MvToSub`), never as bridge-local delivery from b.
-    let g = lab.send("up", &uc(mac(1), mac(2)));
+    let g = lab.send("up", &uc(station(1), station(2)));
     assert_eq!((g.to(), g.why), (vec!["a"], Why::MvToSub));
     // ... and to b itself: b gets it (the kernel has no source check on unicast either).
-    let g = lab.send("up", &uc(mac(2), mac(2)));
+    let g = lab.send("up", &uc(station(2), station(2)));
     assert_eq!(g.to(), vec!["b"]);
     assert_b_still_gets_its_traffic(&mut lab);
 }
@@ -657,7 +674,7 @@ fn macvlan_uplink_broadcast_claiming_a_bridge_sub_is_kept_with_the_kernels_recei
     // a bridge-mode source: vepa subs and the uplink stack only (bridge peers "saw it on the
     // way out"), so the spoof hides the broadcast from b and its bridge peers, nothing more.
     let mut lab = macvlan_lab();
-    let g = lab.send("up", &bc(mac(2)));
+    let g = lab.send("up", &bc(station(2)));
     assert_eq!((g.to(), g.why), (vec!["host", "v"], Why::MvFloodFromBridge));
 }
 
@@ -667,9 +684,9 @@ fn macvlan_uplink_broadcast_claiming_a_private_sub_goes_back_to_it_alone_as_in_t
     // victim gets the frame, as it would a broadcast from outside; its peers and the uplink
     // stack do not (the VRRP/use_vmac case the kernel list discussed in 2021).
     let mut lab = macvlan_lab();
-    let g = lab.send("up", &bc(mac(4)));
+    let g = lab.send("up", &bc(station(4)));
     assert_eq!((g.to(), g.why), (vec!["p"], Why::MvToOrigin));
-    let g = lab.send("up", &bc(mac(E)));
+    let g = lab.send("up", &bc(station(E)));
     assert_eq!(
         (g.to(), g.why),
         (vec!["a", "b", "c", "host", "p", "v"], Why::MvFloodExternal)

@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use l2sw::fwd::{
     Batch, BridgeConfig, BridgePort, Fdb, MacvlanMode, ModeConfig, PortConfig, PortId, PortSet,
-    Role, Switch, SwitchConfig, Tick, Verdict, VidSet, VlanMode,
+    Role, Switch, SwitchConfig, Tick, Verdict, Vid, VidSet, VlanMode,
 };
 use l2sw::wire::{FrameInfo, Mac, craft};
 use proptest::prelude::*;
 
-fn station(n: u8) -> Mac {
-    Mac([2, 0, 0, 0, 0, n])
-}
+use l2sw::wire::craft::station;
 
 /// A destination: a station of the pool, broadcast, a multicast group or a link-local group.
 fn dst() -> impl Strategy<Value = Mac> {
@@ -42,7 +40,7 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
         prop::option::of(prop_oneof![Just(0u16), Just(10), Just(20), Just(30)]),
     )
         .prop_map(|(d, s, vid)| {
-            let f = craft::ethernet(d, s, 0x88b5, b"prop");
+            let f = craft::ethernet(d, s, craft::ETHERTYPE_EXPERIMENTAL, b"prop");
             match vid {
                 Some(v) => craft::tagged(&f, v),
                 None => f,
@@ -53,14 +51,14 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
 fn vlan_mode() -> impl Strategy<Value = VlanMode> {
     prop_oneof![
         Just(VlanMode::Transparent),
-        prop_oneof![Just(10u16), Just(20)].prop_map(|vid| VlanMode::Access { vid }),
+        prop_oneof![Just(10u16), Just(20)].prop_map(|vid| VlanMode::Access { vid: Vid::new(vid) }),
         (
             prop::sample::subsequence(vec![10u16, 20, 30], 0..=3),
             prop::option::of(prop_oneof![Just(10u16), Just(20)])
         )
             .prop_map(|(allowed, native)| VlanMode::Trunk {
-                allowed: allowed.into_iter().collect::<VidSet>(),
-                native,
+                allowed: allowed.into_iter().map(Vid::new).collect::<VidSet>(),
+                native: native.map(Vid::new),
             }),
     ]
 }
@@ -137,7 +135,7 @@ proptest! {
         }
         let ingress = ingress % ports.len();
         let from = ports[ingress];
-        let d = sw.decide(Tick::from_secs(1), PortId::new(ingress).unwrap(), &craft::ethernet(Mac::BROADCAST, station(sender), 0x88b5, b"x"));
+        let d = sw.decide(Tick::from_secs(1), PortId::new(ingress).unwrap(), &craft::ethernet(Mac::BROADCAST, station(sender), craft::ETHERTYPE_EXPERIMENTAL, b"x"));
         let expect: PortSet = ports
             .iter()
             .enumerate()
@@ -222,9 +220,9 @@ proptest! {
         let mut fdb = Fdb::new();
         fdb.set_ageing(Duration::from_secs(u64::from(ageing)));
         let p = PortId::new(port).unwrap();
-        fdb.learn(Tick(learned_at), vid, station(n), p);
+        fdb.learn(Tick(learned_at), Vid::new(vid), station(n), p);
         let now = Tick(learned_at.wrapping_add(probe * 100 / 2));
-        let found = fdb.lookup(now, vid, station(n));
+        let found = fdb.lookup(now, Vid::new(vid), station(n));
         if now.since(Tick(learned_at)) < ageing * 100 {
             prop_assert_eq!(found, Some((p, false)));
         } else {
@@ -246,7 +244,7 @@ proptest! {
         match mode {
             0 => {
                 sw.add_port(PortConfig::bridge("a")).unwrap();
-                sw.add_port(PortConfig::bridge("b").with_vlan(VlanMode::Access { vid: 10 })).unwrap();
+                sw.add_port(PortConfig::bridge("b").with_vlan(VlanMode::Access { vid: Vid::new(10) })).unwrap();
                 sw.add_port(PortConfig::new("h", Role::Host).with_mac(station(9))).unwrap();
             }
             1 => {
@@ -270,7 +268,7 @@ proptest! {
     }
 }
 
-fn prop_assert_eq_vlan(classified: Option<u16>, vid: u16) {
+fn prop_assert_eq_vlan(classified: Option<Vid>, vid: Vid) {
     assert_eq!(
         classified,
         Some(vid),

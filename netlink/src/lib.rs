@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
@@ -340,6 +341,25 @@ impl Drop for Scratch {
             let _ = netns_delete(ns);
         }
     }
+}
+
+/// A veth pair, both ends up, each given as (namespace, name, MAC). The pair is made in `a`'s
+/// namespace with a passing name for `b`'s end, which gets its MAC, moves to its namespace
+/// and takes its name there (so both ends may have the same name, `eth0` say, in two
+/// namespaces).
+pub fn veth_pair(a: (&str, &str, Mac), b: (&str, &str, Mac)) -> Result<()> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Unique among this host's processes and calls, and within IFNAMSIZ (15 bytes).
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let passing = format!("l2v{}.{}", std::process::id() % 100_000, n % 10_000);
+    let (links_a, links_b) = (Links::new(Some(a.0)), Links::new(Some(b.0)));
+    links_a.create_veth(a.1, &passing)?;
+    links_a.set_mac(&passing, b.2)?;
+    links_a.move_to(&passing, b.0)?;
+    links_b.rename(&passing, b.1)?;
+    links_a.set_mac(a.1, a.2)?;
+    links_a.set_up(a.1)?;
+    links_b.set_up(b.1)
 }
 
 /// Links, addresses and routes in one namespace (`None`: the caller's own).

@@ -1,18 +1,17 @@
-//! SPEC.md §2, macvlan: the delivery matrix row by row, the uplink side, filters, and the
+//! docs/spec.md §2, macvlan: the delivery matrix row by row, the uplink side, filters, and the
 //! configuration rules. "Reflected" frames are the sub-interface's own frames arriving back on
 //! the uplink, as a hairpinning adjacent switch returns them; the VEPA tests use a real l2sw
 //! learning bridge as that switch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Lab, bc, group, mac, uc};
 use l2sw::fwd::{
     BridgePort, ConfigError, DropReason, MacSet, MacvlanMode, MacvlanPort, PortConfig, Role,
     RxFilter, UplinkPort, Why,
 };
+use l2sw::wire::craft::station;
 use l2sw::wire::{Mac, craft};
+use l2sw_tests::lab::{Lab, bc, group, uc};
 
 use MacvlanMode::*;
 
@@ -33,7 +32,7 @@ fn mv(subs: &[(&str, u8, MacvlanMode)]) -> Lab {
             };
             lab.add(PortConfig::new(*name, Role::Macvlan(cfg)));
         } else {
-            lab.add(PortConfig::macvlan(*name, mac(*n), *mode));
+            lab.add(PortConfig::macvlan(*name, station(*n), *mode));
         }
     }
     lab
@@ -47,7 +46,7 @@ fn uplink(unicast_filtering: bool) -> PortConfig {
             unicast_filtering,
         }),
     )
-    .with_mac(mac(UP))
+    .with_mac(station(UP))
 }
 
 fn source_port(name: &str, n: u8, allow: &[Mac], nodst: bool) -> PortConfig {
@@ -60,7 +59,7 @@ fn source_port(name: &str, n: u8, allow: &[Mac], nodst: bool) -> PortConfig {
             nopromisc: false,
         }),
     )
-    .with_mac(mac(n))
+    .with_mac(station(n))
 }
 
 /// Joins `g` on the sub-interface `name`.
@@ -87,7 +86,7 @@ fn spec2_l2sw_default_mode_is_bridge_like_docker() {
 #[test]
 fn spec2_bridge_sender_unicast_to_bridge_peer_is_local_never_on_the_wire() {
     let mut lab = mv(&[("a", 1, Bridge), ("b", 2, Bridge)]);
-    let g = lab.send("a", &uc(mac(2), mac(1)));
+    let g = lab.send("a", &uc(station(2), station(1)));
     assert_eq!((g.to(), g.why), (vec!["b"], Why::MvBridgeLocal));
 }
 
@@ -95,10 +94,10 @@ fn spec2_bridge_sender_unicast_to_bridge_peer_is_local_never_on_the_wire() {
 fn spec2_bridge_sender_unicast_to_other_mode_peer_goes_to_the_wire() {
     for peer in [Private, Vepa, Source] {
         let mut lab = mv(&[("a", 1, Bridge), ("b", 2, peer)]);
-        let g = lab.send("a", &uc(mac(2), mac(1)));
+        let g = lab.send("a", &uc(station(2), station(1)));
         assert_eq!((g.to(), g.why), (vec!["up"], Why::MvToUplink), "{peer}");
         // Reflected, it reaches b by its MAC (any mode but source).
-        let r = lab.send("up", &uc(mac(2), mac(1)));
+        let r = lab.send("up", &uc(station(2), station(1)));
         let expect: Vec<&str> = if peer == Source {
             vec!["host"]
         } else {
@@ -111,7 +110,7 @@ fn spec2_bridge_sender_unicast_to_other_mode_peer_goes_to_the_wire() {
 #[test]
 fn spec2_bridge_sender_unknown_unicast_goes_to_the_wire() {
     let mut lab = mv(&[("a", 1, Bridge), ("b", 2, Bridge)]);
-    assert_eq!(lab.send("a", &uc(mac(E), mac(1))).to(), ["up"]);
+    assert_eq!(lab.send("a", &uc(station(E), station(1))).to(), ["up"]);
 }
 
 #[test]
@@ -122,7 +121,7 @@ fn spec2_bridge_sender_broadcast_local_to_bridge_peers_and_the_wire() {
         ("p", 3, Private),
         ("v", 4, Vepa),
     ]);
-    let g = lab.send("a", &bc(mac(1)));
+    let g = lab.send("a", &bc(station(1)));
     assert_eq!((g.to(), g.why), (vec!["b", "up"], Why::MvBridgeFlood));
 }
 
@@ -134,7 +133,7 @@ fn spec2_bridge_sender_reflected_broadcast_only_to_vepa_peers() {
         ("p", 3, Private),
         ("v", 4, Vepa),
     ]);
-    let g = lab.send("up", &bc(mac(1)));
+    let g = lab.send("up", &bc(station(1)));
     assert_eq!((g.to(), g.why), (vec!["host", "v"], Why::MvFloodFromBridge));
 }
 
@@ -144,10 +143,10 @@ fn spec2_bridge_sender_reflected_broadcast_only_to_vepa_peers() {
 fn spec2_vepa_sender_sends_everything_to_the_wire() {
     let mut lab = mv(&[("a", 1, Vepa), ("b", 2, Vepa), ("c", 3, Bridge)]);
     for f in [
-        uc(mac(2), mac(1)),
-        uc(mac(3), mac(1)),
-        uc(mac(E), mac(1)),
-        bc(mac(1)),
+        uc(station(2), station(1)),
+        uc(station(3), station(1)),
+        uc(station(E), station(1)),
+        bc(station(1)),
     ] {
         let g = lab.send("a", &f);
         assert_eq!((g.to(), g.why), (vec!["up"], Why::MvToUplink));
@@ -157,7 +156,7 @@ fn spec2_vepa_sender_sends_everything_to_the_wire() {
 #[test]
 fn spec2_vepa_sender_reflected_unicast_reaches_the_peer() {
     let mut lab = mv(&[("a", 1, Vepa), ("b", 2, Vepa)]);
-    assert_eq!(lab.send("up", &uc(mac(2), mac(1))).to(), ["b"]);
+    assert_eq!(lab.send("up", &uc(station(2), station(1))).to(), ["b"]);
 }
 
 #[test]
@@ -168,7 +167,7 @@ fn spec2_vepa_sender_reflected_broadcast_to_vepa_and_bridge_peers_and_stack_not_
         ("c", 3, Bridge),
         ("p", 4, Private),
     ]);
-    let g = lab.send("up", &bc(mac(1)));
+    let g = lab.send("up", &bc(station(1)));
     assert_eq!(
         (g.to(), g.why),
         (vec!["b", "c", "host"], Why::MvFloodFromVepa)
@@ -181,10 +180,10 @@ fn spec2_vepa_sender_reflected_broadcast_to_vepa_and_bridge_peers_and_stack_not_
 fn spec2_private_sender_sends_everything_to_the_wire() {
     let mut lab = mv(&[("a", 1, Private), ("b", 2, Private), ("c", 3, Bridge)]);
     for f in [
-        uc(mac(2), mac(1)),
-        uc(mac(3), mac(1)),
-        uc(mac(E), mac(1)),
-        bc(mac(1)),
+        uc(station(2), station(1)),
+        uc(station(3), station(1)),
+        uc(station(E), station(1)),
+        bc(station(1)),
     ] {
         assert_eq!(lab.send("a", &f).to(), ["up"]);
     }
@@ -194,7 +193,7 @@ fn spec2_private_sender_sends_everything_to_the_wire() {
 fn spec2_private_reflected_unicast_is_delivered_the_code_not_the_docs() {
     // Measured on 6.18: private + hairpinning upstream, unicast A->B IS delivered.
     let mut lab = mv(&[("a", 1, Private), ("b", 2, Private)]);
-    let g = lab.send("up", &uc(mac(2), mac(1)));
+    let g = lab.send("up", &uc(station(2), station(1)));
     assert_eq!((g.to(), g.why), (vec!["b"], Why::MvToSub));
 }
 
@@ -202,7 +201,7 @@ fn spec2_private_reflected_unicast_is_delivered_the_code_not_the_docs() {
 fn spec2_private_reflected_broadcast_back_to_the_sender_alone() {
     // Measured on 6.18: A's broadcast comes back to A alone, never to B (nor the stack).
     let mut lab = mv(&[("a", 1, Private), ("b", 2, Private), ("v", 3, Vepa)]);
-    let g = lab.send("up", &bc(mac(1)));
+    let g = lab.send("up", &bc(station(1)));
     assert_eq!((g.to(), g.why), (vec!["a"], Why::MvToOrigin));
 }
 
@@ -211,15 +210,19 @@ fn spec2_private_reflected_broadcast_back_to_the_sender_alone() {
 #[test]
 fn spec2_passthru_sends_unknown_and_broadcast_to_the_wire() {
     let mut lab = mv(&[("a", 1, Passthru)]);
-    assert_eq!(lab.send("a", &uc(mac(E), mac(1))).to(), ["up"]);
-    assert_eq!(lab.send("a", &bc(mac(1))).to(), ["up"]);
+    assert_eq!(lab.send("a", &uc(station(E), station(1))).to(), ["up"]);
+    assert_eq!(lab.send("a", &bc(station(1))).to(), ["up"]);
 }
 
 #[test]
 fn spec2_passthru_takes_every_unicast_including_its_own_reflected_unknowns() {
     // Measured on 6.18: with hairpin, A receives its own unknown unicasts back.
     let mut lab = mv(&[("a", 1, Passthru)]);
-    for f in [uc(mac(E), mac(1)), uc(mac(77), mac(E)), uc(mac(UP), mac(E))] {
+    for f in [
+        uc(station(E), station(1)),
+        uc(station(77), station(E)),
+        uc(station(UP), station(E)),
+    ] {
         let g = lab.send("up", &f);
         assert_eq!((g.to(), g.why), (vec!["a"], Why::MvPassthru));
     }
@@ -230,10 +233,10 @@ fn spec2_passthru_reflected_broadcast_back_to_it_alone() {
     // Measured on 6.18: A receives its own broadcasts back (its source is the uplink's MAC,
     // which passthru took).
     let mut lab = mv(&[("a", 1, Passthru)]);
-    let g = lab.send("up", &bc(mac(UP)));
+    let g = lab.send("up", &bc(station(UP)));
     assert_eq!((g.to(), g.why), (vec!["a"], Why::MvToOrigin));
     // A broadcast from outside reaches it and the uplink stack.
-    assert_eq!(lab.send("up", &bc(mac(E))).to(), ["a", "host"]);
+    assert_eq!(lab.send("up", &bc(station(E))).to(), ["a", "host"]);
 }
 
 // ---- source mode -------------------------------------------------------------------------
@@ -241,41 +244,44 @@ fn spec2_passthru_reflected_broadcast_back_to_it_alone() {
 #[test]
 fn spec2_source_mode_sends_everything_to_the_wire() {
     let mut lab = mv(&[("b", 2, Bridge)]);
-    lab.add(source_port("s", 3, &[mac(E)], false));
-    assert_eq!(lab.send("s", &uc(mac(2), mac(3))).to(), ["up"]);
-    assert_eq!(lab.send("s", &bc(mac(3))).to(), ["up"]);
+    lab.add(source_port("s", 3, &[station(E)], false));
+    assert_eq!(lab.send("s", &uc(station(2), station(3))).to(), ["up"]);
+    assert_eq!(lab.send("s", &bc(station(3))).to(), ["up"]);
 }
 
 #[test]
 fn spec2_source_mode_is_never_a_unicast_destination_by_its_own_mac() {
     // Measured on 6.18.
     let mut lab = mv(&[("b", 2, Bridge)]);
-    lab.add(source_port("s", 3, &[mac(E)], false));
-    let g = lab.send("up", &uc(mac(3), mac(9)));
+    lab.add(source_port("s", 3, &[station(E)], false));
+    let g = lab.send("up", &uc(station(3), station(9)));
     assert_eq!((g.to(), g.why), (vec!["host"], Why::MvSourceNotDest));
     // Not even from a bridge-mode sibling: that goes to the wire.
-    assert_eq!(lab.send("b", &uc(mac(3), mac(2))).to(), ["up"]);
+    assert_eq!(lab.send("b", &uc(station(3), station(2))).to(), ["up"]);
 }
 
 #[test]
 fn spec2_source_mode_gets_copies_of_frames_whose_source_is_listed() {
     // Measured on 6.18: from E, unicast to any MAC and broadcast.
     let mut lab = mv(&[("b", 2, Bridge)]);
-    lab.add(source_port("s", 3, &[mac(E)], false));
-    assert_eq!(lab.send("up", &uc(mac(2), mac(E))).to(), ["b", "s"]);
-    assert_eq!(lab.send("up", &uc(mac(66), mac(E))).to(), ["host", "s"]);
-    assert_eq!(lab.send("up", &bc(mac(E))).to(), ["b", "host", "s"]);
+    lab.add(source_port("s", 3, &[station(E)], false));
+    assert_eq!(lab.send("up", &uc(station(2), station(E))).to(), ["b", "s"]);
+    assert_eq!(
+        lab.send("up", &uc(station(66), station(E))).to(),
+        ["host", "s"]
+    );
+    assert_eq!(lab.send("up", &bc(station(E))).to(), ["b", "host", "s"]);
     // Unlisted sources get no copy.
-    assert_eq!(lab.send("up", &uc(mac(2), mac(9))).to(), ["b"]);
+    assert_eq!(lab.send("up", &uc(station(2), station(9))).to(), ["b"]);
 }
 
 #[test]
 fn spec2_source_mode_nodst_consumes_the_original() {
     let mut lab = mv(&[("b", 2, Bridge)]);
-    lab.add(source_port("s", 3, &[mac(E)], true));
-    let g = lab.send("up", &uc(mac(2), mac(E)));
+    lab.add(source_port("s", 3, &[station(E)], true));
+    let g = lab.send("up", &uc(station(2), station(E)));
     assert_eq!((g.to(), g.why), (vec!["s"], Why::MvNoDst));
-    assert_eq!(lab.send("up", &bc(mac(E))).to(), ["s"]);
+    assert_eq!(lab.send("up", &bc(station(E))).to(), ["s"]);
 }
 
 // ---- from the uplink ---------------------------------------------------------------------
@@ -284,7 +290,7 @@ fn spec2_source_mode_nodst_consumes_the_original() {
 fn spec2_from_uplink_unicast_to_a_sub_mac_whatever_its_mode() {
     let mut lab = mv(&[("p", 1, Private), ("v", 2, Vepa), ("b", 3, Bridge)]);
     for (n, name) in [(1, "p"), (2, "v"), (3, "b")] {
-        let g = lab.send("up", &uc(mac(n), mac(E)));
+        let g = lab.send("up", &uc(station(n), station(E)));
         assert_eq!((g.to(), g.why), (vec![name], Why::MvToSub));
     }
 }
@@ -292,7 +298,7 @@ fn spec2_from_uplink_unicast_to_a_sub_mac_whatever_its_mode() {
 #[test]
 fn spec2_from_uplink_unicast_miss_goes_to_the_uplink_stack() {
     let mut lab = mv(&[("a", 1, Bridge)]);
-    let g = lab.send("up", &uc(mac(77), mac(E)));
+    let g = lab.send("up", &uc(station(77), station(E)));
     assert_eq!((g.to(), g.why), (vec!["host"], Why::MvMiss));
 }
 
@@ -300,7 +306,7 @@ fn spec2_from_uplink_unicast_miss_goes_to_the_uplink_stack() {
 fn spec2_from_uplink_broadcast_to_every_private_vepa_passthru_bridge_sub_and_the_stack() {
     let mut lab = mv(&[("p", 1, Private), ("v", 2, Vepa), ("b", 3, Bridge)]);
     lab.add(source_port("s", 4, &[], false));
-    let g = lab.send("up", &bc(mac(E)));
+    let g = lab.send("up", &bc(station(E)));
     assert_eq!(
         (g.to(), g.why),
         (vec!["b", "host", "p", "v"], Why::MvFloodExternal)
@@ -311,29 +317,32 @@ fn spec2_from_uplink_broadcast_to_every_private_vepa_passthru_bridge_sub_and_the
 fn spec2_unjoined_multicast_is_filtered_unlike_the_bridge() {
     let mut lab = mv(&[("a", 1, Bridge), ("b", 2, Bridge), ("v", 3, Vepa)]);
     // Nobody joined group 5: only the uplink stack gets it from outside.
-    assert_eq!(lab.send("up", &uc(group(5), mac(E))).to(), ["host"]);
-    assert_eq!(lab.send("a", &uc(group(5), mac(1))).to(), ["up"]);
+    assert_eq!(lab.send("up", &uc(group(5), station(E))).to(), ["host"]);
+    assert_eq!(lab.send("a", &uc(group(5), station(1))).to(), ["up"]);
     join(&mut lab, "b", group(5));
     join(&mut lab, "v", group(5));
     assert_eq!(
-        lab.send("up", &uc(group(5), mac(E))).to(),
+        lab.send("up", &uc(group(5), station(E))).to(),
         ["b", "host", "v"]
     );
-    assert_eq!(lab.send("a", &uc(group(5), mac(1))).to(), ["b", "up"]);
-    assert_eq!(lab.send("up", &uc(group(6), mac(E))).to(), ["host"]);
+    assert_eq!(lab.send("a", &uc(group(5), station(1))).to(), ["b", "up"]);
+    assert_eq!(lab.send("up", &uc(group(6), station(E))).to(), ["host"]);
     // allmulti takes every group.
     let a = lab.id("a");
     lab.sw
         .set_filter(
             a,
             RxFilter::Unicast {
-                own: [mac(1)].into_iter().collect(),
+                own: [station(1)].into_iter().collect(),
                 groups: MacSet::default(),
                 allmulti: true,
             },
         )
         .unwrap();
-    assert_eq!(lab.send("up", &uc(group(6), mac(E))).to(), ["a", "host"]);
+    assert_eq!(
+        lab.send("up", &uc(group(6), station(E))).to(),
+        ["a", "host"]
+    );
 }
 
 #[test]
@@ -343,9 +352,9 @@ fn spec2_pause_is_never_delivered_to_sub_interfaces() {
         let id = lab.id(n);
         lab.sw.set_filter(id, RxFilter::Promiscuous).unwrap();
     }
-    let g = lab.send("up", &craft::pause(mac(E)));
+    let g = lab.send("up", &craft::pause(station(E)));
     assert_eq!((g.to(), g.why), (vec!["host"], Why::MvPause));
-    assert_eq!(lab.send("a", &craft::pause(mac(1))).to(), ["up"]);
+    assert_eq!(lab.send("a", &craft::pause(station(1))).to(), ["up"]);
 }
 
 // ---- VEPA and reflective relay, with an l2sw bridge as the adjacent switch ----------------
@@ -385,9 +394,9 @@ fn upstream(hairpin: bool) -> Lab {
     br.add(PortConfig::bridge("e"));
     // The bridge has learned where everyone is.
     for n in [1, 2, 3] {
-        br.send("down", &bc(mac(n)));
+        br.send("down", &bc(station(n)));
     }
-    br.send("e", &bc(mac(E)));
+    br.send("e", &bc(station(E)));
     br
 }
 
@@ -397,10 +406,10 @@ fn spec2_vepa_needs_reflective_relay_hairpin_off_peers_cannot_meet() {
     let mut lab = mv(&[("a", 1, Vepa), ("b", 2, Vepa)]);
     let mut br = upstream(false);
     assert_eq!(
-        through_upstream(&mut lab, &mut br, "a", &uc(mac(2), mac(1))),
+        through_upstream(&mut lab, &mut br, "a", &uc(station(2), station(1))),
         (vec![], false)
     );
-    let (got, e) = through_upstream(&mut lab, &mut br, "a", &bc(mac(1)));
+    let (got, e) = through_upstream(&mut lab, &mut br, "a", &bc(station(1)));
     assert_eq!(
         (got, e),
         (vec![], true),
@@ -414,10 +423,10 @@ fn spec2_vepa_with_hairpin_upstream_peers_meet() {
     let mut lab = mv(&[("a", 1, Vepa), ("b", 2, Vepa)]);
     let mut br = upstream(true);
     assert_eq!(
-        through_upstream(&mut lab, &mut br, "a", &uc(mac(2), mac(1))),
+        through_upstream(&mut lab, &mut br, "a", &uc(station(2), station(1))),
         (vec!["b".into()], false)
     );
-    let (got, e) = through_upstream(&mut lab, &mut br, "a", &bc(mac(1)));
+    let (got, e) = through_upstream(&mut lab, &mut br, "a", &bc(station(1)));
     assert_eq!((got, e), (vec!["b".into(), "host".into()], true));
 }
 
@@ -426,7 +435,7 @@ fn spec6_vepa_without_a_hairpinning_switch_behaves_like_private_for_local_traffi
     let mut vepa = mv(&[("a", 1, Vepa), ("b", 2, Vepa)]);
     let mut private = mv(&[("a", 1, Private), ("b", 2, Private)]);
     let mut br = upstream(false);
-    for f in [uc(mac(2), mac(1)), bc(mac(1))] {
+    for f in [uc(station(2), station(1)), bc(station(1))] {
         assert_eq!(
             through_upstream(&mut vepa, &mut br, "a", &f),
             through_upstream(&mut private, &mut br, "a", &f)
@@ -438,9 +447,9 @@ fn spec6_vepa_without_a_hairpinning_switch_behaves_like_private_for_local_traffi
 fn spec2_private_with_hairpin_upstream_matches_the_measurement() {
     let mut lab = mv(&[("a", 1, Private), ("b", 2, Private)]);
     let mut br = upstream(true);
-    let (got, _) = through_upstream(&mut lab, &mut br, "a", &uc(mac(2), mac(1)));
+    let (got, _) = through_upstream(&mut lab, &mut br, "a", &uc(station(2), station(1)));
     assert_eq!(got, ["b"]);
-    let (got, e) = through_upstream(&mut lab, &mut br, "a", &bc(mac(1)));
+    let (got, e) = through_upstream(&mut lab, &mut br, "a", &bc(station(1)));
     assert_eq!((got, e), (vec!["a".into()], true));
 }
 
@@ -450,16 +459,16 @@ fn spec2_private_with_hairpin_upstream_matches_the_measurement() {
 fn spec2_sub_macs_join_the_uplink_unicast_filter_so_it_stays_non_promiscuous() {
     let mut lab = Lab::macvlan();
     lab.add(uplink(true));
-    lab.add(PortConfig::macvlan("a", mac(1), Bridge));
-    lab.add(PortConfig::macvlan("b", mac(2), Vepa));
+    lab.add(PortConfig::macvlan("a", station(1), Bridge));
+    lab.add(PortConfig::macvlan("b", station(2), Vepa));
     let up = lab.id("up");
     let f = lab.sw.port(up).unwrap().ingress.clone().unwrap();
-    for m in [mac(UP), mac(1), mac(2), Mac::BROADCAST] {
+    for m in [station(UP), station(1), station(2), Mac::BROADCAST] {
         assert!(f.accepts(m), "{m}");
     }
-    assert!(!f.accepts(mac(77)));
+    assert!(!f.accepts(station(77)));
     assert!(!f.accepts(group(5)), "no sub-interface joined it");
-    let g = lab.send("up", &uc(mac(77), mac(E)));
+    let g = lab.send("up", &uc(station(77), station(E)));
     assert_eq!(
         (g.drop, g.why),
         (Some(DropReason::FilterMiss), Why::RxFilter)
@@ -486,48 +495,54 @@ fn spec0_uplink_that_cannot_filter_unicast_goes_promiscuous_with_the_first_sub_m
         lab.sw.port(up).unwrap().ingress.is_some(),
         "no secondary MAC yet"
     );
-    lab.add(PortConfig::macvlan("a", mac(1), Bridge));
+    lab.add(PortConfig::macvlan("a", station(1), Bridge));
     assert_eq!(lab.sw.port(up).unwrap().ingress, None, "promiscuous");
 }
 
 #[test]
 fn spec2_duplicate_mac_is_address_in_use() {
     let mut lab = mv(&[("a", 1, Bridge)]);
-    let dup_sub = lab.sw.add_port(PortConfig::macvlan("b", mac(1), Vepa));
+    let dup_sub = lab.sw.add_port(PortConfig::macvlan("b", station(1), Vepa));
     assert!(
         matches!(dup_sub, Err(ConfigError::AddressInUse { .. })),
         "{dup_sub:?}"
     );
-    let dup_up = lab.sw.add_port(PortConfig::macvlan("c", mac(UP), Bridge));
+    let dup_up = lab
+        .sw
+        .add_port(PortConfig::macvlan("c", station(UP), Bridge));
     assert!(
         matches!(dup_up, Err(ConfigError::AddressInUse { .. })),
         "{dup_up:?}"
     );
     // Nothing changed.
     assert_eq!(lab.sw.ports().count(), 2);
-    assert_eq!(lab.send("up", &uc(mac(1), mac(E))).to(), ["a"]);
+    assert_eq!(lab.send("up", &uc(station(1), station(E))).to(), ["a"]);
 }
 
 #[test]
 fn spec2_passthru_is_the_only_sub_interface_of_its_uplink() {
     let mut lab = mv(&[("a", 1, Passthru)]);
-    let second = lab.sw.add_port(PortConfig::macvlan("b", mac(2), Bridge));
+    let second = lab
+        .sw
+        .add_port(PortConfig::macvlan("b", station(2), Bridge));
     assert_eq!(second, Err(ConfigError::PassthruExclusive));
     let mut lab = mv(&[("a", 1, Bridge)]);
-    let late = lab.sw.add_port(PortConfig::macvlan("p", mac(2), Passthru));
+    let late = lab
+        .sw
+        .add_port(PortConfig::macvlan("p", station(2), Passthru));
     assert_eq!(late, Err(ConfigError::PassthruExclusive));
 }
 
 #[test]
 fn spec2_passthru_refuses_a_mac_of_its_own() {
     let mut lab = mv(&[]);
-    let own = PortConfig::macvlan("p", mac(1), Passthru);
+    let own = PortConfig::macvlan("p", station(1), Passthru);
     assert!(matches!(
         lab.sw.add_port(own),
         Err(ConfigError::PassthruMac { .. })
     ));
     // The uplink's own MAC is accepted.
-    lab.add(PortConfig::macvlan("p", mac(UP), Passthru));
+    lab.add(PortConfig::macvlan("p", station(UP), Passthru));
 }
 
 #[test]
@@ -544,7 +559,7 @@ fn spec2_passthru_takes_the_uplink_mac_and_makes_it_promiscuous_unless_nopromisc
     let up = lab.id("up");
     assert_eq!(lab.sw.port(up).unwrap().ingress, None, "promiscuous");
     assert_eq!(
-        lab.sw.macvlan().unwrap().port_of(mac(UP)),
+        lab.sw.macvlan().unwrap().port_of(station(UP)),
         Some(lab.id("p"))
     );
 
@@ -588,11 +603,11 @@ fn spec6_host_cannot_reach_its_own_macvlan_workloads() {
     // The uplink's own stack transmits straight onto the wire; the frame never passes the
     // macvlan receive path, so the workload does not get it.
     let mut lab = mv(&[("a", 1, Bridge)]);
-    lab.add(PortConfig::new("host0", Role::Host).with_mac(mac(UP)));
-    let g = lab.send("host0", &uc(mac(1), mac(UP)));
+    lab.add(PortConfig::new("host0", Role::Host).with_mac(station(UP)));
+    let g = lab.send("host0", &uc(station(1), station(UP)));
     assert_eq!((g.to(), g.why), (vec!["up"], Why::MvHostToUplink));
     // The fix: a bridge-mode sub-interface for the host ("shim") reaches it locally.
-    lab.add(PortConfig::macvlan("shim", mac(50), Bridge));
-    assert_eq!(lab.send("shim", &uc(mac(1), mac(50))).to(), ["a"]);
-    assert_eq!(lab.send("a", &uc(mac(50), mac(1))).to(), ["shim"]);
+    lab.add(PortConfig::macvlan("shim", station(50), Bridge));
+    assert_eq!(lab.send("shim", &uc(station(1), station(50))).to(), ["a"]);
+    assert_eq!(lab.send("a", &uc(station(50), station(1))).to(), ["shim"]);
 }
