@@ -8,7 +8,7 @@ use std::str::FromStr;
 use l2sw::wire::Mac;
 use serde::Deserialize;
 
-use crate::state::{Driver, PortKind};
+use crate::state::{Driver, EndpointKind};
 
 /// `NAME=IP`: an auxiliary address reserved in a network.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -124,9 +124,9 @@ pub struct AttachArgs {
     pub mac: Option<Mac>,
     /// veth: a veth pair, the switch's end in the host namespace. tap: a TAP device in the
     /// workload's namespace whose file the daemon holds.
-    #[arg(long, value_enum, default_value_t = PortKind::Veth)]
+    #[arg(long, value_enum, default_value_t = EndpointKind::Veth)]
     #[serde(default)]
-    pub port: PortKind,
+    pub port: EndpointKind,
     /// macvlan source mode: a source MAC whose frames this endpoint receives (repeat).
     #[arg(long = "source-mac")]
     #[serde(default)]
@@ -205,7 +205,7 @@ mod tests {
         .unwrap();
         assert_eq!(t.networks[0].driver, Driver::Bridge);
         assert_eq!(t.networks[1].driver, Driver::Macvlan);
-        assert_eq!(t.workloads[0].attach[0].port, PortKind::Tap);
+        assert_eq!(t.workloads[0].attach[0].port, EndpointKind::Tap);
         let bad = toml::from_str::<Topology>("[[network]]\nname = \"x\"\ncolour = 1\n");
         assert!(bad.unwrap_err().to_string().contains("unknown field"));
     }

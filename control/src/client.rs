@@ -1,14 +1,16 @@
-//! The daemon's control socket, from the client side: one JSON request line, one response line
-//! (the protocol is `l2sw::api`). Each call opens its own connection, because the daemon
-//! serves connections one after another and a client that lingers would block the others.
+//! The daemon's control socket, from the client side: one request line, one response line, both
+//! the typed contract of `l2sw::api::proto` (a refusal comes back with its [`ErrorKind`]).
+//! Each call opens its own connection, so no client holds the daemon's attention between
+//! requests.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use l2sw::config::{NetworkSpec, PortSpec};
-use serde_json::{Value, json};
+use l2sw::api::proto::{CaptureTaken, TraceTaken};
+use l2sw::api::{ApiError, ErrorKind, FdbRow, NetworkInfo, NetworkStats, Reply, Request, Response};
+use l2sw::config::{NetworkSpec, PortSpec, StormSpec};
 
 /// How long a request may take: starting a network opens every port.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,36 +36,24 @@ pub enum ClientError {
         /// What went wrong.
         what: String,
     },
-    /// The daemon refused the request; its reason.
+    /// The daemon refused the request: its kind and reason.
     #[error("the daemon refused: {0}")]
-    Refused(String),
+    Refused(ApiError),
 }
 
 impl ClientError {
+    /// The kind of the daemon's refusal, if it refused.
+    pub fn kind(&self) -> Option<&ErrorKind> {
+        match self {
+            ClientError::Refused(e) => Some(&e.kind),
+            _ => None,
+        }
+    }
+
     /// Whether the daemon said that the network does not exist.
     pub fn is_no_network(&self) -> bool {
-        matches!(self, ClientError::Refused(e) if e.starts_with("no network"))
+        matches!(self.kind(), Some(ErrorKind::NoSuchNetwork { .. }))
     }
-}
-
-/// A port as the daemon lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct DaemonPort {
-    /// The port's name.
-    pub name: String,
-    /// Its role.
-    pub role: String,
-}
-
-/// A network as the daemon lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct DaemonNetwork {
-    /// The network's name.
-    pub name: String,
-    /// `bridge`, `macvlan` or `ipvlan`.
-    pub mode: String,
-    /// Its ports.
-    pub ports: Vec<DaemonPort>,
 }
 
 /// The way to the daemon.
@@ -83,16 +73,15 @@ impl Client {
         &self.path
     }
 
-    /// Sends one request (`op` and its fields) and returns the response's data.
-    pub fn call(&self, op: &str, fields: Value) -> Result<Value, ClientError> {
-        let mut req = json!({"v": l2sw::api::VERSION, "op": op});
-        if let (Some(r), Value::Object(f)) = (req.as_object_mut(), fields) {
-            r.extend(f);
-        }
-        let proto = |what: String| ClientError::Protocol {
+    fn protocol(&self, what: impl Into<String>) -> ClientError {
+        ClientError::Protocol {
             path: self.path.clone(),
-            what,
-        };
+            what: what.into(),
+        }
+    }
+
+    /// Sends one request and returns the daemon's reply, or its refusal.
+    pub fn call(&self, req: &Request) -> Result<Reply, ClientError> {
         let mut stream =
             UnixStream::connect(&self.path).map_err(|source| ClientError::NoDaemon {
                 path: self.path.clone(),
@@ -100,59 +89,184 @@ impl Client {
             })?;
         stream
             .set_read_timeout(Some(TIMEOUT))
-            .map_err(|e| proto(e.to_string()))?;
-        let mut line = req.to_string();
-        line.push('\n');
+            .map_err(|e| self.protocol(format!("setting a timeout: {e}")))?;
         stream
-            .write_all(line.as_bytes())
-            .map_err(|e| proto(format!("sending: {e}")))?;
+            .write_all(req.to_line().as_bytes())
+            .map_err(|e| self.protocol(format!("sending: {e}")))?;
         let mut answer = String::new();
         BufReader::new(&stream)
             .read_line(&mut answer)
-            .map_err(|e| proto(format!("reading the answer: {e}")))?;
-        let resp: Value =
-            serde_json::from_str(&answer).map_err(|e| proto(format!("bad answer: {e}")))?;
-        if resp.get("ok") == Some(&Value::Bool(true)) {
-            Ok(resp.get("data").cloned().unwrap_or(Value::Null))
-        } else {
-            let why = resp
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given");
-            Err(ClientError::Refused(why.to_owned()))
+            .map_err(|e| self.protocol(format!("reading the answer: {e}")))?;
+        let resp = Response::from_line(&answer, req)
+            .map_err(|e| self.protocol(format!("bad answer: {e}")))?;
+        resp.result.map_err(ClientError::Refused)
+    }
+
+    /// Sends a request whose reply says nothing.
+    fn act(&self, req: &Request) -> Result<(), ClientError> {
+        match self.call(req)? {
+            Reply::Done => Ok(()),
+            other => Err(self.unexpected(req, &other)),
         }
     }
 
+    fn unexpected(&self, req: &Request, reply: &Reply) -> ClientError {
+        self.protocol(format!("unexpected reply {reply:?} to {req:?}"))
+    }
+
     /// Every running network and its ports.
-    pub fn networks(&self) -> Result<Vec<DaemonNetwork>, ClientError> {
-        let data = self.call("networks", json!({}))?;
-        serde_json::from_value(data).map_err(|e| ClientError::Protocol {
-            path: self.path.clone(),
-            what: format!("bad network list: {e}"),
-        })
+    pub fn networks(&self) -> Result<Vec<NetworkInfo>, ClientError> {
+        let req = Request::Networks;
+        match self.call(&req)? {
+            Reply::Networks(n) => Ok(n),
+            other => Err(self.unexpected(&req, &other)),
+        }
+    }
+
+    /// A network's forwarding database.
+    pub fn fdb(&self, network: &str) -> Result<Vec<FdbRow>, ClientError> {
+        let req = Request::Fdb {
+            network: network.to_owned(),
+        };
+        match self.call(&req)? {
+            Reply::Fdb(rows) => Ok(rows),
+            other => Err(self.unexpected(&req, &other)),
+        }
+    }
+
+    /// A network's counters.
+    pub fn stats(&self, network: &str) -> Result<NetworkStats, ClientError> {
+        let req = Request::Stats {
+            network: network.to_owned(),
+        };
+        match self.call(&req)? {
+            Reply::Stats(s) => Ok(*s),
+            other => Err(self.unexpected(&req, &other)),
+        }
     }
 
     /// Starts a network.
     pub fn add_network(&self, spec: &NetworkSpec) -> Result<(), ClientError> {
-        self.call("add_network", json!({ "network": spec }))
-            .map(drop)
+        self.act(&Request::AddNetwork {
+            network: Box::new(spec.clone()),
+        })
     }
 
     /// Stops a network.
     pub fn remove_network(&self, name: &str) -> Result<(), ClientError> {
-        self.call("remove_network", json!({ "network": name }))
-            .map(drop)
+        let req = Request::RemoveNetwork {
+            network: name.to_owned(),
+        };
+        match self.call(&req)? {
+            Reply::Stopped(_) => Ok(()),
+            other => Err(self.unexpected(&req, &other)),
+        }
     }
 
     /// Adds a port to a running network.
     pub fn add_port(&self, network: &str, port: &PortSpec) -> Result<(), ClientError> {
-        self.call("add_port", json!({ "network": network, "port": port }))
-            .map(drop)
+        let req = Request::AddPort {
+            network: network.to_owned(),
+            port: Box::new(port.clone()),
+        };
+        match self.call(&req)? {
+            Reply::PortAdded(_) => Ok(()),
+            other => Err(self.unexpected(&req, &other)),
+        }
     }
 
     /// Removes a port from a running network.
     pub fn remove_port(&self, network: &str, port: &str) -> Result<(), ClientError> {
-        self.call("remove_port", json!({ "network": network, "port": port }))
-            .map(drop)
+        self.act(&Request::RemovePort {
+            network: network.to_owned(),
+            port: port.to_owned(),
+        })
+    }
+
+    /// Replaces a port's storm-control limits.
+    pub fn set_storm(
+        &self,
+        network: &str,
+        port: &str,
+        storm: StormSpec,
+    ) -> Result<(), ClientError> {
+        self.act(&Request::SetStorm {
+            network: network.to_owned(),
+            port: port.to_owned(),
+            storm,
+        })
+    }
+
+    /// Caps the MACs a bridge port (or, without one, the whole bridge) may learn.
+    pub fn set_max_learned(
+        &self,
+        network: &str,
+        port: Option<&str>,
+        max_learned: u32,
+    ) -> Result<(), ClientError> {
+        self.act(&Request::SetMaxLearned {
+            network: network.to_owned(),
+            port: port.map(str::to_owned),
+            max_learned,
+        })
+    }
+
+    /// Starts tracing the next `count` frames (of `port`, or any).
+    pub fn trace(&self, network: &str, port: Option<&str>, count: u64) -> Result<(), ClientError> {
+        self.act(&Request::Trace {
+            network: network.to_owned(),
+            count,
+            port: port.map(str::to_owned),
+        })
+    }
+
+    /// Takes the trace records so far.
+    pub fn trace_take(&self, network: &str) -> Result<TraceTaken, ClientError> {
+        let req = Request::TraceTake {
+            network: network.to_owned(),
+        };
+        match self.call(&req)? {
+            Reply::Trace(t) => Ok(t),
+            other => Err(self.unexpected(&req, &other)),
+        }
+    }
+
+    /// Stops tracing.
+    pub fn trace_stop(&self, network: &str) -> Result<(), ClientError> {
+        self.act(&Request::TraceStop {
+            network: network.to_owned(),
+        })
+    }
+
+    /// Starts capturing the next `count` frames (of `port`, or any).
+    pub fn capture(
+        &self,
+        network: &str,
+        port: Option<&str>,
+        count: u64,
+    ) -> Result<(), ClientError> {
+        self.act(&Request::Capture {
+            network: network.to_owned(),
+            count,
+            port: port.map(str::to_owned),
+        })
+    }
+
+    /// Takes the captured frames so far.
+    pub fn capture_take(&self, network: &str) -> Result<CaptureTaken, ClientError> {
+        let req = Request::CaptureTake {
+            network: network.to_owned(),
+        };
+        match self.call(&req)? {
+            Reply::Capture(c) => Ok(c),
+            other => Err(self.unexpected(&req, &other)),
+        }
+    }
+
+    /// Stops capturing.
+    pub fn capture_stop(&self, network: &str) -> Result<(), ClientError> {
+        self.act(&Request::CaptureStop {
+            network: network.to_owned(),
+        })
     }
 }

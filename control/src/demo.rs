@@ -6,15 +6,13 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use serde_json::json;
-
 use crate::args::{AttachArgs, Aux, NetworkArgs};
 use crate::embedded::EmbeddedDaemon;
 use crate::nl::{self, Links};
 use crate::ops::{Ctl, CtlError};
 use crate::probe::udp_reaches;
 use crate::show;
-use crate::state::{Driver, PortKind};
+use crate::state::{Driver, EndpointKind};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +65,7 @@ fn net(name: &str, driver: Driver) -> NetworkArgs {
     }
 }
 
-fn attach(network: &str, port: PortKind) -> AttachArgs {
+fn attach(network: &str, port: EndpointKind) -> AttachArgs {
     AttachArgs {
         network: network.into(),
         ip: Vec::new(),
@@ -194,11 +192,11 @@ fn story(
         n.host_port.clone().unwrap_or_default()
     )?;
     for (w, kind) in [
-        (web, PortKind::Veth),
-        (db, PortKind::Veth),
-        (cache, PortKind::Tap),
+        (web, EndpointKind::Veth),
+        (db, EndpointKind::Veth),
+        (cache, EndpointKind::Tap),
     ] {
-        let flag = if kind == PortKind::Tap {
+        let flag = if kind == EndpointKind::Tap {
             " --port tap"
         } else {
             ""
@@ -246,7 +244,7 @@ fn story(
         out,
         "  $ l2ctl fdb front      (what l2sw learned, and where)"
     )?;
-    let rows = ctl.client().call("fdb", json!({"network": "front"}))?;
+    let rows = ctl.client().fdb("front")?;
     show::fdb(&mut indent(out), &rows, false)?;
 
     writeln!(
@@ -293,7 +291,7 @@ fn story(
     ctl.create_network(&mv, None)?;
     for w in [m1, m2] {
         writeln!(out, "  $ l2ctl attach {w} --network lan")?;
-        if let Some(ep) = ctl.attach(w, &attach("lan", PortKind::Veth), None)? {
+        if let Some(ep) = ctl.attach(w, &attach("lan", EndpointKind::Veth), None)? {
             write!(out, "    ")?;
             show::endpoint(out, w, "lan", &ep)?;
         }
@@ -348,12 +346,9 @@ fn story(
         "\n3. Counters: every frame received, sent, or dropped with its reason."
     )?;
     writeln!(out, "  $ l2ctl stats")?;
-    let mut all = serde_json::Map::new();
+    let mut all = std::collections::BTreeMap::new();
     for n in ["front", "lan"] {
-        all.insert(
-            n.into(),
-            ctl.client().call("stats", json!({ "network": n }))?,
-        );
+        all.insert(n.to_owned(), ctl.client().stats(n)?);
     }
     show::stats(&mut indent(out), &all, false)?;
 

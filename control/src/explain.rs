@@ -306,7 +306,7 @@ fn run(mode: Mode, hairpin: bool) -> Result<Explanation, ExplainError> {
 
 fn member_view(m: &Member, by_ip: bool) -> MemberView {
     let role = match &m.role {
-        modes::Role::BridgePort { hairpin, isolated } => {
+        modes::MemberRole::BridgePort { hairpin, isolated } => {
             let mut r = String::from("bridge port");
             if *hairpin {
                 r += ", hairpin";
@@ -316,7 +316,7 @@ fn member_view(m: &Member, by_ip: bool) -> MemberView {
             }
             r
         }
-        modes::Role::Sub {
+        modes::MemberRole::Sub {
             mode,
             source,
             joins,
@@ -334,15 +334,15 @@ fn member_view(m: &Member, by_ip: bool) -> MemberView {
             }
             r
         }
-        modes::Role::Slave => "ipvlan L2 slave, the uplink's MAC".to_string(),
-        modes::Role::Outside => "outside station, behind the upstream bridge".to_string(),
+        modes::MemberRole::Slave => "ipvlan L2 slave, the uplink's MAC".to_string(),
+        modes::MemberRole::Outside => "outside station, behind the upstream bridge".to_string(),
     };
     MemberView {
         name: m.name,
         mac: m.mac.to_string(),
         ip: by_ip.then(|| m.ip.to_string()),
         role,
-        outside: m.role == modes::Role::Outside,
+        outside: m.role == modes::MemberRole::Outside,
     }
 }
 
@@ -383,7 +383,11 @@ impl Lab {
                 ..BridgePort::default()
             };
             up.add_port(PortConfig::new(UPLINK, Role::Bridge(down)))?;
-            for m in t.members.iter().filter(|m| m.role == modes::Role::Outside) {
+            for m in t
+                .members
+                .iter()
+                .filter(|m| m.role == modes::MemberRole::Outside)
+            {
                 up.add_port(PortConfig::bridge(m.name))?;
             }
             nets.push(Net {
@@ -391,7 +395,11 @@ impl Lab {
                 label: UPSTREAM,
             });
         }
-        for m in t.members.iter().filter(|m| m.role != modes::Role::Outside) {
+        for m in t
+            .members
+            .iter()
+            .filter(|m| m.role != modes::MemberRole::Outside)
+        {
             local.add_port(port_config(m))?;
         }
         let label = local.config().mode.name();
@@ -515,7 +523,7 @@ impl Net {
 /// A member's port on the mode's own switch, configured as the kernel's would be.
 fn port_config(m: &Member) -> PortConfig {
     match &m.role {
-        modes::Role::BridgePort { hairpin, isolated } => {
+        modes::MemberRole::BridgePort { hairpin, isolated } => {
             let flags = BridgePort {
                 hairpin: *hairpin,
                 isolated: *isolated,
@@ -523,11 +531,13 @@ fn port_config(m: &Member) -> PortConfig {
             };
             PortConfig::new(m.name, Role::Bridge(flags))
         }
-        modes::Role::Sub { .. } => m
+        modes::MemberRole::Sub { .. } => m
             .macvlan_port(m.name)
             .unwrap_or_else(|| PortConfig::bridge(m.name)),
-        modes::Role::Slave => PortConfig::ipvlan(m.name, vec![IpAddr::V4(m.ip)]).with_mac(m.mac),
-        modes::Role::Outside => PortConfig::bridge(m.name),
+        modes::MemberRole::Slave => {
+            PortConfig::ipvlan(m.name, vec![IpAddr::V4(m.ip)]).with_mac(m.mac)
+        }
+        modes::MemberRole::Outside => PortConfig::bridge(m.name),
     }
 }
 

@@ -107,13 +107,49 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show counters per port: received, sent, queue-full, drops by reason.
+    /// Show counters per port: received, sent, queue-full, learned MACs and cap, port-security
+    /// refusals, MAC flaps, storm limits, drops by reason.
     Stats {
         /// One network (default: all).
         network: Option<String>,
         /// JSON instead of tables.
         #[arg(long)]
         json: bool,
+    },
+    /// Set a port's storm-control limits on the running network, in frames a second.
+    ///
+    /// Replaces the port's limits: a class not given (or 0) is unlimited, so `storm NET PORT`
+    /// alone turns storm control off. Frames over a limit are dropped and counted
+    /// (`l2ctl stats`). The limits hold until the daemon restarts.
+    Storm {
+        /// The network.
+        network: String,
+        /// The port (a workload's name, `host`, the parent).
+        port: String,
+        /// Broadcast frames a second.
+        #[arg(long)]
+        broadcast: Option<u32>,
+        /// Unknown unicast frames a second (bridge networks only).
+        #[arg(long)]
+        unknown_unicast: Option<u32>,
+        /// Multicast frames a second.
+        #[arg(long)]
+        multicast: Option<u32>,
+    },
+    /// Cap the MACs a bridge port may learn (port security), or with no port the whole
+    /// bridge; 0 removes the cap.
+    ///
+    /// At a port's cap, frames from further new sources are dropped and counted
+    /// (`l2ctl stats`: SEC-REFUSED). Entries over a lowered cap stay until they age out. The
+    /// cap holds until the daemon restarts.
+    LearnCap {
+        /// The network.
+        network: String,
+        /// The cap (0: none).
+        max: u32,
+        /// The port (default: the bridge-wide cap).
+        #[arg(long, short = 'p')]
+        port: Option<String>,
     },
     /// Watch what l2sw decides for each frame, and why.
     ///
@@ -344,8 +380,7 @@ fn run(cli: Cli) -> Fallible {
             )?;
         }
         Command::Fdb { network, json } => {
-            let client = daemon();
-            let rows = client.call("fdb", serde_json::json!({ "network": network }))?;
+            let rows = daemon().fdb(&network)?;
             show::fdb(out, &rows, json)?;
         }
         Command::Stats { network, json } => {
@@ -354,12 +389,29 @@ fn run(cli: Cli) -> Fallible {
                 Some(n) => vec![n],
                 None => client.networks()?.into_iter().map(|n| n.name).collect(),
             };
-            let mut all = serde_json::Map::new();
+            let mut all = std::collections::BTreeMap::new();
             for n in names {
-                let s = client.call("stats", serde_json::json!({ "network": n }))?;
+                let s = client.stats(&n)?;
                 all.insert(n, s);
             }
             show::stats(out, &all, json)?;
+        }
+        Command::Storm {
+            network,
+            port,
+            broadcast,
+            unknown_unicast,
+            multicast,
+        } => {
+            let storm = l2sw::config::StormSpec {
+                broadcast,
+                unknown_unicast,
+                multicast,
+            };
+            daemon().set_storm(&network, &port, storm)?;
+        }
+        Command::LearnCap { network, max, port } => {
+            daemon().set_max_learned(&network, port.as_deref(), max)?;
         }
         Command::Trace {
             network,

@@ -12,7 +12,7 @@ use l2sw::wire::{Mac, Summary, craft};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub enum MemDemoError {
     /// The topology was refused.
     #[error("building the demo topology: {0}")]
     Config(#[from] ConfigError),
@@ -34,7 +34,7 @@ struct Net<'w, W: Write> {
 }
 
 impl<'w, W: Write> Net<'w, W> {
-    fn new(name: &'static str, cfg: SwitchConfig, out: &'w mut W) -> Result<Self, DemoError> {
+    fn new(name: &'static str, cfg: SwitchConfig, out: &'w mut W) -> Result<Self, MemDemoError> {
         Ok(Net {
             name,
             sw: Switch::new(cfg)?,
@@ -47,7 +47,7 @@ impl<'w, W: Write> Net<'w, W> {
         })
     }
 
-    fn add(&mut self, cfg: PortConfig) -> Result<PortId, DemoError> {
+    fn add(&mut self, cfg: PortConfig) -> Result<PortId, MemDemoError> {
         let name = cfg.name.clone();
         let id = self.sw.add_port(cfg)?;
         self.names.insert(id, name);
@@ -59,7 +59,7 @@ impl<'w, W: Write> Net<'w, W> {
     }
 
     /// Sends `frame` in on `from` and narrates the decision.
-    fn send(&mut self, from: PortId, what: &str, frame: Vec<u8>) -> Result<(), DemoError> {
+    fn send(&mut self, from: PortId, what: &str, frame: Vec<u8>) -> Result<(), MemDemoError> {
         self.batch.clear();
         // A batch of one always has room.
         let _ = self.batch.push(from, frame);
@@ -126,7 +126,7 @@ fn ip(last: u8) -> Ipv4Addr {
 }
 
 /// Runs the demo, writing the narration to `out`.
-pub fn run(out: &mut impl Write) -> Result<(), DemoError> {
+pub fn run(out: &mut impl Write) -> Result<(), MemDemoError> {
     writeln!(
         out,
         "l2sw demo: the forwarding core, in memory (no interfaces touched).\n\
@@ -141,7 +141,7 @@ pub fn run(out: &mut impl Write) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn bridge_network(out: &mut impl Write) -> Result<(), DemoError> {
+fn bridge_network(out: &mut impl Write) -> Result<(), MemDemoError> {
     let mut net = Net::new("bridge", SwitchConfig::bridge(), out)?;
     writeln!(
         net.out,
@@ -231,7 +231,7 @@ fn bridge_network(out: &mut impl Write) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn macvlan_network(out: &mut impl Write) -> Result<(), DemoError> {
+fn macvlan_network(out: &mut impl Write) -> Result<(), MemDemoError> {
     let mut net = Net::new("macvlan", SwitchConfig::macvlan(), out)?;
     writeln!(
         net.out,

@@ -128,7 +128,7 @@ pub const fn ip(n: u8) -> Ipv4Addr {
 
 /// What a member of a topology is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
+pub enum MemberRole {
     /// A port of the bridge.
     BridgePort {
         /// Hairpin (reflective relay) on.
@@ -161,7 +161,7 @@ pub struct Member {
     /// Its IPv4 address (used by ipvlan).
     pub ip: Ipv4Addr,
     /// What it is.
-    pub role: Role,
+    pub role: MemberRole,
 }
 
 impl Member {
@@ -169,7 +169,7 @@ impl Member {
     /// allow-list, an RX filter of its own MAC and joined group, and its MAC (a passthru one
     /// has none of its own: it takes the uplink's). `None` for other members.
     pub fn macvlan_port(&self, port: &str) -> Option<PortConfig> {
-        let Role::Sub {
+        let MemberRole::Sub {
             mode,
             source,
             joins,
@@ -208,7 +208,7 @@ pub struct Topology {
     pub upstream: bool,
 }
 
-fn member(name: &'static str, n: u8, role: Role) -> Member {
+fn member(name: &'static str, n: u8, role: MemberRole) -> Member {
     Member {
         name,
         mac: station(n),
@@ -221,7 +221,7 @@ fn sub(name: &'static str, n: u8, mode: MacvlanMode, joins: bool) -> Member {
     let mut m = member(
         name,
         n,
-        Role::Sub {
+        MemberRole::Sub {
             mode,
             source: Vec::new(),
             joins,
@@ -235,8 +235,8 @@ fn sub(name: &'static str, n: u8, mode: MacvlanMode, joins: bool) -> Member {
 
 /// The topology of `mode`.
 pub fn topology(mode: Mode) -> Topology {
-    let port = |hairpin, isolated| Role::BridgePort { hairpin, isolated };
-    let e = member("e", E, Role::Outside);
+    let port = |hairpin, isolated| MemberRole::BridgePort { hairpin, isolated };
+    let e = member("e", E, MemberRole::Outside);
     let (members, upstream) = match mode {
         Mode::Bridge | Mode::BridgeHairpin | Mode::BridgeIsolated => {
             let hairpin = mode == Mode::BridgeHairpin;
@@ -261,7 +261,7 @@ pub fn topology(mode: Mode) -> Topology {
         Mode::MacvlanPassthru => (vec![sub("a", 1, MacvlanMode::Passthru, false), e], true),
         Mode::MacvlanSource => {
             let mut s = sub("s", 3, MacvlanMode::Source, false);
-            s.role = Role::Sub {
+            s.role = MemberRole::Sub {
                 mode: MacvlanMode::Source,
                 source: vec![station(E)],
                 joins: false,
@@ -271,7 +271,7 @@ pub fn topology(mode: Mode) -> Topology {
         Mode::IpvlanL2 => {
             let slave = |name, n| Member {
                 mac: UPLINK_MAC,
-                ..member(name, n, Role::Slave)
+                ..member(name, n, MemberRole::Slave)
             };
             (vec![slave("a", 1), slave("b", 2), e], true)
         }

@@ -3,7 +3,11 @@
 
 use std::io::{self, Write};
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use l2sw::api::{FdbKind, FdbRow, NetworkStats};
+use l2sw::config::StormSpec;
+use serde_json::{Value, json};
 
 use crate::state::{Endpoint, Sandbox, State};
 
@@ -48,7 +52,7 @@ pub fn networks(out: &mut impl Write, state: &State, json: bool) -> io::Result<(
                 n.id.clone(),
                 n.name.clone(),
                 n.driver.name().into(),
-                or_dash(n.mode.clone()),
+                or_dash(n.mode.map(|m| m.to_string())),
                 or_dash(n.parent.as_ref().map(ToString::to_string)),
                 list(&|p| Some(p.subnet().to_string())),
                 list(&|p| p.gateway().map(|g| g.to_string())),
@@ -155,73 +159,125 @@ pub fn workloads(out: &mut impl Write, state: &State, json: bool) -> io::Result<
     )
 }
 
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// `l2ctl fdb`.
-pub fn fdb(out: &mut impl Write, rows: &Value, json: bool) -> io::Result<()> {
+pub fn fdb(out: &mut impl Write, rows: &[FdbRow], json: bool) -> io::Result<()> {
     if json {
-        return writeln!(out, "{rows}");
+        let line = serde_json::to_string(rows).map_err(io::Error::other)?;
+        return writeln!(out, "{line}");
     }
     let rows: Vec<Vec<String>> = rows
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    let kind = text(r, "kind");
-                    let age = match kind.as_str() {
-                        "dynamic" => format!(
-                            "{:.1}s",
-                            r.get("age_secs").and_then(Value::as_f64).unwrap_or(0.0)
-                        ),
-                        _ => "-".into(),
-                    };
-                    vec![text(r, "mac"), text(r, "vid"), text(r, "port"), kind, age]
-                })
-                .collect()
+        .iter()
+        .map(|r| {
+            let (kind, age) = match r.kind {
+                FdbKind::Dynamic => ("dynamic", format!("{:.1}s", r.age_secs)),
+                FdbKind::Static => ("static", "-".into()),
+                FdbKind::Local => ("local", "-".into()),
+            };
+            vec![
+                r.mac.to_string(),
+                r.vid.to_string(),
+                r.port.clone(),
+                kind.into(),
+                age,
+            ]
         })
-        .unwrap_or_default();
+        .collect();
     table(out, &["MAC", "VLAN", "PORT", "KIND", "AGE"], &rows)
 }
 
-/// `l2ctl stats`.
-pub fn stats(out: &mut impl Write, all: &Map<String, Value>, json: bool) -> io::Result<()> {
+/// A port's storm-control limits, one word: `bc=100,mc=50` (the classes with a limit), or `-`.
+fn storm_cell(s: Option<StormSpec>) -> String {
+    let Some(s) = s else {
+        return "-".into();
+    };
+    let limits: Vec<String> = [
+        ("bc", s.broadcast),
+        ("uu", s.unknown_unicast),
+        ("mc", s.multicast),
+    ]
+    .into_iter()
+    .filter_map(|(class, rate)| rate.map(|r| format!("{class}={r}")))
+    .collect();
+    if limits.is_empty() {
+        "-".into()
+    } else {
+        limits.join(",")
+    }
+}
+
+/// `l2ctl stats`: per network a header line (for a bridge, the FDB's counters and its most
+/// recent MAC flaps too) and a table of its ports with their learning (MACs learned and cap,
+/// new sources refused by port security, flaps) and storm-control limits.
+pub fn stats(
+    out: &mut impl Write,
+    all: &BTreeMap<String, NetworkStats>,
+    json: bool,
+) -> io::Result<()> {
     if json {
-        return writeln!(out, "{}", Value::Object(all.clone()));
+        let line = serde_json::to_string(all).map_err(io::Error::other)?;
+        return writeln!(out, "{line}");
     }
     for (i, (net, s)) in all.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
+        let e = &s.engine;
         writeln!(
             out,
-            "network {net}: rx {} tx {}",
-            text(s, "rx"),
-            text(s, "tx")
+            "network {net}: rx {} tx {} tx-full {} io-errors {} (transient {}) detached {}",
+            e.rx, e.tx, e.tx_full, e.io_errors, e.transient_errors, e.detached
         )?;
-        let ports = s
-            .get("ports")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let rows: Vec<Vec<String>> = ports
+        if let Some(f) = &s.fdb {
+            let cap = match f.max_learned {
+                0 => String::new(),
+                n => format!(" (cap {n})"),
+            };
+            writeln!(
+                out,
+                "fdb: {} entries, {} learned now{cap}; learned {} moves {} flaps {} refused at cap {} at port caps {} expired {}",
+                f.entries,
+                f.learned_now,
+                f.learned,
+                f.moves,
+                f.flaps,
+                f.at_cap,
+                f.port_cap,
+                f.expired
+            )?;
+            for fl in &f.recent_flaps {
+                writeln!(
+                    out,
+                    "flap: {} vlan {} {} -> {} ({:.1}s ago)",
+                    fl.mac, fl.vid, fl.from, fl.to, fl.age_secs
+                )?;
+            }
+        }
+        let rows: Vec<Vec<String>> = s
+            .ports
             .iter()
             .map(|p| {
-                let drops: Vec<String> = p
-                    .get("drops")
-                    .and_then(Value::as_object)
-                    .map(|d| d.iter().map(|(k, v)| format!("{k}={v}")).collect())
-                    .unwrap_or_default();
+                let drops: Vec<String> = p.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let (learned, refused, flaps) = match p.learning {
+                    Some(l) => (
+                        match l.max_learned {
+                            0 => l.learned.to_string(),
+                            cap => format!("{}/{cap}", l.learned),
+                        },
+                        l.port_security_refused.to_string(),
+                        l.flaps.to_string(),
+                    ),
+                    None => ("-".into(), "-".into(), "-".into()),
+                };
                 vec![
-                    text(p, "name"),
-                    text(p, "rx"),
-                    text(p, "tx"),
-                    text(p, "tx_full"),
+                    p.name.clone(),
+                    p.rx.to_string(),
+                    p.tx.to_string(),
+                    p.tx_full.to_string(),
+                    p.tx_errors.to_string(),
+                    learned,
+                    refused,
+                    flaps,
+                    storm_cell(p.storm),
                     if drops.is_empty() {
                         "-".into()
                     } else {
@@ -230,7 +286,138 @@ pub fn stats(out: &mut impl Write, all: &Map<String, Value>, json: bool) -> io::
                 ]
             })
             .collect();
-        table(out, &["PORT", "RX", "TX", "TX-FULL", "DROPS"], &rows)?;
+        table(
+            out,
+            &[
+                "PORT",
+                "RX",
+                "TX",
+                "TX-FULL",
+                "TX-ERR",
+                "LEARNED",
+                "SEC-REFUSED",
+                "FLAPS",
+                "STORM",
+                "DROPS",
+            ],
+            &rows,
+        )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use l2sw::api::proto::{FdbStatsInfo, FlapInfo, PortStats};
+    use l2sw::api::{FdbKind, FdbRow, NetworkStats, PortLearning};
+    use l2sw::engine::EngineStats;
+    use l2sw::wire::Mac;
+
+    use super::*;
+
+    fn render(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_stats_table_shows_learning_flaps_and_storm_limits() {
+        let port = PortStats {
+            name: "web".into(),
+            rx: 10,
+            forwarded: 8,
+            tx: 7,
+            tx_full: 0,
+            tx_errors: 0,
+            drops: [("PortSecurity".to_owned(), 2)].into(),
+            storm: Some(StormSpec {
+                broadcast: Some(100),
+                ..StormSpec::default()
+            }),
+            learning: Some(PortLearning {
+                learned: 4,
+                max_learned: 4,
+                port_security_refused: 2,
+                flaps: 3,
+            }),
+        };
+        let stats = NetworkStats {
+            engine: EngineStats {
+                rx: 10,
+                tx: 7,
+                ..EngineStats::default()
+            },
+            ports: vec![port],
+            fdb: Some(FdbStatsInfo {
+                entries: 4,
+                learned_now: 4,
+                max_learned: 0,
+                learned: 6,
+                moves: 5,
+                at_cap: 0,
+                port_cap: 2,
+                expired: 0,
+                own_source: 0,
+                flaps: 3,
+                recent_flaps: vec![FlapInfo {
+                    vid: l2sw::fwd::Vid::UNAWARE,
+                    mac: Mac([2, 0, 0, 0, 0, 1]),
+                    from: "web".into(),
+                    to: "db".into(),
+                    age_secs: 0.25,
+                }],
+            }),
+        };
+        let all: BTreeMap<String, NetworkStats> = [("front".to_owned(), stats)].into();
+        let text = render(|o| super::stats(o, &all, false));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("network front: rx 10 tx 7"), "{text}");
+        assert!(lines[1].contains("flaps 3"), "{text}");
+        assert!(
+            lines[2].contains("02:00:00:00:00:01 vlan 0 web -> db"),
+            "{text}"
+        );
+        let header: Vec<&str> = lines[3].split_whitespace().collect();
+        let row: Vec<&str> = lines[4].split_whitespace().collect();
+        let cell = |name: &str| {
+            let i = header.iter().position(|h| *h == name).unwrap();
+            row[i]
+        };
+        assert_eq!(cell("LEARNED"), "4/4", "{text}");
+        assert_eq!(cell("SEC-REFUSED"), "2", "{text}");
+        assert_eq!(cell("FLAPS"), "3", "{text}");
+        assert_eq!(cell("STORM"), "bc=100", "{text}");
+        assert!(lines[4].ends_with("PortSecurity=2"), "{text}");
+        // The JSON keeps each network's counters under its name.
+        let json = render(|o| super::stats(o, &all, true));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["front"]["ports"][0]["flaps"], 3);
+        assert_eq!(v["front"]["rx"], 10);
+    }
+
+    #[test]
+    fn fdb_rows_show_age_only_for_dynamic_entries() {
+        let row = |kind, age_secs| FdbRow {
+            vid: l2sw::fwd::Vid::UNAWARE,
+            mac: Mac([2, 0, 0, 0, 0, 9]),
+            port: "db".into(),
+            kind,
+            sticky: false,
+            age_secs,
+        };
+        let rows = [row(FdbKind::Dynamic, 1.25), row(FdbKind::Static, 0.0)];
+        let text = render(|o| super::fdb(o, &rows, false));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["MAC", "VLAN", "PORT", "KIND", "AGE"]
+        );
+        assert!(
+            lines[1].ends_with("dynamic  1.2s") || lines[1].ends_with("dynamic  1.3s"),
+            "{text}"
+        );
+        assert!(lines[2].ends_with("static   -"), "{text}");
+    }
 }

@@ -14,6 +14,8 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use l2sw::config::{Named, NetworkMode};
+use l2sw::fwd::{IpvlanFlag, MacvlanMode};
 use l2sw::wire::Mac;
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +82,32 @@ impl Driver {
 
     /// Whether the network is forwarded by the daemon (not `host` or `none`).
     pub fn switched(self) -> bool {
-        matches!(self, Driver::Bridge | Driver::Macvlan | Driver::Ipvlan)
+        self.network_mode().is_some()
+    }
+
+    /// The daemon's mode for the network (`None`: `host` and `none`, which it never sees).
+    pub fn network_mode(self) -> Option<NetworkMode> {
+        match self {
+            Driver::Bridge => Some(NetworkMode::Bridge),
+            Driver::Macvlan => Some(NetworkMode::Macvlan),
+            Driver::Ipvlan => Some(NetworkMode::Ipvlan),
+            Driver::Host | Driver::Null => None,
+        }
+    }
+
+    /// The names `--mode` takes for this driver: macvlan's modes, ipvlan's flags, or none.
+    pub fn modes(self) -> Vec<&'static str> {
+        match self {
+            Driver::Macvlan => <MacvlanMode as Named>::ALL
+                .iter()
+                .map(|m| Named::name(*m))
+                .collect(),
+            Driver::Ipvlan => <IpvlanFlag as Named>::ALL
+                .iter()
+                .map(|f| Named::name(*f))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -127,8 +154,10 @@ pub struct Network {
     pub id: String,
     /// The driver.
     pub driver: Driver,
-    /// macvlan mode or ipvlan flag.
-    pub mode: Option<String>,
+    /// The macvlan mode; for ipvlan, its L2 flag, which shares the names of three macvlan
+    /// modes (`bridge`, `private`, `vepa`: see [`Network::ipvlan_flag`]). Docker keeps both
+    /// as the one option `mode`, and so does the state file.
+    pub mode: Option<MacvlanMode>,
     /// The parent (macvlan, ipvlan).
     pub parent: Option<Parent>,
     /// No way out: no host port, no uplink, no default route.
@@ -153,6 +182,17 @@ pub struct Network {
 }
 
 impl Network {
+    /// An ipvlan network's flag (`None` for other drivers).
+    pub fn ipvlan_flag(&self) -> Option<IpvlanFlag> {
+        let m = self.mode.filter(|_| self.driver == Driver::Ipvlan)?;
+        IpvlanFlag::from_name(Named::name(m)).ok()
+    }
+
+    /// A macvlan network's mode (`None` for other drivers).
+    pub fn macvlan_mode(&self) -> Option<MacvlanMode> {
+        self.mode.filter(|_| self.driver == Driver::Macvlan)
+    }
+
     /// The pool of `ip`'s family.
     pub fn pool_for(&mut self, ip: IpAddr) -> Option<&mut Pool> {
         self.pools
@@ -161,10 +201,11 @@ impl Network {
     }
 }
 
-/// How a workload's port reaches the switch.
+/// How a workload's endpoint reaches the switch (the daemon's own [`l2sw::config::PortKind`]
+/// is how a port's I/O is opened: a veth's switch end is an AF_PACKET port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum PortKind {
+pub enum EndpointKind {
     /// A veth pair: the workload's end and the switch's end (AF_PACKET).
     #[default]
     Veth,
@@ -172,12 +213,12 @@ pub enum PortKind {
     Tap,
 }
 
-impl PortKind {
+impl EndpointKind {
     /// `veth` or `tap`.
     pub fn name(self) -> &'static str {
         match self {
-            PortKind::Veth => "veth",
-            PortKind::Tap => "TAP",
+            EndpointKind::Veth => "veth",
+            EndpointKind::Tap => "TAP",
         }
     }
 }
@@ -190,7 +231,7 @@ pub struct Endpoint {
     /// The switch's end of a veth pair, in the host namespace (TAP: none).
     pub peer: Option<String>,
     /// veth or TAP.
-    pub kind: PortKind,
+    pub kind: EndpointKind,
     /// The workload interface's MAC.
     pub mac: Mac,
     /// Its addresses, one per pool.

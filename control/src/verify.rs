@@ -23,7 +23,7 @@ use l2sw::port::sys::ring::Handover;
 use l2sw::wire::Mac;
 use serde::Serialize;
 
-use crate::modes::{self, JOINED, Member, Mode, Role, Step, Topology, UPLINK_MAC};
+use crate::modes::{self, JOINED, Member, MemberRole, Mode, Step, Topology, UPLINK_MAC};
 use crate::nl::{Links, NlError, Scratch, veth_pair};
 
 /// The longest wait for a frame's copies.
@@ -44,18 +44,18 @@ const DOWN: (&str, Mac) = ("dwn", Mac([2, 0, 0, 0, 2, 0]));
 
 /// The two implementations compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub enum Implementation {
     /// The kernel's bridge or macvlan.
     Kernel,
     /// l2sw on AF_PACKET ports.
     L2sw,
 }
 
-impl fmt::Display for Side {
+impl fmt::Display for Implementation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Side::Kernel => "kernel",
-            Side::L2sw => "l2sw",
+            Implementation::Kernel => "kernel",
+            Implementation::L2sw => "l2sw",
         })
     }
 }
@@ -74,7 +74,7 @@ pub enum VerifyError {
         /// The mode.
         mode: Mode,
         /// The side.
-        side: Side,
+        side: Implementation,
         /// What went wrong.
         #[source]
         source: SideError,
@@ -204,8 +204,8 @@ pub fn verify(mode: Mode, upstream_hairpin: bool) -> Result<Matrix, VerifyError>
             source,
         })
     };
-    let kernel = run(Side::Kernel)?;
-    let l2sw = run(Side::L2sw)?;
+    let kernel = run(Implementation::Kernel)?;
+    let l2sw = run(Implementation::L2sw)?;
     let rows = script
         .iter()
         .zip(kernel.into_iter().zip(l2sw))
@@ -307,7 +307,7 @@ fn run(
     topology: &Topology,
     script: &[Step],
     upstream_hairpin: bool,
-    side: Side,
+    side: Implementation,
 ) -> Result<Vec<Vec<String>>, SideError> {
     let mut lab = build(topology, upstream_hairpin, side)?;
     let got = script
@@ -335,7 +335,11 @@ struct Lab {
 /// `sw`, behind which the outside station is a workload; the sub-interfaces are the kernel's
 /// macvlan devices moved into namespaces of their own, or workloads on ports `pNAME` of `up`
 /// served by l2sw with the uplink.
-fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab, SideError> {
+fn build(
+    topology: &Topology,
+    upstream_hairpin: bool,
+    side: Implementation,
+) -> Result<Lab, SideError> {
     let mut namespaces = namespaces(topology.mode);
     let sw = namespaces.create("sw")?;
     let sw_links = Links::new(Some(&sw));
@@ -356,7 +360,7 @@ fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab,
         ports.push((uplink, place(&up, UPLINK)));
         (SwitchConfig::macvlan(), up)
     } else {
-        if side == Side::Kernel {
+        if side == Implementation::Kernel {
             sw_links.create_bridge(BRIDGE.0, BRIDGE.1)?;
         }
         (SwitchConfig::bridge(), sw.clone())
@@ -365,19 +369,19 @@ fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab,
     for m in &topology.members {
         let port = port_name(m);
         let tap = match (&m.role, side) {
-            (Role::Slave, _) => return Err(SideError::NoIpvlan),
-            (Role::Outside, _) => {
+            (MemberRole::Slave, _) => return Err(SideError::NoIpvlan),
+            (MemberRole::Outside, _) => {
                 let tap = workload(&mut namespaces, &sw, m)?;
                 sw_links.enslave(&port, UPSTREAM.0)?;
                 tap
             }
-            (Role::BridgePort { hairpin, isolated }, Side::Kernel) => {
+            (MemberRole::BridgePort { hairpin, isolated }, Implementation::Kernel) => {
                 let tap = workload(&mut namespaces, &sw, m)?;
                 sw_links.enslave(&port, BRIDGE.0)?;
                 sw_links.set_bridge_port(&port, *hairpin, *isolated)?;
                 tap
             }
-            (Role::Sub { mode, source, .. }, Side::Kernel) => {
+            (MemberRole::Sub { mode, source, .. }, Implementation::Kernel) => {
                 let ns = namespaces.create(m.name)?;
                 let dev = format!("mv{}", m.name);
                 let home_links = Links::new(Some(&home));
@@ -386,7 +390,7 @@ fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab,
                 Links::new(Some(&ns)).set_up(&dev)?;
                 Tap::open(m, &ns, &dev)?
             }
-            (Role::BridgePort { hairpin, isolated }, Side::L2sw) => {
+            (MemberRole::BridgePort { hairpin, isolated }, Implementation::L2sw) => {
                 let flags = BridgePort {
                     hairpin: *hairpin,
                     isolated: *isolated,
@@ -396,7 +400,7 @@ fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab,
                 ports.push((cfg, place(&home, &port)));
                 workload(&mut namespaces, &home, m)?
             }
-            (Role::Sub { .. }, Side::L2sw) => {
+            (MemberRole::Sub { .. }, Implementation::L2sw) => {
                 ports.extend(m.macvlan_port(&port).map(|cfg| (cfg, place(&home, &port))));
                 workload(&mut namespaces, &home, m)?
             }
@@ -404,8 +408,8 @@ fn build(topology: &Topology, upstream_hairpin: bool, side: Side) -> Result<Lab,
         taps.push(tap);
     }
     let engine = match side {
-        Side::Kernel => None,
-        Side::L2sw => Some(L2sw::start(NetworkPlan {
+        Implementation::Kernel => None,
+        Implementation::L2sw => Some(L2sw::start(NetworkPlan {
             name: format!("verify-{}", topology.mode),
             switch,
             ports,
@@ -501,7 +505,7 @@ impl Tap {
         let sock = netns::run_in(ns, || PacketSocket::open(ifname))
             .and_then(|opened| opened)
             .map_err(err)?;
-        if matches!(m.role, Role::Sub { joins: true, .. }) {
+        if matches!(m.role, MemberRole::Sub { joins: true, .. }) {
             let group = Membership::Multicast(JOINED.0);
             sock.membership(true, group).map_err(err)?;
         }

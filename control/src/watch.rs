@@ -9,14 +9,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use l2sw::trace::{Captured, Direction, TraceRecord};
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::client::{Client, ClientError};
 
@@ -45,45 +44,17 @@ pub enum WatchError {
     Malformed(String),
 }
 
-/// One trace record, as the daemon sends it (`l2sw::trace::TraceRecord`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Record {
-    /// Its number.
-    pub seq: u64,
-    /// Microseconds since the Unix epoch.
-    pub time_us: u64,
-    /// Ingress port.
-    pub ingress: String,
-    /// Length in bytes.
-    pub len: usize,
-    /// Segmentation and checksum offload, for a super-frame (absent for plain frames).
-    #[serde(default)]
-    pub offload: Option<String>,
-    /// Headers.
-    pub summary: String,
-    /// VLAN (0: none).
-    pub vid: u16,
-    /// What learning did.
-    pub learned: Option<String>,
-    /// The kernel function mirrored.
-    pub kernel_fn: String,
-    /// The rule.
-    pub rule: String,
-    /// Egress ports.
-    pub egress: Vec<String>,
-    /// Whether the host side got a copy.
-    pub host: bool,
-    /// Drop reason.
-    pub drop: Option<String>,
-    /// Its description.
-    pub drop_why: Option<String>,
+/// A trace record told as a short story for people.
+pub trait Narrate {
+    /// The record: the frame, what was learned, the rule, where it went (times from
+    /// `start_us`).
+    fn render(&self, start_us: u64) -> String;
 }
 
-impl Record {
-    /// The record for people: the frame, what was learned, the rule, where it went.
-    pub fn render(&self, start_us: u64) -> String {
+impl Narrate for TraceRecord {
+    fn render(&self, start_us: u64) -> String {
         let t = self.time_us.saturating_sub(start_us) as f64 / 1e6;
-        let vlan = if self.vid == 0 {
+        let vlan = if self.vid == l2sw::fwd::Vid::UNAWARE {
             String::new()
         } else {
             format!("  vlan {}", self.vid)
@@ -115,43 +86,41 @@ impl Record {
     }
 }
 
-/// Takes `op_take` answers until the daemon says it is done (or `stop` is set), handing each
-/// batch's items (`key`) to `each`; stops the recording on the way out. Returns how many
-/// items arrived and how many the daemon lost.
-fn poll(
-    client: &Client,
-    network: &str,
-    what: &str,
-    key: &str,
+/// What a recording hands over at each take: its items, how many the daemon lost, and whether
+/// it goes on.
+struct Take<T> {
+    items: Vec<T>,
+    lost: u64,
+    active: bool,
+}
+
+/// Takes what the daemon recorded (`take`) until it says it is done (or `stop` is set),
+/// handing each batch's items to `each`; stops the recording (`stop_op`) on the way out.
+/// Returns how many items arrived and how many the daemon lost.
+fn poll<T>(
     stop: &AtomicBool,
-    mut each: impl FnMut(Vec<Value>) -> Result<(), WatchError>,
+    mut take: impl FnMut() -> Result<Take<T>, ClientError>,
+    stop_op: impl FnOnce() -> Result<(), ClientError>,
+    mut each: impl FnMut(Vec<T>) -> Result<(), WatchError>,
 ) -> Result<(u64, u64), WatchError> {
     let (mut got, mut lost) = (0, 0);
     let result = loop {
-        let answer = match client.call(&format!("{what}_take"), json!({ "network": network })) {
+        let answer = match take() {
             Ok(a) => a,
             Err(e) => break Err(e.into()),
         };
-        let items = answer
-            .get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        lost += answer.get("lost").and_then(Value::as_u64).unwrap_or(0);
-        let active = answer
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        got += items.len() as u64;
-        if let Err(e) = each(items) {
+        lost += answer.lost;
+        got += answer.items.len() as u64;
+        if let Err(e) = each(answer.items) {
             break Err(e);
         }
-        if !active || stop.load(Ordering::Relaxed) {
+        if !answer.active || stop.load(Ordering::Relaxed) {
             break Ok((got, lost));
         }
         std::thread::sleep(POLL);
     };
-    let _ = client.call(&format!("{what}_stop"), json!({ "network": network }));
+    // Best effort: the recording ends by itself when its count runs out.
+    let _ = stop_op();
     result
 }
 
@@ -165,34 +134,34 @@ pub fn trace(
     out: &mut impl Write,
     stop: &AtomicBool,
 ) -> Result<(u64, u64), WatchError> {
-    client.call(
-        "trace",
-        json!({ "network": network, "count": count, "port": port }),
-    )?;
+    client.trace(network, port, count)?;
     let mut start = None;
-    poll(client, network, "trace", "records", stop, |items| {
-        for item in items {
-            if json_out {
-                writeln!(out, "{item}")?;
-                continue;
+    let take = || {
+        client.trace_take(network).map(|t| Take {
+            items: t.records,
+            lost: t.lost,
+            active: t.active,
+        })
+    };
+    poll(
+        stop,
+        take,
+        || client.trace_stop(network),
+        |items| {
+            for r in items {
+                if json_out {
+                    let line = serde_json::to_string(&r)
+                        .map_err(|e| WatchError::Malformed(e.to_string()))?;
+                    writeln!(out, "{line}")?;
+                    continue;
+                }
+                let t0 = *start.get_or_insert(r.time_us);
+                write!(out, "{}", r.render(t0))?;
             }
-            let r: Record =
-                serde_json::from_value(item).map_err(|e| WatchError::Malformed(e.to_string()))?;
-            let t0 = *start.get_or_insert(r.time_us);
-            write!(out, "{}", r.render(t0))?;
-        }
-        out.flush()?;
-        Ok(())
-    })
-}
-
-/// One captured frame, as the daemon sends it (`l2sw::trace::Captured`).
-#[derive(Debug, Clone, Deserialize)]
-struct Frame {
-    time_us: u64,
-    port: String,
-    dir: String,
-    hex: String,
+            out.flush()?;
+            Ok(())
+        },
+    )
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -203,8 +172,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// pcapng `epb_flags` direction bits: inbound 1, outbound 2.
-fn direction_flag(dir: &str) -> u32 {
-    if dir == "out" { 2 } else { 1 }
+fn direction_flag(dir: Direction) -> u32 {
+    match dir {
+        Direction::In => 1,
+        Direction::Out => 2,
+    }
 }
 
 /// `l2ctl capture`: writes the frames into a pcapng file, one interface per port (named
@@ -224,44 +196,52 @@ pub fn capture(
     let file = File::create(path)
         .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
     let mut writer = PcapNgWriter::new(BufWriter::new(file)).map_err(pcap_err)?;
-    client.call(
-        "capture",
-        json!({ "network": network, "count": count, "port": port }),
-    )?;
+    client.capture(network, port, count)?;
     let mut interfaces: Vec<String> = Vec::new();
-    let counts = poll(client, network, "capture", "frames", stop, |items| {
-        for item in items {
-            let f: Frame =
-                serde_json::from_value(item).map_err(|e| WatchError::Malformed(e.to_string()))?;
-            let data = unhex(&f.hex).ok_or_else(|| WatchError::Malformed(f.hex.clone()))?;
-            let id = match interfaces.iter().position(|p| *p == f.port) {
-                Some(i) => i,
-                None => {
-                    writer
-                        .write_pcapng_block(InterfaceDescriptionBlock {
-                            linktype: DataLink::ETHERNET,
-                            snaplen: 0,
-                            options: vec![InterfaceDescriptionOption::IfName(Cow::Owned(
-                                f.port.clone(),
-                            ))],
-                        })
-                        .map_err(pcap_err)?;
-                    interfaces.push(f.port.clone());
-                    interfaces.len() - 1
-                }
-            };
-            writer
-                .write_pcapng_block(EnhancedPacketBlock {
-                    interface_id: u32::try_from(id).unwrap_or(u32::MAX),
-                    timestamp: Duration::from_micros(f.time_us),
-                    original_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
-                    data: Cow::Owned(data),
-                    options: vec![EnhancedPacketOption::Flags(direction_flag(&f.dir))],
-                })
-                .map_err(pcap_err)?;
-        }
-        Ok(())
-    })?;
+    let take = || {
+        client.capture_take(network).map(|c| Take {
+            items: c.frames,
+            lost: c.lost,
+            active: c.active,
+        })
+    };
+    let counts = poll(
+        stop,
+        take,
+        || client.capture_stop(network),
+        |items| {
+            for f in items {
+                let f: Captured = f;
+                let data = unhex(&f.hex).ok_or_else(|| WatchError::Malformed(f.hex.clone()))?;
+                let id = match interfaces.iter().position(|p| *p == f.port) {
+                    Some(i) => i,
+                    None => {
+                        writer
+                            .write_pcapng_block(InterfaceDescriptionBlock {
+                                linktype: DataLink::ETHERNET,
+                                snaplen: 0,
+                                options: vec![InterfaceDescriptionOption::IfName(Cow::Owned(
+                                    f.port.clone(),
+                                ))],
+                            })
+                            .map_err(pcap_err)?;
+                        interfaces.push(f.port.clone());
+                        interfaces.len() - 1
+                    }
+                };
+                writer
+                    .write_pcapng_block(EnhancedPacketBlock {
+                        interface_id: u32::try_from(id).unwrap_or(u32::MAX),
+                        timestamp: Duration::from_micros(f.time_us),
+                        original_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                        data: Cow::Owned(data),
+                        options: vec![EnhancedPacketOption::Flags(direction_flag(f.dir))],
+                    })
+                    .map_err(pcap_err)?;
+            }
+            Ok(())
+        },
+    )?;
     writer.get_mut().flush()?;
     Ok(counts)
 }
@@ -273,14 +253,14 @@ mod tests {
 
     #[test]
     fn a_record_reads_like_a_story() {
-        let r = Record {
+        let r = TraceRecord {
             seq: 3,
             time_us: 1_500_000,
             ingress: "web".into(),
             len: 60,
             offload: None,
             summary: "02:42:0a:14:00:02 > ff:ff:ff:ff:ff:ff, ARP who-has 10.20.0.3".into(),
-            vid: 0,
+            vid: l2sw::fwd::Vid::UNAWARE,
             learned: Some("new entry".into()),
             kernel_fn: "br_flood".into(),
             rule: "unknown unicast flooded".into(),
@@ -297,7 +277,7 @@ mod tests {
         assert!(text.contains("learn: source new entry"));
         assert!(text.contains("rule:  br_flood: unknown unicast flooded"));
         assert!(text.contains("→ db, cache, (host)"));
-        let superframe = Record {
+        let superframe = TraceRecord {
             len: 65226,
             offload: Some("tcp4 seg 1448, csum@34+16".into()),
             ..r.clone()
@@ -308,7 +288,7 @@ mod tests {
                 .contains("65226 bytes (tcp4 seg 1448, csum@34+16)"),
             "a super-frame shows its length and segment size"
         );
-        let dropped = Record {
+        let dropped = TraceRecord {
             egress: vec![],
             host: false,
             drop: Some("FilterMiss".into()),

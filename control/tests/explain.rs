@@ -47,8 +47,8 @@ fn wired(mode: Mode, hairpin: bool) -> Wired {
     }
     for m in &t.members {
         let (sw, cfg) = match &m.role {
-            modes::Role::Outside => (&mut up, PortConfig::bridge(m.name)),
-            modes::Role::BridgePort { hairpin, isolated } => {
+            modes::MemberRole::Outside => (&mut up, PortConfig::bridge(m.name)),
+            modes::MemberRole::BridgePort { hairpin, isolated } => {
                 let flags = BridgePort {
                     hairpin: *hairpin,
                     isolated: *isolated,
@@ -56,7 +56,7 @@ fn wired(mode: Mode, hairpin: bool) -> Wired {
                 };
                 (&mut local, PortConfig::new(m.name, Role::Bridge(flags)))
             }
-            modes::Role::Sub {
+            modes::MemberRole::Sub {
                 mode,
                 source,
                 joins,
@@ -80,7 +80,7 @@ fn wired(mode: Mode, hairpin: bool) -> Wired {
                 }
                 (&mut local, p)
             }
-            modes::Role::Slave => (
+            modes::MemberRole::Slave => (
                 &mut local,
                 PortConfig::ipvlan(m.name, vec![IpAddr::V4(m.ip)]),
             ),

@@ -29,6 +29,193 @@ use crate::fwd::{
 use crate::port::sys::ring::Handover;
 use crate::wire::Mac;
 
+/// A value spelled as one of a closed list of names in the configuration file and on the
+/// control socket. Serialized as its name; an unknown name is refused with the key it stands
+/// under and the names it could be (`mode "hub": expected bridge, macvlan or ipvlan`).
+pub trait Named: Copy + Sized + 'static {
+    /// The key the value stands under.
+    const KEY: &'static str;
+    /// Every value, in the order the names are listed in messages.
+    const ALL: &'static [Self];
+    /// The value's name.
+    fn name(self) -> &'static str;
+
+    /// The value named `s`.
+    fn from_name(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| UnknownName {
+                key: Self::KEY,
+                name: s.to_owned(),
+                expected: Self::ALL.iter().map(|v| v.name()).collect(),
+            })
+    }
+}
+
+/// A name that is none of its key's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} {name:?}: expected {}", one_of(expected))]
+pub struct UnknownName {
+    /// The key.
+    pub key: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names it could be.
+    pub expected: Vec<&'static str>,
+}
+
+/// `a, b or c`.
+fn one_of(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Implements [`Named`], `serde` and `FromStr` for an enum from its names.
+macro_rules! named {
+    ($ty:ty, $key:literal, { $($variant:path => $name:literal),+ $(,)? }) => {
+        impl Named for $ty {
+            const KEY: &'static str = $key;
+            const ALL: &'static [Self] = &[$($variant),+];
+            fn name(self) -> &'static str {
+                match self { $($variant => $name),+ }
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(Named::name(*self))
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <$ty as Named>::from_name(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A network's mode: which kernel device's rules its switch follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum NetworkMode {
+    /// A learning bridge.
+    #[default]
+    Bridge,
+    /// macvlan sub-interfaces on one uplink.
+    Macvlan,
+    /// ipvlan L2 slaves on one uplink.
+    Ipvlan,
+}
+named!(NetworkMode, "mode", {
+    NetworkMode::Bridge => "bridge",
+    NetworkMode::Macvlan => "macvlan",
+    NetworkMode::Ipvlan => "ipvlan",
+});
+
+impl NetworkMode {
+    /// Whether a port of `role` can be part of a network of this mode: the one place this
+    /// is decided.
+    pub fn admits(self, role: PortRole) -> bool {
+        use PortRole as R;
+        matches!(
+            (self, role),
+            (NetworkMode::Bridge, R::Bridge | R::Host)
+                | (NetworkMode::Macvlan, R::Uplink | R::Macvlan | R::Host)
+                | (NetworkMode::Ipvlan, R::Uplink | R::Ipvlan | R::Host)
+        )
+    }
+}
+
+impl From<&ModeConfig> for NetworkMode {
+    fn from(m: &ModeConfig) -> NetworkMode {
+        match m {
+            ModeConfig::Bridge(_) => NetworkMode::Bridge,
+            ModeConfig::Macvlan => NetworkMode::Macvlan,
+            ModeConfig::Ipvlan(_) => NetworkMode::Ipvlan,
+        }
+    }
+}
+
+impl std::fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a port is to its switch, as the configuration names it (the switch's
+/// [`Role`] carries each role's settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum PortRole {
+    /// A learning-bridge port.
+    #[default]
+    Bridge,
+    /// The switch's host side.
+    Host,
+    /// The lower device of macvlan or ipvlan.
+    Uplink,
+    /// A macvlan sub-interface.
+    Macvlan,
+    /// An ipvlan slave.
+    Ipvlan,
+}
+named!(PortRole, "role", {
+    PortRole::Bridge => "bridge",
+    PortRole::Host => "host",
+    PortRole::Uplink => "uplink",
+    PortRole::Macvlan => "macvlan",
+    PortRole::Ipvlan => "ipvlan",
+});
+
+impl std::fmt::Display for PortRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How an AF_PACKET port's receive ring hands frames over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RxRing {
+    /// TPACKET_V3: whole blocks.
+    Blocks,
+    /// TPACKET_V2: each frame at once.
+    Frames,
+}
+named!(RxRing, "rx_ring", {
+    RxRing::Blocks => "blocks",
+    RxRing::Frames => "frames",
+});
+
+named!(PortKind, "kind", {
+    PortKind::AfPacket => "af_packet",
+    PortKind::Tap => "tap",
+});
+
+named!(StpState, "state", {
+    StpState::Forwarding => "forwarding",
+    StpState::Learning => "learning",
+    StpState::Blocking => "blocking",
+    StpState::Listening => "listening",
+    StpState::Disabled => "disabled",
+});
+
+named!(MacvlanMode, "macvlan_mode", {
+    MacvlanMode::Bridge => "bridge",
+    MacvlanMode::Private => "private",
+    MacvlanMode::Vepa => "vepa",
+    MacvlanMode::Passthru => "passthru",
+    MacvlanMode::Source => "source",
+});
+
+named!(IpvlanFlag, "ipvlan_flag", {
+    IpvlanFlag::Bridge => "bridge",
+    IpvlanFlag::Private => "private",
+    IpvlanFlag::Vepa => "vepa",
+});
+
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
@@ -63,7 +250,7 @@ pub struct NetworkSpec {
     /// Its name.
     pub name: String,
     /// `bridge`, `macvlan` or `ipvlan`.
-    pub mode: String,
+    pub mode: NetworkMode,
     /// MTU of its ports (default 1500).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<usize>,
@@ -75,7 +262,7 @@ pub struct NetworkSpec {
     pub max_learned: Option<u32>,
     /// ipvlan: `bridge`, `private` or `vepa` (default bridge).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipvlan_flag: Option<String>,
+    pub ipvlan_flag: Option<IpvlanFlag>,
     /// The ports.
     #[serde(default, rename = "port")]
     pub ports: Vec<PortSpec>,
@@ -94,7 +281,7 @@ pub struct PortSpec {
     /// `af_packet` (default: an existing interface) or `tap` (a TAP device l2sw creates and
     /// removes on exit).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<PortKind>,
     /// The named network namespace the interface lives in (default: the daemon's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
@@ -104,12 +291,12 @@ pub struct PortSpec {
     /// over when full or after a timer of at least one jiffy (4 ms at HZ=250), for the fewest
     /// wake-ups of l2sw at a high load and the worst latency at a light one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rx_ring: Option<String>,
+    pub rx_ring: Option<RxRing>,
     /// `bridge`, `host`, `uplink`, `macvlan` or `ipvlan`.
-    pub role: String,
+    pub role: PortRole,
     /// The port's MAC (a sub-interface's MAC, the uplink's, a bridge port's own).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac: Option<String>,
+    pub mac: Option<Mac>,
     /// 802.1Q: `{ access = 10 }` or `{ trunk = [10, 20], native = 1 }`; default transparent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<VlanSpec>,
@@ -124,7 +311,7 @@ pub struct PortSpec {
     pub learning: Option<bool>,
     /// Bridge port: STP state (`forwarding`, `learning`, `blocking`, `listening`, `disabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<StpState>,
     /// Bridge port: port security, the most MACs learned on this port (default 0 = no cap).
     /// Frames from further new sources are dropped (l2sw only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,10 +322,10 @@ pub struct PortSpec {
     pub storm: Option<StormSpec>,
     /// macvlan: the sub-interface's mode (default bridge).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub macvlan_mode: Option<String>,
+    pub macvlan_mode: Option<MacvlanMode>,
     /// macvlan source mode: the allowed source MACs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<Vec<String>>,
+    pub source: Option<Vec<Mac>>,
     /// macvlan source mode: consume the original frame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodst: Option<bool>,
@@ -163,6 +350,44 @@ pub struct StormSpec {
     /// Multicast frames a second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multicast: Option<u32>,
+}
+
+/// A storm-control limit that does not fit the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StormSpecError {
+    /// Unknown unicast is limited only where it floods.
+    #[error("applies to ports of bridge networks only: a {0} network never floods unknown unicast")]
+    UnknownUnicastNotFlooded(NetworkMode),
+}
+
+impl StormSpecError {
+    /// The key at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            StormSpecError::UnknownUnicastNotFlooded(_) => "unknown_unicast",
+        }
+    }
+}
+
+impl StormSpec {
+    /// Whether these limits fit a port of a `mode` network (file and control socket alike).
+    pub fn check(&self, mode: NetworkMode) -> Result<(), StormSpecError> {
+        if mode != NetworkMode::Bridge && self.unknown_unicast.is_some() {
+            return Err(StormSpecError::UnknownUnicastNotFlooded(mode));
+        }
+        Ok(())
+    }
+}
+
+impl From<StormControl> for StormSpec {
+    fn from(s: StormControl) -> StormSpec {
+        let limit = |r: u32| (r != 0).then_some(r);
+        StormSpec {
+            broadcast: limit(s.broadcast),
+            unknown_unicast: limit(s.unknown_unicast),
+            multicast: limit(s.multicast),
+        }
+    }
 }
 
 impl From<StormSpec> for StormControl {
@@ -191,9 +416,10 @@ pub struct VlanSpec {
 }
 
 /// How a port reaches its frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum PortKind {
     /// An AF_PACKET socket on an existing interface.
+    #[default]
     AfPacket,
     /// A TAP device l2sw creates.
     Tap,
@@ -261,11 +487,19 @@ impl NetworkSpec {
         let err = |what: String| invalid(&self.name, None, what);
         check_label("network name", &self.name).map_err(err)?;
         let not_here = |key: &str| err(format!("{key} does not apply to a {} network", self.mode));
-        let mode = match self.mode.as_str() {
-            "bridge" => {
-                if self.ipvlan_flag.is_some() {
-                    return Err(not_here("ipvlan_flag"));
-                }
+        if self.mode != NetworkMode::Bridge {
+            if self.ageing_secs.is_some() {
+                return Err(not_here("ageing_secs"));
+            }
+            if self.max_learned.is_some() {
+                return Err(not_here("max_learned"));
+            }
+        }
+        if self.mode != NetworkMode::Ipvlan && self.ipvlan_flag.is_some() {
+            return Err(not_here("ipvlan_flag"));
+        }
+        let mode = match self.mode {
+            NetworkMode::Bridge => {
                 let mut b = BridgeConfig::default();
                 if let Some(s) = self.ageing_secs {
                     b.ageing = Duration::from_secs(s);
@@ -273,37 +507,10 @@ impl NetworkSpec {
                 b.max_learned = self.max_learned.unwrap_or(0);
                 ModeConfig::Bridge(b)
             }
-            "macvlan" | "ipvlan" => {
-                if self.ageing_secs.is_some() {
-                    return Err(not_here("ageing_secs"));
-                }
-                if self.max_learned.is_some() {
-                    return Err(not_here("max_learned"));
-                }
-                if self.mode == "macvlan" {
-                    if self.ipvlan_flag.is_some() {
-                        return Err(not_here("ipvlan_flag"));
-                    }
-                    ModeConfig::Macvlan
-                } else {
-                    let flag = match self.ipvlan_flag.as_deref().unwrap_or("bridge") {
-                        "bridge" => IpvlanFlag::Bridge,
-                        "private" => IpvlanFlag::Private,
-                        "vepa" => IpvlanFlag::Vepa,
-                        other => {
-                            return Err(err(format!(
-                                "ipvlan_flag {other:?}: expected bridge, private or vepa"
-                            )));
-                        }
-                    };
-                    ModeConfig::Ipvlan(IpvlanConfig { flag })
-                }
-            }
-            other => {
-                return Err(err(format!(
-                    "mode {other:?}: expected bridge, macvlan or ipvlan"
-                )));
-            }
+            NetworkMode::Macvlan => ModeConfig::Macvlan,
+            NetworkMode::Ipvlan => ModeConfig::Ipvlan(IpvlanConfig {
+                flag: self.ipvlan_flag.unwrap_or_default(),
+            }),
         };
         let switch = SwitchConfig {
             mode,
@@ -312,7 +519,7 @@ impl NetworkSpec {
         let ports = self
             .ports
             .iter()
-            .map(|p| Ok((p.port_config(&self.name, &self.mode)?, p.place(&self.name)?)))
+            .map(|p| p.plan(&self.name, self.mode))
             .collect::<Result<_, ConfigFileError>>()?;
         Ok(NetworkPlan {
             name: self.name.clone(),
@@ -372,7 +579,7 @@ impl PortSpec {
     pub fn plan(
         &self,
         network: &str,
-        mode: &str,
+        mode: NetworkMode,
     ) -> Result<(PortConfig, PortPlace), ConfigFileError> {
         Ok((self.port_config(network, mode)?, self.place(network)?))
     }
@@ -383,14 +590,7 @@ impl PortSpec {
     }
 
     fn place(&self, network: &str) -> Result<PortPlace, ConfigFileError> {
-        let kind = match self.kind.as_deref().unwrap_or("af_packet") {
-            "af_packet" => PortKind::AfPacket,
-            "tap" => PortKind::Tap,
-            other => {
-                let what = format!("kind {other:?}: expected af_packet or tap");
-                return Err(invalid(network, Some(&self.port_name()), what));
-            }
-        };
+        let kind = self.kind.unwrap_or_default();
         let err = |what: String| invalid(network, Some(&self.port_name()), what);
         check_ifname(&self.interface).map_err(err)?;
         if let Some(name) = &self.name {
@@ -399,14 +599,13 @@ impl PortSpec {
         if let Some(ns) = &self.netns {
             check_netns(ns).map_err(err)?;
         }
-        let handover = match (self.rx_ring.as_deref(), kind) {
-            (None, _) | (Some("frames"), PortKind::AfPacket) => Handover::Frames,
-            (Some("blocks"), _) => Handover::Blocks,
-            (Some("frames"), PortKind::Tap) => {
-                return Err(err("rx_ring: a TAP port has no receive ring".into()));
+        let handover = match (self.rx_ring, kind) {
+            (None | Some(RxRing::Frames), PortKind::AfPacket) | (None, PortKind::Tap) => {
+                Handover::Frames
             }
-            (Some(other), _) => {
-                return Err(err(format!("rx_ring {other:?}: expected blocks or frames")));
+            (Some(RxRing::Blocks), _) => Handover::Blocks,
+            (Some(RxRing::Frames), PortKind::Tap) => {
+                return Err(err("rx_ring: a TAP port has no receive ring".into()));
             }
         };
         Ok(PortPlace {
@@ -417,11 +616,10 @@ impl PortSpec {
         })
     }
 
-    fn port_config(&self, network: &str, mode: &str) -> Result<PortConfig, ConfigFileError> {
+    fn port_config(&self, network: &str, mode: NetworkMode) -> Result<PortConfig, ConfigFileError> {
         let err = |what: String| invalid(network, Some(&self.port_name()), what);
-        let parse_mac = |s: &str| s.parse::<Mac>().map_err(|e| err(e.to_string()));
-        let only = |present: bool, key: &str, roles: &str| {
-            if present {
+        let only = |present: bool, key: &str, roles: PortRole| {
+            if present && self.role != roles {
                 Err(err(format!(
                     "{key} applies to {roles} ports only, not to a {} port",
                     self.role
@@ -430,103 +628,54 @@ impl PortSpec {
                 Ok(())
             }
         };
-        let is_bridge = self.role == "bridge";
-        only(!is_bridge && self.hairpin.is_some(), "hairpin", "bridge")?;
-        only(!is_bridge && self.isolated.is_some(), "isolated", "bridge")?;
-        only(!is_bridge && self.learning.is_some(), "learning", "bridge")?;
-        only(!is_bridge && self.state.is_some(), "state", "bridge")?;
+        only(self.hairpin.is_some(), "hairpin", PortRole::Bridge)?;
+        only(self.isolated.is_some(), "isolated", PortRole::Bridge)?;
+        only(self.learning.is_some(), "learning", PortRole::Bridge)?;
+        only(self.state.is_some(), "state", PortRole::Bridge)?;
+        only(self.max_learned.is_some(), "max_learned", PortRole::Bridge)?;
         only(
-            !is_bridge && self.max_learned.is_some(),
-            "max_learned",
-            "bridge",
-        )?;
-        let is_macvlan = self.role == "macvlan";
-        only(
-            !is_macvlan && self.macvlan_mode.is_some(),
+            self.macvlan_mode.is_some(),
             "macvlan_mode",
-            "macvlan",
+            PortRole::Macvlan,
         )?;
-        only(!is_macvlan && self.source.is_some(), "source", "macvlan")?;
-        only(!is_macvlan && self.nodst.is_some(), "nodst", "macvlan")?;
-        only(self.role != "ipvlan" && self.ips.is_some(), "ips", "ipvlan")?;
-        only(
-            self.role != "uplink" && self.promiscuous.is_some(),
-            "promiscuous",
-            "uplink",
-        )?;
-        let role = match self.role.as_str() {
-            "bridge" => {
-                let state = match self.state.as_deref().unwrap_or("forwarding") {
-                    "forwarding" => StpState::Forwarding,
-                    "learning" => StpState::Learning,
-                    "blocking" => StpState::Blocking,
-                    "listening" => StpState::Listening,
-                    "disabled" => StpState::Disabled,
-                    other => {
-                        return Err(err(format!(
-                            "state {other:?}: expected forwarding, learning, blocking, listening or disabled"
-                        )));
-                    }
-                };
-                Role::Bridge(BridgePort {
-                    state,
-                    learning: self.learning.unwrap_or(true),
-                    hairpin: self.hairpin.unwrap_or(false),
-                    isolated: self.isolated.unwrap_or(false),
-                    max_learned: self.max_learned.unwrap_or(0),
-                    ..BridgePort::default()
-                })
-            }
-            "host" => Role::Host,
-            "uplink" => Role::Uplink(UplinkPort {
-                promiscuous: self.promiscuous.unwrap_or(false),
-                ..UplinkPort::default()
-            }),
-            "macvlan" => {
-                let mode = match &self.macvlan_mode {
-                    Some(m) => m.parse::<MacvlanMode>().map_err(|e| err(e.to_string()))?,
-                    None => MacvlanMode::default(),
-                };
-                let source = self
-                    .source
-                    .iter()
-                    .flatten()
-                    .map(|s| parse_mac(s))
-                    .collect::<Result<MacSet, _>>()?;
-                Role::Macvlan(MacvlanPort {
-                    mode,
-                    source,
-                    nodst: self.nodst.unwrap_or(false),
-                    nopromisc: false,
-                })
-            }
-            "ipvlan" => Role::Ipvlan(IpvlanPort {
-                addrs: self.ips.clone().unwrap_or_default(),
-            }),
-            other => {
-                return Err(err(format!(
-                    "role {other:?}: expected bridge, host, uplink, macvlan or ipvlan"
-                )));
-            }
-        };
-        let fits = matches!(
-            (mode, &role),
-            ("bridge", Role::Bridge(_) | Role::Host)
-                | ("macvlan", Role::Uplink(_) | Role::Macvlan(_) | Role::Host)
-                | ("ipvlan", Role::Uplink(_) | Role::Ipvlan(_) | Role::Host)
-        );
-        if !fits {
+        only(self.source.is_some(), "source", PortRole::Macvlan)?;
+        only(self.nodst.is_some(), "nodst", PortRole::Macvlan)?;
+        only(self.ips.is_some(), "ips", PortRole::Ipvlan)?;
+        only(self.promiscuous.is_some(), "promiscuous", PortRole::Uplink)?;
+        if !mode.admits(self.role) {
             return Err(err(format!(
                 "a {} port cannot be part of a {mode} network",
                 self.role
             )));
         }
+        let role = match self.role {
+            PortRole::Bridge => Role::Bridge(BridgePort {
+                state: self.state.unwrap_or_default(),
+                learning: self.learning.unwrap_or(true),
+                hairpin: self.hairpin.unwrap_or(false),
+                isolated: self.isolated.unwrap_or(false),
+                max_learned: self.max_learned.unwrap_or(0),
+                ..BridgePort::default()
+            }),
+            PortRole::Host => Role::Host,
+            PortRole::Uplink => Role::Uplink(UplinkPort {
+                promiscuous: self.promiscuous.unwrap_or(false),
+                ..UplinkPort::default()
+            }),
+            PortRole::Macvlan => Role::Macvlan(MacvlanPort {
+                mode: self.macvlan_mode.unwrap_or_default(),
+                source: self.source.iter().flatten().copied().collect::<MacSet>(),
+                nodst: self.nodst.unwrap_or(false),
+                nopromisc: false,
+            }),
+            PortRole::Ipvlan => Role::Ipvlan(IpvlanPort {
+                addrs: self.ips.clone().unwrap_or_default(),
+            }),
+        };
         let storm = self.storm.unwrap_or_default();
-        if mode != "bridge" && storm.unknown_unicast.is_some() {
-            return Err(err(format!(
-                "storm.unknown_unicast applies to ports of bridge networks only: a {mode} network never floods unknown unicast"
-            )));
-        }
+        storm
+            .check(mode)
+            .map_err(|e| err(format!("storm.{} {e}", e.field())))?;
         let vlan = match &self.vlan {
             None => VlanMode::Transparent,
             Some(VlanSpec {
@@ -554,8 +703,8 @@ impl PortSpec {
         let mut cfg = PortConfig::new(self.port_name(), role)
             .with_vlan(vlan)
             .with_storm(storm.into());
-        if let Some(m) = &self.mac {
-            cfg = cfg.with_mac(parse_mac(m)?);
+        if let Some(m) = self.mac {
+            cfg = cfg.with_mac(m);
         }
         Ok(cfg)
     }

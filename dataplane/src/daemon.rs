@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::{NetworkPlan, PortKind, PortPlace};
+use crate::config::{
+    Config, ConfigFileError, NetworkMode, NetworkPlan, NetworkSpec, PortKind, PortPlace,
+};
 use crate::engine::{Engine, EngineStats, Job, Polling, WAKER};
 use crate::fwd::{ConfigError, Switch};
 use crate::port::Port;
@@ -47,13 +49,39 @@ pub enum DaemonError {
     },
 }
 
+/// Why the daemon's set of networks refused a change.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworksError {
+    /// A network of that name is running.
+    #[error("network {0:?} already exists")]
+    Exists(String),
+    /// No network of that name is running.
+    #[error("no network {0:?}")]
+    NoSuchNetwork(String),
+    /// The network's description was refused.
+    #[error(transparent)]
+    Plan(#[from] ConfigFileError),
+    /// The network could not be started.
+    #[error(transparent)]
+    Start(#[from] DaemonError),
+    /// The network's engine failed while it stopped.
+    #[error("network {name:?}: stopping: {source}")]
+    Stop {
+        /// The network.
+        name: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// How to reach a running network's engine from another thread.
 #[derive(Debug, Clone)]
 pub struct Handle {
     /// The network's name.
     pub name: String,
-    /// Its mode (`bridge`, `macvlan`, `ipvlan`).
-    pub mode: &'static str,
+    /// Its mode.
+    pub mode: NetworkMode,
     /// The largest frame its ports carry.
     pub max_frame: usize,
     jobs: crossbeam_channel::Sender<Job>,
@@ -169,7 +197,7 @@ pub fn start_with(
     let network = plan.name.clone();
     let mut engine = build(plan)?;
     engine.set_polling(polling);
-    let mode = engine.switch().config().mode.name();
+    let mode = NetworkMode::from(&engine.switch().config().mode);
     let max = engine.switch().config().max_frame();
     let thread_err = |source| DaemonError::Thread {
         network: network.clone(),
@@ -261,13 +289,25 @@ impl Networks {
     }
 
     /// Builds and starts `plan`'s network; refuses a name already running.
-    pub fn start(&self, plan: NetworkPlan) -> Result<(), String> {
+    pub fn start(&self, plan: NetworkPlan) -> Result<(), NetworksError> {
         if self.lock().iter().any(|r| r.name == plan.name) {
-            return Err(format!("network {:?} already exists", plan.name));
+            return Err(NetworksError::Exists(plan.name));
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let running = start_with(plan, stop, self.polling).map_err(|e| e.to_string())?;
+        let running = start_with(plan, stop, self.polling)?;
         self.lock().push(running);
+        Ok(())
+    }
+
+    /// Checks `spec` as a configuration file's network and starts it.
+    pub fn add(&self, spec: &NetworkSpec) -> Result<(), NetworksError> {
+        let plans = Config {
+            networks: vec![spec.clone()],
+        }
+        .plan()?;
+        for plan in plans {
+            self.start(plan)?;
+        }
         Ok(())
     }
 
@@ -277,16 +317,21 @@ impl Networks {
     }
 
     /// Stops network `name` and returns its counters.
-    pub fn remove(&self, name: &str) -> Result<EngineStats, String> {
+    pub fn remove(&self, name: &str) -> Result<EngineStats, NetworksError> {
         let running = {
             let mut list = self.lock();
             let at = list
                 .iter()
                 .position(|r| r.name == name)
-                .ok_or_else(|| format!("no network {name:?}"))?;
+                .ok_or_else(|| NetworksError::NoSuchNetwork(name.to_owned()))?;
             list.remove(at)
         };
-        running.stop_and_join().map_err(|e| e.to_string())
+        running
+            .stop_and_join()
+            .map_err(|source| NetworksError::Stop {
+                name: name.to_owned(),
+                source,
+            })
     }
 
     /// Stops every network, returning each one's name and counters.

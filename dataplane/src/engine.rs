@@ -15,11 +15,12 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::fwd::{
-    Batch, DropReason, FLAP_MOVES, MAX_PORTS, PortId, PortSet, Role, RxFilter, Switch, TagOp, Tick,
-    Verdict,
+    Batch, ConfigError, DropReason, FLAP_MOVES, FdbError, MAX_PORTS, PortConfig, PortId, PortSet,
+    Role, RxFilter, StormControl, Switch, TagOp, Tick, Verdict, Vid,
 };
 use crate::port::{ErrorClass, Port, TxFrame, classify};
 use crate::trace::{Capture, Direction, Tracer};
+use crate::wire::Mac;
 
 /// Frames read from one port before the switch decides them.
 pub const BATCH: usize = 32;
@@ -62,7 +63,7 @@ pub type Job = Box<dyn FnOnce(&mut Engine) + Send>;
 pub const WAKER: Token = Token(MAX_PORTS);
 
 /// Counters of the engine (one per event).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
     /// Frames read from ports.
     pub rx: u64,
@@ -635,6 +636,116 @@ impl Engine {
         // The poll set goes with `poll`; a later run registers every port again.
         self.peeked = PortSet::EMPTY;
         self.registry = None;
+        Ok(())
+    }
+}
+
+/// Why a change to a running engine was refused. Nothing changed when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// No port of that name.
+    #[error("no port {0:?}")]
+    NoSuchPort(String),
+    /// The switch has no FDB.
+    #[error("not a learning bridge: it has no FDB")]
+    NoFdb,
+    /// The switch refused the configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The FDB refused the entry.
+    #[error(transparent)]
+    Fdb(#[from] FdbError),
+    /// The port's I/O could not be attached.
+    #[error("attaching {port}: {source}")]
+    Attach {
+        /// The port's name.
+        port: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Transactions on a running engine: each one is whole or leaves nothing changed.
+impl Engine {
+    /// The port named `name`.
+    pub fn port_id(&self, name: &str) -> Result<PortId, ChangeError> {
+        self.sw
+            .port_by_name(name)
+            .ok_or_else(|| ChangeError::NoSuchPort(name.to_owned()))
+    }
+
+    /// Adds a port to the switch and attaches its I/O, then programs every interface's filter
+    /// (a new sub-interface joins its uplink's address list). If the I/O cannot be attached,
+    /// the switch port is removed again.
+    pub fn add_port(
+        &mut self,
+        cfg: PortConfig,
+        io: Box<dyn Port + Send>,
+    ) -> Result<PortId, ChangeError> {
+        let name = cfg.name.clone();
+        let id = self.sw.add_port(cfg)?;
+        if let Err(source) = self.attach(id, io) {
+            // The port was just added, so removing it cannot fail for want of it.
+            let _ = self.sw.remove_port(id);
+            return Err(ChangeError::Attach { port: name, source });
+        }
+        self.program_filters();
+        tracing::info!(port = %id, name = %name, "port added");
+        Ok(id)
+    }
+
+    /// Removes port `name`: the switch forgets it (and what was learned on it), its I/O
+    /// closes (a TAP device vanishes), and the other interfaces' filters are reprogrammed.
+    pub fn remove_port(&mut self, name: &str) -> Result<PortConfig, ChangeError> {
+        let id = self.port_id(name)?;
+        let cfg = self.sw.remove_port(id)?;
+        self.detach(id);
+        self.program_filters();
+        tracing::info!(port = %name, "port removed");
+        Ok(cfg)
+    }
+
+    /// Adds an operator entry for `mac` on `vid` behind port `port` (sticky: never moves).
+    pub fn add_static(
+        &mut self,
+        vid: Vid,
+        mac: Mac,
+        port: &str,
+        sticky: bool,
+    ) -> Result<(), ChangeError> {
+        let now = self.now();
+        let id = self.port_id(port)?;
+        let fdb = self.sw.fdb_mut().ok_or(ChangeError::NoFdb)?;
+        fdb.add_static(now, vid, mac, id, sticky)?;
+        Ok(())
+    }
+
+    /// Sets the FDB's ageing time (zero: nothing is learned).
+    pub fn set_ageing(&mut self, ageing: Duration) -> Result<(), ChangeError> {
+        let fdb = self.sw.fdb_mut().ok_or(ChangeError::NoFdb)?;
+        fdb.set_ageing(ageing);
+        Ok(())
+    }
+
+    /// Replaces port `port`'s storm-control limits.
+    pub fn set_storm(&mut self, port: &str, storm: StormControl) -> Result<(), ChangeError> {
+        let id = self.port_id(port)?;
+        self.sw.set_storm(id, storm)?;
+        tracing::info!(port = %port, ?storm, "storm control set");
+        Ok(())
+    }
+
+    /// Caps the MACs bridge port `port` may learn, or (`None`) the whole bridge; 0 = no cap.
+    pub fn set_max_learned(&mut self, port: Option<&str>, max: u32) -> Result<(), ChangeError> {
+        match port {
+            Some(name) => {
+                let id = self.port_id(name)?;
+                self.sw.set_port_max_learned(id, max)?;
+            }
+            None => self.sw.set_max_learned(max)?,
+        }
+        tracing::info!(port = ?port, max, "learning cap set");
         Ok(())
     }
 }

@@ -129,7 +129,10 @@ fn run(
             .map_err(|e| format!("installing signal handlers: {e}"))?;
     }
     let networks = Arc::new(Networks::with_polling(polling));
-    let started = plans.into_iter().try_for_each(|plan| networks.start(plan));
+    let started = plans
+        .into_iter()
+        .try_for_each(|plan| networks.start(plan))
+        .map_err(|e| e.to_string());
     let control = started.and_then(|()| {
         l2sw::control::serve(socket, Arc::clone(&networks), Arc::clone(&stop))
             .map_err(|e| e.to_string())

@@ -14,7 +14,9 @@
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::fwd::{Batch, Decision, Learned, PortId, Switch, Verdict, Vid};
 use crate::wire::{Meta, Summary};
@@ -23,7 +25,7 @@ use crate::wire::{Meta, Summary};
 pub const QUEUE: usize = 4096;
 
 /// What happened to one frame.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceRecord {
     /// Its number in this trace, from 1.
     pub seq: u64,
@@ -35,7 +37,7 @@ pub struct TraceRecord {
     pub len: usize,
     /// What travelled beside it, for a super-frame or a checksum left to complete: the
     /// segmentation and segment size, the checksum's offsets (`tcp4 seg 1448, csum@34+16`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offload: Option<String>,
     /// The headers, as tcpdump would print them.
     pub summary: String,
@@ -44,17 +46,17 @@ pub struct TraceRecord {
     /// What learning its source did (`None`: the mode does not learn or did not get there).
     pub learned: Option<String>,
     /// The kernel function whose rule decided.
-    pub kernel_fn: &'static str,
+    pub kernel_fn: Cow<'static, str>,
     /// The rule, in words.
-    pub rule: &'static str,
+    pub rule: Cow<'static, str>,
     /// The ports it was sent to.
     pub egress: Vec<String>,
     /// Whether the switch's own host side got a copy.
     pub host: bool,
     /// Why it went nowhere, if it did.
-    pub drop: Option<&'static str>,
+    pub drop: Option<Cow<'static, str>>,
     /// The drop reason's description.
-    pub drop_why: Option<&'static str>,
+    pub drop_why: Option<Cow<'static, str>>,
 }
 
 fn now_us() -> u64 {
@@ -132,7 +134,7 @@ impl Raw {
     fn render(&self, sw: &Switch) -> TraceRecord {
         let d = &self.decision;
         let (drop, drop_why) = match d.verdict {
-            Verdict::Drop(r) => (Some(r.name()), Some(r.describe())),
+            Verdict::Drop(r) => (Some(r.name().into()), Some(r.describe().into())),
             _ => (None, None),
         };
         let learned = d.learned.map(|l| match l {
@@ -157,8 +159,8 @@ impl Raw {
             summary: Summary::new(head).to_string(),
             vid: d.vid,
             learned,
-            kernel_fn: d.why.kernel_fn(),
-            rule: d.why.describe(),
+            kernel_fn: d.why.kernel_fn().into(),
+            rule: d.why.describe().into(),
             egress: d.verdict.ports().iter().map(|p| sw.port_name(p)).collect(),
             host: d.verdict.to_host(),
             drop,
@@ -243,7 +245,7 @@ impl Tracer {
 }
 
 /// Which way a captured frame crossed its port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Received from the port.
@@ -253,7 +255,7 @@ pub enum Direction {
 }
 
 /// One captured frame.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Captured {
     /// When, in microseconds since the Unix epoch.
     pub time_us: u64,
@@ -401,7 +403,7 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert!(recs.iter().all(|r| r.ingress == "b"));
         assert!(t.done());
-        assert_eq!(recs[0].drop, Some(d.verdict_drop_name()));
+        assert_eq!(recs[0].drop.as_deref(), Some(d.verdict_drop_name()));
     }
 
     #[test]

@@ -375,7 +375,7 @@ fn ports_are_added_and_removed_while_the_network_runs() {
     let add = ask(format!(
         r#"{{"v":1,"op":"add_port","network":"lab","port":{{"interface":"pc","netns":"{sw}","role":"bridge"}}}}"#
     ));
-    assert!(add.ok, "{add:?}");
+    assert!(add.is_ok(), "{add:?}");
     assert_eq!(
         deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
         ["b", "c"]
@@ -383,17 +383,29 @@ fn ports_are_added_and_removed_while_the_network_runs() {
     let again = ask(format!(
         r#"{{"v":1,"op":"add_port","network":"lab","port":{{"interface":"pc","netns":"{sw}","role":"bridge"}}}}"#
     ));
-    assert!(!again.ok && again.error.unwrap_or_default().contains("already exists"));
+    assert!(
+        again
+            .error()
+            .is_some_and(|e| e.message.contains("already exists"))
+    );
     let rm = ask(r#"{"v":1,"op":"remove_port","network":"lab","port":"pb"}"#.into());
-    assert!(rm.ok, "{rm:?}");
+    assert!(rm.is_ok(), "{rm:?}");
     assert_eq!(
         deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
         ["c"]
     );
     let gone = ask(r#"{"v":1,"op":"remove_port","network":"lab","port":"pb"}"#.into());
-    assert!(!gone.ok);
+    assert!(!gone.is_ok());
     stop.store(true, Ordering::Relaxed);
     running.join().unwrap();
+}
+
+/// How many entries an `fdb` answer lists.
+fn fdb_len(r: &l2sw::api::Response) -> Option<usize> {
+    match r.reply() {
+        Some(l2sw::api::Reply::Fdb(rows)) => Some(rows.len()),
+        _ => None,
+    }
 }
 
 #[test]
@@ -412,11 +424,11 @@ fn learned_stations_age_out_on_a_running_network() {
     deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1)));
     deliveries(&taps, &taps[1], &uc(Mac::BROADCAST, station(2)));
     let fdb = ask(r#"{"v":1,"op":"fdb","network":"lab"}"#);
-    assert_eq!(fdb.data.as_array().map(Vec::len), Some(2), "{fdb:?}");
-    assert!(ask(r#"{"v":1,"op":"set_ageing","network":"lab","secs":1}"#).ok);
+    assert_eq!(fdb_len(&fdb), Some(2), "{fdb:?}");
+    assert!(ask(r#"{"v":1,"op":"set_ageing","network":"lab","secs":1}"#).is_ok());
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let fdb = ask(r#"{"v":1,"op":"fdb","network":"lab"}"#);
-    assert_eq!(fdb.data.as_array().map(Vec::len), Some(0), "{fdb:?}");
+    assert_eq!(fdb_len(&fdb), Some(0), "{fdb:?}");
     stop.store(true, Ordering::Relaxed);
     running.join().unwrap();
 }
@@ -437,16 +449,23 @@ fn networks_are_added_and_removed_over_the_control_protocol() {
             {{"interface":"pa","netns":"{sw}","role":"bridge"}},
             {{"interface":"pb","netns":"{sw}","role":"bridge"}}]}}}}"#
     ));
-    assert!(add.ok, "{add:?}");
+    assert!(add.is_ok(), "{add:?}");
     let twice =
         ask(r#"{"v":1,"op":"add_network","network":{"name":"lab2","mode":"bridge"}}"#.into());
-    assert!(!twice.ok && twice.error.unwrap_or_default().contains("already exists"));
+    assert!(
+        twice
+            .error()
+            .is_some_and(|e| e.message.contains("already exists"))
+    );
     assert_eq!(
         deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))),
         ["b"]
     );
     let rm = ask(r#"{"v":1,"op":"remove_network","network":"lab2"}"#.into());
-    assert!(rm.ok && rm.data["rx"] == 1, "{rm:?}");
+    assert!(
+        matches!(rm.result, Ok(l2sw::api::Reply::Stopped(s)) if s.rx == 1),
+        "{rm:?}"
+    );
     assert!(deliveries(&taps, &taps[0], &uc(Mac::BROADCAST, station(1))).is_empty());
     assert!(nets.handles().is_empty());
 }

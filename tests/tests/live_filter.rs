@@ -70,10 +70,10 @@ fn sub_interface_macs_join_the_uplinks_unicast_list() {
     let add = ask(format!(
         r#"{{"v":1,"op":"add_port","network":"mv","port":{{"interface":"tap-b","kind":"tap","netns":"{a}","role":"macvlan","mac":"02:00:00:00:00:0b"}}}}"#
     ));
-    assert!(add.ok, "{add:?}");
+    assert!(add.is_ok(), "{add:?}");
     assert!(address_lists(&sw, "upl").contains("02:00:00:00:00:0b"));
     let rm = ask(r#"{"v":1,"op":"remove_port","network":"mv","port":"tap-b"}"#.into());
-    assert!(rm.ok, "{rm:?}");
+    assert!(rm.is_ok(), "{rm:?}");
     let lists = address_lists(&sw, "upl");
     assert!(
         !lists.contains("02:00:00:00:00:0b") && lists.contains("02:00:00:00:00:0a"),

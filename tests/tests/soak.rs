@@ -35,8 +35,8 @@ fn open_fds() -> usize {
 
 fn request(networks: &Networks, line: &str) -> Value {
     let r = api::handle(line, networks);
-    assert!(r.ok, "{line}: {:?}", r.error);
-    r.data
+    assert!(r.is_ok(), "{line}: {:?}", r.error());
+    serde_json::to_value(r.reply()).unwrap()
 }
 
 /// The mixed traffic: known unicast, unknown unicast, broadcast, multicast, from station `i`.

@@ -21,7 +21,7 @@ use l2sw::engine::Engine;
 use l2sw::fwd::{MacvlanMode, PortConfig, Role as PortRole, SwitchConfig, UplinkPort};
 use l2sw::port::sys::ring::Handover;
 use l2sw::wire::Mac;
-use l2sw_control::modes::{Member, Role};
+use l2sw_control::modes::{Member, MemberRole};
 use l2sw_control::nl::{Links, NlError, Scratch};
 use serde::{Deserialize, Serialize};
 
@@ -481,7 +481,7 @@ fn sub_port(name: &str, mac: Mac, mode: MacvlanMode) -> Result<PortConfig, Bench
         name: "sub",
         mac,
         ip: Ipv4Addr::UNSPECIFIED,
-        role: Role::Sub {
+        role: MemberRole::Sub {
             mode,
             source: Vec::new(),
             joins: false,

@@ -27,5 +27,5 @@ pub use switch::{
     Batch, ConfigError, ModeConfig, PortConfig, PortEntry, Role, Switch, SwitchConfig, TxItem,
     UplinkPort,
 };
-pub use verdict::{Decision, DropReason, Verdict, Why};
+pub use verdict::{Decision, DropReason, Flood, Verdict, Why};
 pub use vlan::{EgressVlan, TagOp, Vid, VidSet, VlanMode};

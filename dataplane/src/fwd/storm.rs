@@ -11,7 +11,7 @@
 use super::clock::{TICKS_PER_SEC, Tick};
 use super::ports::{MAX_PORTS, PortId, PortSet};
 use super::switch::PortEntry;
-use super::verdict::{Decision, DropReason, Verdict, Why};
+use super::verdict::{Decision, DropReason, Flood, Verdict, Why};
 use crate::wire::{FrameInfo, Mac};
 
 /// A port's storm-control limits, in frames per second per class; 0 turns a class's limit
@@ -83,27 +83,16 @@ impl StormClass {
 
     /// The class a frame to `dst` decided by `why` is charged to, or `None` when the rule is
     /// not a flood or fan-out (known unicast, delivery to one sub-interface, to the host, to
-    /// the uplink only, or back to the sender alone).
+    /// the uplink only, or back to the sender alone). The rule table's own column says which
+    /// rules flood ([`Why::flood`]); the destination tells broadcast from multicast.
     #[inline]
     pub fn of(why: Why, dst: Mac) -> Option<StormClass> {
-        let group = match why {
-            Why::BrFloodUnknown => return Some(StormClass::UnknownUnicast),
-            Why::BrFloodBroadcast
-            | Why::BrFloodMulticast
-            | Why::BrLinkLocalForwarded
-            | Why::MvBridgeFlood
-            | Why::MvFloodExternal
-            | Why::MvFloodFromVepa
-            | Why::MvFloodFromBridge
-            | Why::IpMulticastTx
-            | Why::IpMulticastRx => dst,
-            _ => return None,
-        };
-        Some(if group.is_broadcast() {
-            StormClass::Broadcast
-        } else {
-            StormClass::Multicast
-        })
+        match why.flood() {
+            Flood::No => None,
+            Flood::UnknownUnicast => Some(StormClass::UnknownUnicast),
+            Flood::Group if dst.is_broadcast() => Some(StormClass::Broadcast),
+            Flood::Group => Some(StormClass::Multicast),
+        }
     }
 }
 
@@ -277,6 +266,86 @@ mod tests {
         assert!(b.admit(Tick(u32::MAX)));
         assert!(b.admit(Tick(5)));
         assert!(b.tokens <= u64::from(u32::MAX) * COST);
+    }
+
+    #[test]
+    fn every_flooding_rule_of_the_table_is_classed() {
+        let g = Mac([1, 0, 0x5e, 0, 0, 1]);
+        let u = Mac([2, 0, 0, 0, 0, 1]);
+        let flooding_fns = [
+            "br_flood",
+            "macvlan_process_broadcast",
+            "ipvlan_process_multicast",
+        ];
+        let mut classed = Vec::new();
+        for &why in Why::ALL {
+            let says_flood = format!("{why:?}").contains("Flood")
+                || why.describe().contains("flooded")
+                || flooding_fns.contains(&why.kernel_fn());
+            assert!(
+                !says_flood || why.flood() != Flood::No,
+                "{why:?} reads as a flood but its row says it is not one"
+            );
+            let classes = [Mac::BROADCAST, g, u].map(|dst| StormClass::of(why, dst));
+            let expect = match why.flood() {
+                Flood::No => [None; 3],
+                Flood::UnknownUnicast => [Some(StormClass::UnknownUnicast); 3],
+                Flood::Group => [
+                    Some(StormClass::Broadcast),
+                    Some(StormClass::Multicast),
+                    Some(StormClass::Multicast),
+                ],
+            };
+            assert_eq!(classes, expect, "{why:?}");
+            if why.flood() != Flood::No {
+                classed.push(why);
+            }
+        }
+        // The rules storm control charges today; a new flooding rule lands here by its row.
+        assert_eq!(
+            classed,
+            [
+                Why::BrLinkLocalForwarded,
+                Why::BrFloodUnknown,
+                Why::BrFloodMulticast,
+                Why::BrFloodBroadcast,
+                Why::MvBridgeFlood,
+                Why::MvFloodExternal,
+                Why::MvFloodFromVepa,
+                Why::MvFloodFromBridge,
+                Why::IpMulticastTx,
+                Why::IpMulticastRx,
+            ]
+        );
+    }
+
+    #[test]
+    fn every_decision_that_copies_to_several_ports_is_a_flood_by_its_rule() {
+        use crate::fwd::{PortConfig, Switch, SwitchConfig};
+        use crate::wire::craft;
+
+        let mut sw = Switch::new(SwitchConfig::bridge()).unwrap();
+        let ports: Vec<PortId> = ["a", "b", "c"]
+            .iter()
+            .map(|n| sw.add_port(PortConfig::bridge(*n)).unwrap())
+            .collect();
+        let dsts = [
+            Mac::BROADCAST,
+            Mac([1, 0, 0x5e, 0, 0, 1]),
+            Mac([1, 0x80, 0xc2, 0, 0, 0]),
+            Mac([2, 0, 0, 0, 0, 0x77]),
+        ];
+        for (i, &p) in ports.iter().enumerate() {
+            let src = craft::station(10 + i as u8);
+            for dst in dsts {
+                let frame = craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, b"x");
+                let d = sw.decide(Tick(1), p, &frame);
+                if d.verdict.ports().len() >= 2 {
+                    assert_ne!(d.why.flood(), Flood::No, "{d:?}");
+                    assert!(StormClass::of(d.why, dst).is_some(), "{d:?}");
+                }
+            }
+        }
     }
 
     #[test]

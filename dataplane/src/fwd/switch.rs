@@ -231,6 +231,20 @@ pub enum ConfigError {
     /// No such port.
     #[error("no port {0}")]
     NoSuchPort(PortId),
+    /// A learning setting for a port that does not learn.
+    #[error("port {port:?} is a {role}: only bridge ports learn")]
+    NotABridgePort {
+        /// The port.
+        port: String,
+        /// Its role.
+        role: &'static str,
+    },
+    /// A learning setting for a switch that does not learn.
+    #[error("a {mode} switch has no FDB: only a learning bridge learns")]
+    NotABridge {
+        /// The switch's mode.
+        mode: &'static str,
+    },
     /// A port name used twice.
     #[error("a port named {0:?} already exists")]
     DuplicateName(String),
@@ -613,6 +627,35 @@ impl Switch {
     pub fn set_storm(&mut self, id: PortId, storm: StormControl) -> Result<(), ConfigError> {
         self.entry_mut(id)?.cfg.storm = storm;
         self.storm.configure(&self.ports, self.now);
+        Ok(())
+    }
+
+    /// Caps the MACs bridge port `id` may learn (port security; 0 = no cap). Entries over a
+    /// lowered cap stay until they age out, as with the bridge-wide cap.
+    pub fn set_port_max_learned(&mut self, id: PortId, max: u32) -> Result<(), ConfigError> {
+        let e = self.entry_mut(id)?;
+        let Role::Bridge(b) = &mut e.cfg.role else {
+            return Err(ConfigError::NotABridgePort {
+                port: e.cfg.name.clone(),
+                role: e.cfg.role.name(),
+            });
+        };
+        b.max_learned = max;
+        if let ModeState::Bridge(br) = &mut self.mode {
+            br.fdb_mut().set_port_max_learned(id, max);
+        }
+        Ok(())
+    }
+
+    /// Caps the MACs the whole bridge may learn (`fdb_max_learned`; 0 = no cap).
+    pub fn set_max_learned(&mut self, max: u32) -> Result<(), ConfigError> {
+        let mode = self.cfg.mode.name();
+        let (ModeConfig::Bridge(c), ModeState::Bridge(b)) = (&mut self.cfg.mode, &mut self.mode)
+        else {
+            return Err(ConfigError::NotABridge { mode });
+        };
+        c.max_learned = max;
+        b.fdb_mut().set_max_learned(max);
         Ok(())
     }
 

@@ -135,8 +135,20 @@ drop_reasons! {
     PortSecurity => "new source on a port at its learned-MAC cap (port security)",
 }
 
+/// Whether a rule floods, and what: the table's own column, which storm control charges
+/// (`fwd::storm`), so a new flooding rule is charged the moment its row says so.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Flood {
+    /// Not a flood: one port, the host side, the uplink alone, or a drop.
+    No,
+    /// An unknown unicast flooded to the ports that take it.
+    UnknownUnicast,
+    /// A broadcast or multicast flooded or fanned out (the destination says which).
+    Group,
+}
+
 macro_rules! whys {
-    ($( $(#[$doc:meta])* $name:ident => ($kfn:literal, $text:literal), )*) => {
+    ($( $(#[$doc:meta])* $name:ident => ($kfn:literal, $text:literal, $flood:ident), )*) => {
         /// The rule that decided a frame, one per kernel code path l2sw mirrors.
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
         #[repr(u8)]
@@ -153,6 +165,10 @@ macro_rules! whys {
             pub const fn describe(self) -> &'static str {
                 match self { $(Why::$name => $text,)* }
             }
+            /// Whether the rule floods, and what.
+            pub const fn flood(self) -> Flood {
+                match self { $(Why::$name => Flood::$flood,)* }
+            }
         }
 
         impl std::fmt::Display for Why {
@@ -165,107 +181,107 @@ macro_rules! whys {
 
 whys! {
     /// The frame could not be parsed.
-    Wire => ("eth_type_trans", "not a well-formed Ethernet frame"),
+    Wire => ("eth_type_trans", "not a well-formed Ethernet frame", No),
     /// A super-frame whose segments exceed the MTU.
-    GsoOversize => ("is_skb_forwardable", "super-frame whose segments (headers + gso_size) are longer than MTU + headers"),
+    GsoOversize => ("is_skb_forwardable", "super-frame whose segments (headers + gso_size) are longer than MTU + headers", No),
     /// The port received only part of the frame.
-    Truncated => ("tpacket_rcv", "the ring slot held only part of the frame and the socket had no room for the rest"),
+    Truncated => ("tpacket_rcv", "the ring slot held only part of the frame and the socket had no room for the rest", No),
     /// The offload metadata cannot be honoured.
-    BadOffload => ("virtio_net_hdr_to_skb", "offload metadata (virtio_net_hdr) that cannot be honoured"),
+    BadOffload => ("virtio_net_hdr_to_skb", "offload metadata (virtio_net_hdr) that cannot be honoured", No),
     /// The ingress port is unknown.
-    NoPort => ("netif_receive_skb", "no such port"),
+    NoPort => ("netif_receive_skb", "no such port", No),
     /// VLAN ingress classification refused the frame.
-    VlanIngress => ("br_allowed_ingress / vlan_do_receive", "VLAN not a member of the ingress port"),
+    VlanIngress => ("br_allowed_ingress / vlan_do_receive", "VLAN not a member of the ingress port", No),
     /// No egress port is a member of the frame's VLAN.
-    VlanEgress => ("br_allowed_egress", "receivers not members of the frame's VLAN"),
+    VlanEgress => ("br_allowed_egress", "receivers not members of the frame's VLAN", No),
     /// The ingress RX filter refused the destination.
-    RxFilter => ("__dev_set_rx_mode", "destination not in the port's unicast/multicast filter"),
+    RxFilter => ("__dev_set_rx_mode", "destination not in the port's unicast/multicast filter", No),
 
     /// Bridge: source MAC multicast or zero.
-    BrInvalidSource => ("br_handle_frame", "invalid source address, dropped"),
+    BrInvalidSource => ("br_handle_frame", "invalid source address, dropped", No),
     /// Bridge: PAUSE is never forwarded.
-    BrPause => ("br_handle_frame", "01:80:c2:00:00:01 (PAUSE) always dropped"),
+    BrPause => ("br_handle_frame", "01:80:c2:00:00:01 (PAUSE) always dropped", No),
     /// Bridge: reserved group address not in group_fwd_mask, consumed by the port.
-    BrLinkLocalConsumed => ("br_handle_frame", "link-local group not in group_fwd_mask, passed up the port"),
+    BrLinkLocalConsumed => ("br_handle_frame", "link-local group not in group_fwd_mask, passed up the port", No),
     /// Bridge: STP group forwarded because STP is off (or reserved group in the mask).
-    BrLinkLocalForwarded => ("br_handle_frame", "link-local group forwarded (STP off or in group_fwd_mask)"),
+    BrLinkLocalForwarded => ("br_handle_frame", "link-local group forwarded (STP off or in group_fwd_mask)", Group),
     /// Bridge: port state forbids forwarding.
-    BrPortState => ("br_handle_frame", "port not in forwarding or learning state"),
+    BrPortState => ("br_handle_frame", "port not in forwarding or learning state", No),
     /// Bridge: learning state learns and drops.
-    BrLearningState => ("br_handle_frame_finish", "learning state: source learned, frame dropped"),
+    BrLearningState => ("br_handle_frame_finish", "learning state: source learned, frame dropped", No),
     /// Bridge: destination is a local entry, passed up to the bridge device.
-    BrLocal => ("br_handle_frame_finish", "destination is a local address: passed up to the host"),
+    BrLocal => ("br_handle_frame_finish", "destination is a local address: passed up to the host", No),
     /// Bridge: known unicast forwarded.
-    BrKnownUnicast => ("br_forward", "known destination: forwarded to its port"),
+    BrKnownUnicast => ("br_forward", "known destination: forwarded to its port", No),
     /// Bridge: known unicast sent back out the ingress port in hairpin mode.
-    BrHairpin => ("should_deliver", "destination on the ingress port, hairpin mode: reflected"),
+    BrHairpin => ("should_deliver", "destination on the ingress port, hairpin mode: reflected", No),
     /// Bridge: known unicast to the ingress port, hairpin off.
-    BrReflect => ("should_deliver", "destination on the ingress port, hairpin off: dropped"),
+    BrReflect => ("should_deliver", "destination on the ingress port, hairpin off: dropped", No),
     /// Bridge: a new source on a port at its cap of learned MACs (port security).
-    BrPortSecurity => ("l2sw only: the kernel caps learning bridge-wide (fdb_max_learned), not per port", "port at its learned-MAC cap: new source not learned, frame dropped"),
+    BrPortSecurity => ("l2sw only: the kernel caps learning bridge-wide (fdb_max_learned), not per port", "port at its learned-MAC cap: new source not learned, frame dropped", No),
     /// Bridge: known unicast between isolated ports.
-    BrIsolated => ("br_skb_isolated", "both ports isolated: dropped"),
+    BrIsolated => ("br_skb_isolated", "both ports isolated: dropped", No),
     /// Bridge: unknown unicast flooded.
-    BrFloodUnknown => ("br_flood", "unknown unicast flooded to unicast-flood ports"),
+    BrFloodUnknown => ("br_flood", "unknown unicast flooded to unicast-flood ports", UnknownUnicast),
     /// Bridge: multicast flooded (no snooping querier).
-    BrFloodMulticast => ("br_flood", "multicast flooded to mcast-flood ports and the host"),
+    BrFloodMulticast => ("br_flood", "multicast flooded to mcast-flood ports and the host", Group),
     /// Bridge: broadcast flooded.
-    BrFloodBroadcast => ("br_flood", "broadcast flooded to bcast-flood ports and the host"),
+    BrFloodBroadcast => ("br_flood", "broadcast flooded to bcast-flood ports and the host", Group),
 
     /// macvlan: bridge-mode sender, destination a bridge-mode peer.
-    MvBridgeLocal => ("macvlan_queue_xmit", "bridge-mode peer: local delivery, never on the wire"),
+    MvBridgeLocal => ("macvlan_queue_xmit", "bridge-mode peer: local delivery, never on the wire", No),
     /// macvlan: bridge-mode sender, broadcast/multicast.
-    MvBridgeFlood => ("macvlan_queue_xmit", "bridge mode: to bridge-mode peers and out the uplink"),
+    MvBridgeFlood => ("macvlan_queue_xmit", "bridge mode: to bridge-mode peers and out the uplink", Group),
     /// macvlan: everything else a sub-interface sends.
-    MvToUplink => ("macvlan_queue_xmit", "xmit_world: out the uplink"),
+    MvToUplink => ("macvlan_queue_xmit", "xmit_world: out the uplink", No),
     /// macvlan: the uplink's own stack transmits straight onto the wire.
-    MvHostToUplink => ("dev_queue_xmit", "uplink stack: onto the wire, never to a sub-interface"),
+    MvHostToUplink => ("dev_queue_xmit", "uplink stack: onto the wire, never to a sub-interface", No),
     /// macvlan: unicast from the uplink to a sub-interface MAC.
-    MvToSub => ("macvlan_handle_frame", "destination is a sub-interface: delivered, any mode"),
+    MvToSub => ("macvlan_handle_frame", "destination is a sub-interface: delivered, any mode", No),
     /// macvlan: passthru takes every unicast.
-    MvPassthru => ("macvlan_handle_frame", "passthru: the one sub-interface gets every unicast"),
+    MvPassthru => ("macvlan_handle_frame", "passthru: the one sub-interface gets every unicast", No),
     /// macvlan: unicast miss, to the uplink's stack.
-    MvMiss => ("macvlan_handle_frame", "no sub-interface owns the destination: uplink stack"),
+    MvMiss => ("macvlan_handle_frame", "no sub-interface owns the destination: uplink stack", No),
     /// macvlan: source-mode devices are never unicast destinations by their own MAC.
-    MvSourceNotDest => ("macvlan_handle_frame", "source-mode device is not a destination: uplink stack"),
+    MvSourceNotDest => ("macvlan_handle_frame", "source-mode device is not a destination: uplink stack", No),
     /// macvlan: allow-listed source with nodst: copies only.
-    MvNoDst => ("macvlan_forward_source", "source-mode nodst: copies delivered, original consumed"),
+    MvNoDst => ("macvlan_forward_source", "source-mode nodst: copies delivered, original consumed", No),
     /// macvlan: broadcast whose source is a private/passthru/source sub-interface.
-    MvToOrigin => ("macvlan_handle_frame", "source is a private/passthru sub-interface: back to it alone"),
+    MvToOrigin => ("macvlan_handle_frame", "source is a private/passthru sub-interface: back to it alone", No),
     /// macvlan: broadcast from outside.
-    MvFloodExternal => ("macvlan_process_broadcast", "from outside: private|vepa|passthru|bridge subs and the uplink stack"),
+    MvFloodExternal => ("macvlan_process_broadcast", "from outside: private|vepa|passthru|bridge subs and the uplink stack", Group),
     /// macvlan: broadcast reflected from a vepa sub-interface.
-    MvFloodFromVepa => ("macvlan_process_broadcast", "from a vepa sub: vepa and bridge subs except the sender, and the uplink stack"),
+    MvFloodFromVepa => ("macvlan_process_broadcast", "from a vepa sub: vepa and bridge subs except the sender, and the uplink stack", Group),
     /// macvlan: broadcast reflected from a bridge sub-interface.
-    MvFloodFromBridge => ("macvlan_process_broadcast", "from a bridge sub: vepa subs only (bridge peers saw it leave), and the uplink stack"),
+    MvFloodFromBridge => ("macvlan_process_broadcast", "from a bridge sub: vepa subs only (bridge peers saw it leave), and the uplink stack", Group),
     /// macvlan: PAUSE only to the uplink stack.
-    MvPause => ("macvlan_broadcast", "MAC control frame: never to sub-interfaces"),
+    MvPause => ("macvlan_broadcast", "MAC control frame: never to sub-interfaces", No),
 
     /// ipvlan: IP of a slave, local delivery.
-    IpLocal => ("ipvlan_xmit_mode_l2", "destination IP is a slave's: local delivery"),
+    IpLocal => ("ipvlan_xmit_mode_l2", "destination IP is a slave's: local delivery", No),
     /// ipvlan: private forbids slave to slave.
-    IpPrivate => ("ipvlan_xmit_mode_l2", "private: slave to slave dropped"),
+    IpPrivate => ("ipvlan_xmit_mode_l2", "private: slave to slave dropped", No),
     /// ipvlan: to the shared MAC but no slave's IP: the master's stack.
-    IpToMaster => ("ipvlan_xmit_mode_l2", "to the shared MAC, no slave owns the IP: master stack"),
+    IpToMaster => ("ipvlan_xmit_mode_l2", "to the shared MAC, no slave owns the IP: master stack", No),
     /// ipvlan: multicast from a slave.
-    IpMulticastTx => ("ipvlan_process_multicast", "to the other slaves and out the uplink"),
+    IpMulticastTx => ("ipvlan_process_multicast", "to the other slaves and out the uplink", Group),
     /// ipvlan: other unicast out the uplink.
-    IpToUplink => ("ipvlan_xmit_mode_l2", "dev_queue_xmit: out the uplink"),
+    IpToUplink => ("ipvlan_xmit_mode_l2", "dev_queue_xmit: out the uplink", No),
     /// ipvlan: the master's stack transmits straight onto the wire.
-    IpHostToUplink => ("dev_queue_xmit", "master stack: onto the wire"),
+    IpHostToUplink => ("dev_queue_xmit", "master stack: onto the wire", No),
     /// ipvlan: unicast from the uplink demuxed by IP.
-    IpDemux => ("ipvlan_handle_mode_l3", "destination IP is a slave's: delivered"),
+    IpDemux => ("ipvlan_handle_mode_l3", "destination IP is a slave's: delivered", No),
     /// ipvlan: unicast miss, to the master.
-    IpMiss => ("ipvlan_handle_mode_l3", "no slave owns the IP: master stack"),
+    IpMiss => ("ipvlan_handle_mode_l3", "no slave owns the IP: master stack", No),
     /// ipvlan: external multicast.
-    IpMulticastRx => ("ipvlan_handle_mode_l2", "external multicast: every slave and the master"),
+    IpMulticastRx => ("ipvlan_handle_mode_l2", "external multicast: every slave and the master", Group),
     /// ipvlan: our own multicast coming back.
-    IpOwnMulticast => ("ipvlan_external_frame", "a slave's own multicast reflected: master only"),
+    IpOwnMulticast => ("ipvlan_external_frame", "a slave's own multicast reflected: master only", No),
     /// ipvlan: PAUSE never queued for slaves.
-    IpPause => ("ipvlan_multicast_enqueue", "MAC control frame: not distributed"),
+    IpPause => ("ipvlan_multicast_enqueue", "MAC control frame: not distributed", No),
 
     /// Any mode: a flood or fan-out over its class's rate on the ingress port.
-    StormControl => ("l2sw only: the kernel has no storm control", "flood class over the ingress port's rate limit: dropped"),
+    StormControl => ("l2sw only: the kernel has no storm control", "flood class over the ingress port's rate limit: dropped", No),
 }
 
 /// The decision for one frame: where, why, in which VLAN, and what learning did.

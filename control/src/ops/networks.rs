@@ -1,0 +1,353 @@
+//! Networks and their address pools: `network create` and `rm`, the parent checks, IPAM
+//! orchestration (which subnets are taken, the pools a request makes), `host-access`, and the
+//! predefined networks of a fresh state.
+
+use super::*;
+
+impl Ctl {
+    /// `l2ctl network create`.
+    pub fn create_network(
+        &mut self,
+        req: &NetworkArgs,
+        origin: Option<&str>,
+    ) -> Result<&Network, CtlError> {
+        valid_name("network", &req.name)?;
+        if self.state.networks.contains_key(&req.name) {
+            return refused(format!("network with name {} already exists", req.name));
+        }
+        if !req.driver.switched() {
+            return refused(format!(
+                "only one instance of \"{}\" network is allowed, and it is predefined",
+                req.driver.name()
+            ));
+        }
+        let mode = check_mode(req)?;
+        let parent = match &req.parent {
+            Some(p) => Some(self.check_parent(req, p, mode)?),
+            None => None,
+        };
+        let internal = req.internal || (req.driver != Driver::Bridge && parent.is_none());
+        if req.internal && parent.is_some() {
+            return refused(format!(
+                "an --internal {} network has no parent: drop --parent {}",
+                req.driver.name(),
+                req.parent.as_deref().unwrap_or_default()
+            ));
+        }
+        if req.hairpin && req.driver != Driver::Bridge {
+            return refused("--hairpin applies to bridge networks (it is a bridge port flag)");
+        }
+        let pools = self.make_pools(req, internal)?;
+        let id = random_hex(6);
+        let host_port =
+            (req.driver == Driver::Bridge && !internal).then(|| format!("l2br-{}", &id[..10]));
+        let net = Network {
+            name: req.name.clone(),
+            id,
+            driver: req.driver,
+            mode,
+            parent,
+            internal,
+            hairpin: req.hairpin,
+            pools,
+            predefined: false,
+            active: true,
+            host_port,
+            mac: Some(random_mac()),
+            host_access: None,
+            origin: origin.map(str::to_owned),
+        };
+        let name = net.name.clone();
+        self.state.networks.insert(name.clone(), net);
+        self.save()?;
+        if let Err(e) = self.apply_network(&name) {
+            self.undo_network(&name);
+            self.state.networks.remove(&name);
+            self.save()?;
+            return Err(e);
+        }
+        self.network(&name)
+    }
+
+    pub(super) fn check_parent(
+        &self,
+        req: &NetworkArgs,
+        p: &str,
+        mode: Option<MacvlanMode>,
+    ) -> Result<Parent, CtlError> {
+        if req.driver == Driver::Bridge {
+            return refused(
+                "--parent applies to macvlan and ipvlan networks; a bridge has no parent",
+            );
+        }
+        let parent = parse_parent(p)?;
+        if !self.host.exists(&parent.interface)? {
+            return refused(format!(
+                "parent interface {} does not exist in the host namespace",
+                parent.interface
+            ));
+        }
+        let passthru = req.driver == Driver::Macvlan && mode == Some(MacvlanMode::Passthru);
+        parent_free(self.state.networks.values(), &parent, passthru)?;
+        Ok(parent)
+    }
+
+    /// What addresses are taken: other networks' subnets, and (for a bridge, whose host port
+    /// adds a route) the host's routes.
+    pub(super) fn in_use(&self, with_routes: bool) -> Result<Vec<InUse>, CtlError> {
+        let mut v: Vec<InUse> = self
+            .state
+            .networks
+            .values()
+            .flat_map(|n| {
+                n.pools.iter().map(|p| InUse {
+                    net: p.subnet(),
+                    owner: format!("network {:?}", n.name),
+                })
+            })
+            .collect();
+        if with_routes {
+            let ours: Vec<IpNet> = v.iter().map(|u| u.net).collect();
+            v.extend(
+                self.host
+                    .routes()?
+                    .into_iter()
+                    .filter(|r| !ours.contains(r))
+                    .map(|net| InUse {
+                        net,
+                        owner: "a route on the host".into(),
+                    }),
+            );
+        }
+        Ok(v)
+    }
+
+    pub(super) fn make_pools(
+        &self,
+        req: &NetworkArgs,
+        internal: bool,
+    ) -> Result<Vec<Pool>, CtlError> {
+        let bridge = req.driver == Driver::Bridge;
+        let subnets = req
+            .subnet
+            .iter()
+            .map(|s| ipam::parse_cidr("subnet", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ranges = req
+            .ip_range
+            .iter()
+            .map(|s| ipam::parse_cidr("ip-range", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        if subnets.is_empty() && !(req.gateway.is_empty() && ranges.is_empty()) {
+            return refused("--gateway and --ip-range need --subnet");
+        }
+        let v4 = subnets.iter().filter(|s| s.addr().is_ipv4()).count();
+        if v4 > 1 || subnets.len() - v4 > 1 {
+            return refused("give at most one IPv4 and one IPv6 --subnet");
+        }
+        let with_routes = bridge && !internal;
+        let mut pools = Vec::new();
+        let family_of = |ip: IpAddr| ip.is_ipv4();
+        let mut in_use = self.in_use(with_routes)?;
+        let subnets = if subnets.is_empty() {
+            let all = self.in_use(true)?;
+            vec![ipam::default_pool(&all)?]
+        } else {
+            subnets
+        };
+        for subnet in subnets {
+            let fam = subnet.addr().is_ipv4();
+            let pick = |ip: IpAddr| family_of(ip) == fam;
+            let ranges: Vec<_> = ranges.iter().filter(|r| pick(r.addr())).collect();
+            let gateways: Vec<_> = req.gateway.iter().filter(|g| pick(**g)).collect();
+            if ranges.len() > 1 || gateways.len() > 1 {
+                return refused(format!(
+                    "subnet {subnet}: give at most one --ip-range and one --gateway per family"
+                ));
+            }
+            let request = PoolRequest {
+                subnet: Some(subnet),
+                ip_range: ranges.first().map(|r| **r),
+                gateway: gateways.first().map(|g| **g),
+                aux: req
+                    .aux_address
+                    .iter()
+                    .filter(|a| pick(a.ip))
+                    .map(|a| (a.name.clone(), a.ip))
+                    .collect(),
+                auto_gateway: bridge,
+            };
+            let pool = Pool::new(&request, &in_use)?;
+            in_use.push(InUse {
+                net: pool.subnet(),
+                owner: format!("network {:?}", req.name),
+            });
+            pools.push(pool);
+        }
+        if let Some(stray) = req.gateway.iter().find(|g| {
+            !pools
+                .iter()
+                .any(|p| p.subnet().addr().is_ipv4() == g.is_ipv4())
+        }) {
+            return refused(format!("gateway {stray}: no --subnet of its family"));
+        }
+        for a in &req.aux_address {
+            if !pools.iter().any(|p| p.aux().get(&a.name) == Some(&a.ip)) {
+                return refused(format!(
+                    "auxiliary address {}={} must belong to a subnet of the network",
+                    a.name, a.ip
+                ));
+            }
+        }
+        Ok(pools)
+    }
+
+    /// `l2ctl network rm`.
+    pub fn remove_network(&mut self, name: &str) -> Result<(), CtlError> {
+        let net = self.network(name)?;
+        if net.predefined {
+            return refused(format!(
+                "{name} is a pre-defined network and cannot be removed"
+            ));
+        }
+        let users: Vec<_> = self
+            .state
+            .endpoints_of(name)
+            .iter()
+            .map(|(w, _)| w.name.clone())
+            .collect();
+        if !users.is_empty() {
+            return refused(format!(
+                "error while removing network: network {name} has active endpoints ({}): detach them first",
+                users.join(", ")
+            ));
+        }
+        if net.active {
+            match self.client.remove_network(name) {
+                Err(e) if !e.is_no_network() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        self.undo_network(name);
+        self.state.networks.remove(name);
+        self.save()
+    }
+
+    /// `l2ctl host-access NET`: the host's own bridge-mode sub-interface on a macvlan (or
+    /// ipvlan) network, with an aux address and a route to the network's range.
+    pub fn host_access(&mut self, name: &str) -> Result<HostAccess, CtlError> {
+        let net = self.network(name)?.clone();
+        if !matches!(net.driver, Driver::Macvlan | Driver::Ipvlan) {
+            return refused(format!(
+                "{name} is a {} network: host access is for macvlan and ipvlan networks (a bridge network gives the host its gateway port already)",
+                net.driver.name()
+            ));
+        }
+        if let Some(ha) = &net.host_access {
+            return refused(format!(
+                "network {name} already has host access: {} with {}",
+                ha.interface, ha.ip
+            ));
+        }
+        if net.macvlan_mode() == Some(MacvlanMode::Passthru) {
+            return refused(format!(
+                "network {name} is passthru: its one sub-interface owns the parent, there is no room for the host's"
+            ));
+        }
+        let mac = match net.driver {
+            Driver::Ipvlan => self.shared_mac(&net)?,
+            _ => random_mac(),
+        };
+        let short = &net.id[..10];
+        let n = self
+            .state
+            .networks
+            .get_mut(name)
+            .ok_or_else(|| CtlError::Refused(format!("network {name:?} not found")))?;
+        let pool = n
+            .pools
+            .iter_mut()
+            .find(|p| p.subnet().addr().is_ipv4())
+            .ok_or_else(|| CtlError::Refused(format!("network {name} has no IPv4 subnet")))?;
+        let ip = pool.add_aux(HOST_ACCESS_AUX, None)?;
+        let ha = HostAccess {
+            interface: format!("l2ha-{short}"),
+            port: format!("l2hp-{short}"),
+            mac,
+            ip,
+        };
+        n.host_access = Some(ha.clone());
+        self.save()?;
+        if let Err(e) = self.apply_network(name) {
+            self.undo_network(name);
+            if let Some(n) = self.state.networks.get_mut(name) {
+                n.host_access = None;
+                if let Some(p) = n.pools.iter_mut().find(|p| p.subnet().addr().is_ipv4()) {
+                    p.remove_aux(HOST_ACCESS_AUX);
+                }
+            }
+            self.save()?;
+            return Err(e);
+        }
+        Ok(ha)
+    }
+
+    /// The MAC every endpoint of an ipvlan network shares: the parent's.
+    pub(super) fn shared_mac(&self, net: &Network) -> Result<Mac, CtlError> {
+        match &net.parent {
+            Some(p) => Ok(self.host.mac(&p.interface)?),
+            None => Ok(net.mac.unwrap_or_else(random_mac)),
+        }
+    }
+}
+
+/// The first state: the predefined `bridge` (the first default pool the host's routes leave
+/// free), `host` and `none`.
+pub(super) fn predefined(host_netns: Option<&str>, host: &Links) -> Result<State, CtlError> {
+    let mut s = State::new(host_netns.map(str::to_owned));
+    let in_use: Vec<InUse> = host
+        .routes()?
+        .into_iter()
+        .map(|net| InUse {
+            net,
+            owner: "a route on the host".into(),
+        })
+        .collect();
+    let subnet = ipam::default_pool(&in_use)?;
+    let pool = Pool::new(
+        &PoolRequest {
+            subnet: Some(subnet),
+            auto_gateway: true,
+            ..PoolRequest::default()
+        },
+        &in_use,
+    )?;
+    let base = |name: &str, driver| Network {
+        name: name.to_owned(),
+        id: random_hex(6),
+        driver,
+        mode: None,
+        parent: None,
+        internal: false,
+        hairpin: false,
+        pools: Vec::new(),
+        predefined: true,
+        active: false,
+        host_port: None,
+        mac: None,
+        host_access: None,
+        origin: None,
+    };
+    s.networks.insert(
+        "bridge".into(),
+        Network {
+            pools: vec![pool],
+            host_port: Some(DEFAULT_BRIDGE_PORT.into()),
+            mac: Some(random_mac()),
+            ..base("bridge", Driver::Bridge)
+        },
+    );
+    s.networks.insert("host".into(), base("host", Driver::Host));
+    s.networks.insert("none".into(), base("none", Driver::Null));
+    Ok(s)
+}
