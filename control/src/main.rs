@@ -9,7 +9,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::Client;
 use l2sw_control::modes::Mode;
-use l2sw_control::ops::{Ctl, CtlError};
+use l2sw_control::ops::{self, Ctl, CtlError};
 use l2sw_control::{explain, nl, show, state, topology, verify};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
@@ -310,8 +310,21 @@ fn run(cli: Cli) -> Fallible {
     let open = || -> Result<Ctl, CtlError> {
         Ctl::open(&cli.state_dir, &cli.socket, cli.host_netns.as_deref())
     };
-    // Reading the daemon needs no saved state, so these take no lock and run beside others.
-    let daemon = || Client::new(&cli.socket);
+    // Reading the daemon needs no saved state, so these take no lock and run beside others;
+    // only when the daemon lacks something of the state (it restarted) do they take it, to
+    // restore first.
+    let daemon = || {
+        let client = Client::new(&cli.socket);
+        match ops::daemon_lacks(&cli.state_dir, &client) {
+            Ok(false) | Err(CtlError::Daemon(_)) => {} // the command itself says how to start one
+            Ok(true) => match open() {
+                Ok(mut ctl) => restore(&mut ctl),
+                Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
+            },
+            Err(e) => eprintln!("l2ctl: warning: could not read the saved state: {e}"),
+        }
+        client
+    };
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Network(cmd) => match cmd {
@@ -334,7 +347,9 @@ fn run(cli: Cli) -> Fallible {
                 )?;
             }
             NetworkCmd::Rm { name } => {
-                open()?.remove_network(&name)?;
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                ctl.remove_network(&name)?;
                 writeln!(out, "{name}")?;
             }
         },
@@ -347,9 +362,14 @@ fn run(cli: Cli) -> Fallible {
             }
         }
         Command::Detach { workload, network } => {
-            open()?.detach(&workload, &network)?;
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            ctl.detach(&workload, &network)?;
         }
-        Command::Ps { json } => show::workloads(out, &open()?.state, json)?,
+        Command::Ps { json } => {
+            let ctl = open()?;
+            show::workloads(out, &ctl.state, &ctl.gone(), json)?;
+        }
         Command::Exec { workload, command } => {
             let ns = {
                 let ctl = open()?;
@@ -508,12 +528,16 @@ fn run(cli: Cli) -> Fallible {
             }
         }
         Command::Down { file } => {
-            for line in topology::down(&mut open()?, &file)? {
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            for line in topology::down(&mut ctl, &file)? {
                 writeln!(out, "{line}")?;
             }
         }
         Command::Sync => {
-            let restored = open()?.sync()?;
+            let mut ctl = open()?;
+            let restored = ctl.sync()?;
+            warn_gone(&ctl);
             if restored.is_empty() {
                 writeln!(out, "the daemon already has everything")?;
             }
@@ -561,12 +585,23 @@ fn lost_note(lost: u64) -> String {
     }
 }
 
-/// Gives a restarted daemon its networks back before a command builds on them; says so.
+/// Gives a restarted daemon its networks back before a command talks to it (cheap when it
+/// lacks nothing: one request); says so.
 fn restore(ctl: &mut Ctl) {
     match ctl.sync() {
-        Ok(r) if !r.is_empty() => eprintln!("l2ctl: restored to the daemon: {}", r.join(", ")),
+        Ok(r) if !r.is_empty() => {
+            eprintln!("l2ctl: restored to the daemon: {}", r.join(", "));
+            warn_gone(ctl);
+        }
         Ok(_) => {}
         Err(CtlError::Daemon(_)) => {} // the command itself will say how to start one
         Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
+    }
+}
+
+/// Names the workloads a restore skipped because their namespace is gone.
+fn warn_gone(ctl: &Ctl) {
+    for w in ctl.gone() {
+        eprintln!("l2ctl: not restored: {}", ctl.gone_hint(&w));
     }
 }
