@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
 use l2sw_control::args::{AttachArgs, NetworkArgs};
@@ -244,7 +245,15 @@ enum Command {
         file: PathBuf,
     },
     /// Give a restarted daemon back every network and port of the saved state.
-    Sync,
+    ///
+    /// Every command that talks to the daemon does this first, so this is for a service
+    /// manager starting the daemon (contrib/systemd/l2sw.service runs it after the start).
+    /// Workloads whose namespace was deleted stay gone (`detach` cleans them up).
+    Sync {
+        /// Wait up to this many seconds for the daemon to answer (it may still be starting).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
+    },
     /// Build a small topology in throw-away namespaces and show l2sw forwarding it.
     ///
     /// A bridge network with three workloads (veth and TAP) and a macvlan network with two,
@@ -534,7 +543,8 @@ fn run(cli: Cli) -> Fallible {
                 writeln!(out, "{line}")?;
             }
         }
-        Command::Sync => {
+        Command::Sync { wait } => {
+            wait_for_daemon(&Client::new(&cli.socket), Duration::from_secs(wait));
             let mut ctl = open()?;
             let restored = ctl.sync()?;
             warn_gone(&ctl);
@@ -557,6 +567,15 @@ fn run(cli: Cli) -> Fallible {
         }
     }
     Ok(())
+}
+
+/// Waits until the daemon answers or `patience` has passed (then the command that follows
+/// says what is wrong).
+fn wait_for_daemon(client: &Client, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    while client.networks().is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `on` or `off`.
