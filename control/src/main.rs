@@ -4,12 +4,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
 use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::Client;
 use l2sw_control::modes::Mode;
-use l2sw_control::ops::{Ctl, CtlError};
+use l2sw_control::ops::{self, Ctl, CtlError};
 use l2sw_control::{explain, nl, show, state, topology, verify};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
@@ -244,7 +245,15 @@ enum Command {
         file: PathBuf,
     },
     /// Give a restarted daemon back every network and port of the saved state.
-    Sync,
+    ///
+    /// Every command that talks to the daemon does this first, so this is for a service
+    /// manager starting the daemon (contrib/systemd/l2sw.service runs it after the start).
+    /// Workloads whose namespace was deleted stay gone (`detach` cleans them up).
+    Sync {
+        /// Wait up to this many seconds for the daemon to answer (it may still be starting).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
+    },
     /// Build a small topology in throw-away namespaces and show l2sw forwarding it.
     ///
     /// A bridge network with three workloads (veth and TAP) and a macvlan network with two,
@@ -310,8 +319,21 @@ fn run(cli: Cli) -> Fallible {
     let open = || -> Result<Ctl, CtlError> {
         Ctl::open(&cli.state_dir, &cli.socket, cli.host_netns.as_deref())
     };
-    // Reading the daemon needs no saved state, so these take no lock and run beside others.
-    let daemon = || Client::new(&cli.socket);
+    // Reading the daemon needs no saved state, so these take no lock and run beside others;
+    // only when the daemon lacks something of the state (it restarted) do they take it, to
+    // restore first.
+    let daemon = || {
+        let client = Client::new(&cli.socket);
+        match ops::daemon_lacks(&cli.state_dir, &client) {
+            Ok(false) | Err(CtlError::Daemon(_)) => {} // the command itself says how to start one
+            Ok(true) => match open() {
+                Ok(mut ctl) => restore(&mut ctl),
+                Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
+            },
+            Err(e) => eprintln!("l2ctl: warning: could not read the saved state: {e}"),
+        }
+        client
+    };
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Network(cmd) => match cmd {
@@ -334,7 +356,9 @@ fn run(cli: Cli) -> Fallible {
                 )?;
             }
             NetworkCmd::Rm { name } => {
-                open()?.remove_network(&name)?;
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                ctl.remove_network(&name)?;
                 writeln!(out, "{name}")?;
             }
         },
@@ -347,9 +371,14 @@ fn run(cli: Cli) -> Fallible {
             }
         }
         Command::Detach { workload, network } => {
-            open()?.detach(&workload, &network)?;
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            ctl.detach(&workload, &network)?;
         }
-        Command::Ps { json } => show::workloads(out, &open()?.state, json)?,
+        Command::Ps { json } => {
+            let ctl = open()?;
+            show::workloads(out, &ctl.state, &ctl.gone(), json)?;
+        }
         Command::Exec { workload, command } => {
             let ns = {
                 let ctl = open()?;
@@ -508,12 +537,17 @@ fn run(cli: Cli) -> Fallible {
             }
         }
         Command::Down { file } => {
-            for line in topology::down(&mut open()?, &file)? {
+            let mut ctl = open()?;
+            restore(&mut ctl);
+            for line in topology::down(&mut ctl, &file)? {
                 writeln!(out, "{line}")?;
             }
         }
-        Command::Sync => {
-            let restored = open()?.sync()?;
+        Command::Sync { wait } => {
+            wait_for_daemon(&Client::new(&cli.socket), Duration::from_secs(wait));
+            let mut ctl = open()?;
+            let restored = ctl.sync()?;
+            warn_gone(&ctl);
             if restored.is_empty() {
                 writeln!(out, "the daemon already has everything")?;
             }
@@ -533,6 +567,15 @@ fn run(cli: Cli) -> Fallible {
         }
     }
     Ok(())
+}
+
+/// Waits until the daemon answers or `patience` has passed (then the command that follows
+/// says what is wrong).
+fn wait_for_daemon(client: &Client, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    while client.networks().is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `on` or `off`.
@@ -561,12 +604,23 @@ fn lost_note(lost: u64) -> String {
     }
 }
 
-/// Gives a restarted daemon its networks back before a command builds on them; says so.
+/// Gives a restarted daemon its networks back before a command talks to it (cheap when it
+/// lacks nothing: one request); says so.
 fn restore(ctl: &mut Ctl) {
     match ctl.sync() {
-        Ok(r) if !r.is_empty() => eprintln!("l2ctl: restored to the daemon: {}", r.join(", ")),
+        Ok(r) if !r.is_empty() => {
+            eprintln!("l2ctl: restored to the daemon: {}", r.join(", "));
+            warn_gone(ctl);
+        }
         Ok(_) => {}
         Err(CtlError::Daemon(_)) => {} // the command itself will say how to start one
         Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
+    }
+}
+
+/// Names the workloads a restore skipped because their namespace is gone.
+fn warn_gone(ctl: &Ctl) {
+    for w in ctl.gone() {
+        eprintln!("l2ctl: not restored: {}", ctl.gone_hint(&w));
     }
 }

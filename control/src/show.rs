@@ -3,13 +3,14 @@
 
 use std::io::{self, Write};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use l2sw::api::{FdbKind, FdbRow, NetworkStats};
 use l2sw::config::StormSpec;
 use serde_json::{Value, json};
 
-use crate::state::{Endpoint, Sandbox, State};
+use crate::ops::EndpointState;
+use crate::state::{Endpoint, Sandbox, State, Workload};
 
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
@@ -104,15 +105,40 @@ pub fn endpoint(
     )
 }
 
-/// `l2ctl ps`.
-pub fn workloads(out: &mut impl Write, state: &State, json: bool) -> io::Result<()> {
+/// `l2ctl ps`: each workload's networks, and whether it is still there (`gone`: its
+/// namespace was deleted behind l2ctl's back).
+pub fn workloads(
+    out: &mut impl Write,
+    state: &State,
+    gone: &BTreeSet<String>,
+    json: bool,
+) -> io::Result<()> {
     if json {
-        let v = serde_json::to_value(&state.workloads).map_err(io::Error::other)?;
+        /// A workload as saved, with its state.
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            workload: &'a Workload,
+            state: EndpointState,
+        }
+        let rows: BTreeMap<&str, Row<'_>> = state
+            .workloads
+            .values()
+            .map(|w| {
+                let row = Row {
+                    workload: w,
+                    state: EndpointState::of(w, gone),
+                };
+                (w.name.as_str(), row)
+            })
+            .collect();
+        let v = serde_json::to_value(&rows).map_err(io::Error::other)?;
         return writeln!(out, "{v}");
     }
     let mut rows = Vec::new();
     for w in state.workloads.values() {
         let ns = state.netns_of(w).unwrap_or_else(|| "(host)".into());
+        let st = EndpointState::of(w, gone).describe().to_owned();
         match &w.sandbox {
             Sandbox::Own => {
                 for (net, e) in &w.endpoints {
@@ -124,6 +150,7 @@ pub fn workloads(out: &mut impl Write, state: &State, json: bool) -> io::Result<
                         e.interface.clone(),
                         e.mac.to_string(),
                         ips.join(","),
+                        st.clone(),
                     ]);
                 }
             }
@@ -141,6 +168,7 @@ pub fn workloads(out: &mut impl Write, state: &State, json: bool) -> io::Result<
                     "-".into(),
                     "-".into(),
                     "-".into(),
+                    st,
                 ]);
             }
         }
@@ -154,6 +182,7 @@ pub fn workloads(out: &mut impl Write, state: &State, json: bool) -> io::Result<
             "INTERFACE",
             "MAC",
             "ADDRESSES",
+            "STATE",
         ],
         &rows,
     )

@@ -362,32 +362,13 @@ impl Store {
 
     /// The saved state, or `None` if nothing was ever saved.
     pub fn load(&self) -> Result<Option<State>, StateError> {
-        let path = self.file();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StateError::Io {
-                    what: "reading",
-                    path,
-                    source,
-                });
-            }
-        };
-        let state: State = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            what: e.to_string(),
-        })?;
-        if state.version != VERSION {
-            return Err(StateError::Corrupt {
-                path,
-                what: format!(
-                    "layout version {} (this l2ctl writes {VERSION})",
-                    state.version
-                ),
-            });
-        }
-        Ok(Some(state))
+        read(self.file())
+    }
+
+    /// The state saved in `dir`, read without the lock (a save replaces the file whole, so a
+    /// reader sees the old state or the new one), for a quick look; `None` if there is none.
+    pub fn peek(dir: &Path) -> Result<Option<State>, StateError> {
+        read(dir.join("state.json"))
     }
 
     /// Saves `state` atomically: temporary file, fsync, rename, fsync of the directory.
@@ -412,6 +393,35 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(io_err("flushing", &self.dir))
     }
+}
+
+/// Reads and checks a state file.
+fn read(path: PathBuf) -> Result<Option<State>, StateError> {
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateError::Io {
+                what: "reading",
+                path,
+                source,
+            });
+        }
+    };
+    let state: State = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: path.clone(),
+        what: e.to_string(),
+    })?;
+    if state.version != VERSION {
+        return Err(StateError::Corrupt {
+            path,
+            what: format!(
+                "layout version {} (this l2ctl writes {VERSION})",
+                state.version
+            ),
+        });
+    }
+    Ok(Some(state))
 }
 
 #[cfg(test)]

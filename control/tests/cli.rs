@@ -81,3 +81,74 @@ fn the_in_memory_demo_runs_without_privileges() {
     );
     assert!(stdout(&out).contains("in memory"));
 }
+
+/// The shipped systemd unit: restarts a failed daemon, restores l2ctl's state once it
+/// answers with a command line l2ctl accepts, and (where `systemd-analyze` exists) parses.
+#[test]
+fn the_systemd_unit_restarts_the_daemon_and_restores_the_state() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../contrib/systemd/l2sw.service"
+    );
+    let unit = std::fs::read_to_string(path).unwrap();
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key}= missing from {path}"))
+            .to_owned()
+    };
+    assert_eq!(value("Restart"), "on-failure");
+    let start = value("ExecStart");
+    assert!(
+        start.contains(" run --socket /run/l2sw/l2sw.sock"),
+        "{start}"
+    );
+    let post = value("ExecStartPost");
+    let mut words = post.trim_start_matches('-').split_whitespace();
+    assert!(words.next().unwrap().ends_with("/l2ctl"), "{post}");
+    let args: Vec<&str> = words.collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--socket", "/run/l2sw/l2sw.sock"]),
+        "the daemon's socket: {post}"
+    );
+    assert!(args.contains(&"sync"), "{post}");
+    // l2ctl accepts exactly these arguments (help stops it before it does anything).
+    let out = l2ctl(&[args.as_slice(), &["--help"]].concat());
+    assert!(
+        out.status.success(),
+        "{post}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("--wait"));
+
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("systemd-analyze is not installed: the unit's syntax is not checked");
+        return;
+    };
+    // The binaries where this build put them (verify checks that they exist).
+    let dir = tempfile::tempdir().unwrap();
+    let local = unit.replace("/usr/local/bin/l2ctl", env!("CARGO_BIN_EXE_l2ctl"));
+    let local = local.replace("/usr/local/bin/l2sw", env!("CARGO_BIN_EXE_l2ctl"));
+    let copy = dir.path().join("l2sw.service");
+    std::fs::write(&copy, local).unwrap();
+    let out = Command::new(analyze)
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !said.contains("l2sw.service"),
+        "{said}"
+    );
+}
+
+fn which(prog: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

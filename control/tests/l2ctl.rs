@@ -1334,3 +1334,155 @@ fn a_source_network_on_a_veth_parent_delivers_as_the_kernel_does() {
     );
     lab.ok(&["detach", &a, "--network", "src"]);
 }
+
+#[test]
+fn after_kill_9_and_a_restart_stats_answers_and_traffic_flows_again() {
+    let Some(mut lab) = Lab::new("l2ctl-recover") else {
+        return;
+    };
+    let mut daemon = lab.daemon_process();
+    let (a, b) = (lab.w("a"), lab.w("b"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.82.0.0/24"]);
+    lab.ok(&["attach", &a, "--network", "front"]);
+    lab.ok(&["attach", &b, "--network", "front", "--port", "tap"]);
+    assert!(lab.reaches(Some(&a), &b, "front"));
+    assert!(lab.reaches(Some(&b), &a, "front"));
+
+    daemon.kill(); // SIGKILL: the TAP device goes with the daemon, a stale socket file stays
+    let err = lab.fails(&["stats", "front"]);
+    assert!(
+        err.contains("no l2sw daemon answers") && err.contains("l2sw run"),
+        "a daemon that is not running is still said so: {err}"
+    );
+    let mut daemon = lab.daemon_process();
+    // No `sync`: the first command that talks to the daemon restores the state first.
+    let out = lab.l2ctl(&["stats", "front"]);
+    let (told, table) = (
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    assert!(out.status.success(), "{told}");
+    assert!(
+        told.contains("restored to the daemon") && told.contains("network front"),
+        "{told}"
+    );
+    assert!(
+        table.contains("network front:") && table.contains(&a) && table.contains(&b),
+        "{table}"
+    );
+    assert!(
+        lab.reaches(Some(&a), &b, "front"),
+        "veth to TAP forwards again"
+    );
+    assert!(
+        lab.reaches(Some(&b), &a, "front"),
+        "TAP to veth forwards again"
+    );
+    // The daemon lacks nothing now: the next command restores nothing.
+    let out = lab.l2ctl(&["fdb", "front"]);
+    assert!(out.status.success());
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(!told.contains("restored"), "{told}");
+    for w in [&a, &b] {
+        lab.ok(&["detach", w, "--network", "front"]);
+    }
+    daemon.kill();
+}
+
+#[test]
+fn a_namespace_deleted_behind_l2ctls_back_is_gone_not_made_again() {
+    let Some(mut lab) = Lab::new("l2ctl-gone") else {
+        return;
+    };
+    let (a, b, c, d, e) = (lab.w("a"), lab.w("b"), lab.w("c"), lab.w("d"), lab.w("e"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.83.0.0/24"]);
+    lab.ok(&["attach", &a, "--network", "front"]);
+    lab.ok(&["attach", &b, "--network", "front", "--port", "tap"]);
+    lab.ok(&["attach", &c, "--network", "front"]);
+    lab.ok(&["attach", &d, "--network", "front", "--port", "tap"]);
+    assert!(lab.reaches(Some(&a), &c, "front"));
+    let (ip_c, ip_d) = (lab.ip(&c, "front"), lab.ip(&d, "front"));
+    let before = lab.inspect("front");
+    let peer_c = before["Containers"][&c]["SwitchEnd"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(before["Containers"][&c]["State"], "attached");
+
+    // `ip netns del`, behind l2ctl's back: c's is a veth endpoint, d's a TAP.
+    nl::netns_delete(&c).unwrap();
+    nl::netns_delete(&d).unwrap();
+
+    let ps = lab.ok(&["ps"]);
+    for w in [&c, &d] {
+        let line = ps.lines().find(|l| l.starts_with(w.as_str())).unwrap();
+        assert!(line.contains("gone (namespace deleted)"), "{ps}");
+    }
+    let line = ps.lines().find(|l| l.starts_with(a.as_str())).unwrap();
+    assert!(line.contains("attached"), "{ps}");
+    let ps: Value = serde_json::from_str(&lab.ok(&["ps", "--json"])).unwrap();
+    assert_eq!(ps[&c]["state"], "gone", "{ps}");
+    assert_eq!(ps[&a]["state"], "attached", "{ps}");
+    let v = lab.inspect("front");
+    assert_eq!(v["Containers"][&c]["State"], "gone", "{v}");
+    assert_eq!(v["Containers"][&d]["State"], "gone", "{v}");
+    assert_eq!(v["Containers"][&b]["State"], "attached", "{v}");
+
+    // Neither `sync` nor the restore after a restart makes the namespaces again.
+    let out = lab.l2ctl(&["sync"]);
+    assert!(out.status.success());
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(told.contains(&c) && told.contains("deleted"), "{told}");
+    lab.restart_daemon();
+    let out = lab.l2ctl(&["stats", "front"]);
+    assert!(out.status.success());
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(told.contains(&format!("{a} on front")), "{told}");
+    assert!(!told.contains(&format!("{c} on front")), "{told}");
+    assert!(!nl::netns_exists(&c) && !nl::netns_exists(&d));
+    assert!(lab.reaches(Some(&a), &b, "front"), "the others still meet");
+    let err = lab.fails(&["attach", &c, "--network", "front"]);
+    assert!(err.contains("deleted") && err.contains("detach"), "{err}");
+    assert!(!nl::netns_exists(&c));
+
+    // `detach` cleans up: the daemon's port, the switch end, the addresses.
+    lab.ok(&["detach", &c, "--network", "front"]);
+    lab.ok(&["detach", &d, "--network", "front"]);
+    let v = lab.inspect("front");
+    assert!(v["Containers"].get(&c).is_none() && v["Containers"].get(&d).is_none());
+    assert!(!Links::new(Some(&lab.host)).exists(&peer_c).unwrap());
+    let ports = l2sw_control::client::Client::new(lab.socket())
+        .networks()
+        .unwrap();
+    let front = ports.iter().find(|n| n.name == "front").unwrap();
+    assert!(
+        !front.ports.iter().any(|p| p.name == c || p.name == d),
+        "{front:?}"
+    );
+    assert!(!lab.ok(&["ps"]).contains(&c));
+    // The freed addresses are handed out again.
+    lab.ok(&[
+        "attach",
+        &e,
+        "--network",
+        "front",
+        "--ip",
+        &ip_c.to_string(),
+    ]);
+    lab.ok(&[
+        "attach",
+        &c,
+        "--network",
+        "front",
+        "--ip",
+        &ip_d.to_string(),
+    ]);
+    assert!(nl::netns_exists(&c), "a new attach makes a fresh namespace");
+    assert!(lab.reaches(Some(&a), &e, "front"));
+    assert!(lab.reaches(Some(&e), &c, "front"));
+    assert!(lab.reaches(Some(&b), &a, "front"));
+    for w in [&a, &b, &c, &e] {
+        lab.ok(&["detach", w, "--network", "front"]);
+    }
+    assert!(lab.our_namespaces().is_empty());
+}

@@ -61,12 +61,8 @@ impl Ctl {
             .cloned()
             .ok_or_else(|| CtlError::Refused(format!("{workload} is not attached to {network}")))?;
         if !nl::netns_exists(workload) {
-            // A fresh workload, or ours and lost (a reboot): make it.
-            nl::netns_create(workload)?;
-            if let Some(w) = self.state.workloads.get_mut(workload) {
-                w.made_netns = true;
-            }
-            self.save()?;
+            // Made (or found) at attach: lost since, so gone, never made again empty.
+            return refused(gone_note(workload, network));
         }
         let inside = Links::new(Some(workload));
         let host_ns = self.state.host_netns.clone();
@@ -118,37 +114,56 @@ impl Ctl {
     }
 
     /// Brings a (restarted) daemon and the kernel back to the saved state: every network the
-    /// daemon lacks, every port missing from one; returns what it restored.
+    /// daemon lacks, every port missing from one, except the endpoints of workloads whose
+    /// namespace is gone; returns what it restored.
     pub fn sync(&mut self) -> Result<Vec<String>, CtlError> {
         let running = self.client.networks()?;
-        let mut restored = Vec::new();
-        let nets: Vec<Network> = self
-            .state
-            .networks
-            .values()
-            .filter(|n| n.active && n.driver.switched())
-            .cloned()
-            .collect();
-        for net in nets {
-            let present = running.iter().find(|r| r.name == net.name);
-            let has = |who: &str| present.is_some_and(|r| r.ports.iter().any(|p| p.name == who));
-            let fixed_missing = self.fixed_ports(&net).iter().any(|p| !has(&p.port_name()));
-            if present.is_none() || fixed_missing {
-                restored.push(format!("network {}", net.name));
-                self.apply_network(&net.name)?;
-            }
-            let users: Vec<String> = self
-                .state
-                .endpoints_of(&net.name)
-                .iter()
-                .map(|(w, _)| w.name.clone())
-                .filter(|w| !has(w))
-                .collect();
-            for w in users {
-                restored.push(format!("{w} on {}", net.name));
-                self.apply_endpoint(&w, &net.name)?;
+        let steps = recover::plan(&self.state, &running, &self.gone());
+        for step in &steps {
+            match step {
+                Step::Network(n) => self.apply_network(n)?,
+                Step::Endpoint { workload, network } => self.apply_endpoint(workload, network)?,
             }
         }
-        Ok(restored)
+        Ok(steps.iter().map(ToString::to_string).collect())
     }
+
+    /// The workloads whose namespace was deleted behind l2ctl's back (see [`gone_note`]).
+    pub fn gone(&self) -> BTreeSet<String> {
+        recover::gone_workloads(&self.state, nl::netns_exists)
+    }
+
+    /// [`gone_note`] for `workload`, naming a network it can be detached from.
+    pub fn gone_hint(&self, workload: &str) -> String {
+        let net = self
+            .state
+            .workloads
+            .get(workload)
+            .map(|w| match &w.sandbox {
+                Sandbox::Own => w.endpoints.keys().next().cloned().unwrap_or_default(),
+                Sandbox::None => "none".to_owned(),
+                Sandbox::Host => "host".to_owned(),
+                Sandbox::Container(o) => format!("container:{o}"),
+            });
+        gone_note(workload, net.as_deref().unwrap_or("NETWORK"))
+    }
+}
+
+/// Whether the daemon on `client` lacks something of the state saved in `dir`, read without
+/// taking the state's lock (so that it costs one request and one file read, and waits for
+/// nobody). No saved state: nothing lacks.
+pub fn daemon_lacks(dir: &Path, client: &Client) -> Result<bool, CtlError> {
+    let Some(state) = Store::peek(dir)? else {
+        return Ok(false);
+    };
+    let running = client.networks()?;
+    let gone = recover::gone_workloads(&state, nl::netns_exists);
+    Ok(!recover::plan(&state, &running, &gone).is_empty())
+}
+
+/// What to say of a workload whose namespace is gone, and how to clean up after it.
+pub fn gone_note(workload: &str, network: &str) -> String {
+    format!(
+        "the namespace of workload {workload} was deleted behind l2ctl's back, so l2ctl does not make it again: `l2ctl detach {workload} --network {network}` cleans up and frees its addresses"
+    )
 }

@@ -52,6 +52,10 @@ impl Ctl {
                 ),
             });
         }
+        if existing.is_some() && self.gone().contains(workload) {
+            return refused(self.gone_hint(workload));
+        }
+        let fresh = existing.is_none();
         let net = self.network(&req.network)?.clone();
         if !net.driver.switched() {
             return refused(format!("network {} has no endpoints", net.name));
@@ -77,7 +81,8 @@ impl Ctl {
         w.endpoints.insert(net.name.clone(), ep.clone());
         self.save()?;
         let done = self
-            .apply_network(&net.name)
+            .make_netns(workload, fresh)
+            .and_then(|()| self.apply_network(&net.name))
             .and_then(|()| self.apply_endpoint(workload, &net.name));
         if let Err(e) = done {
             let _ = self.undo_endpoint(workload, &net.name);
@@ -85,6 +90,20 @@ impl Ctl {
             return Err(e);
         }
         Ok(Some(ep))
+    }
+
+    /// Makes a fresh workload's namespace, unless one of its name exists already (then it is
+    /// the user's, and stays when the workload goes). Only here: a namespace lost later is
+    /// gone, never made again.
+    fn make_netns(&mut self, workload: &str, fresh: bool) -> Result<(), CtlError> {
+        if fresh && !nl::netns_exists(workload) {
+            nl::netns_create(workload)?;
+            if let Some(w) = self.state.workloads.get_mut(workload) {
+                w.made_netns = true;
+            }
+            self.save()?;
+        }
+        Ok(())
     }
 
     pub(super) fn attach_special(
@@ -111,6 +130,11 @@ impl Ctl {
                 if let Sandbox::Container(oo) = &o.sandbox {
                     return refused(format!(
                         "container:{other}: {other} itself shares {oo}'s namespace; join container:{oo}"
+                    ));
+                }
+                if self.gone().contains(other) {
+                    return refused(format!(
+                        "container:{other}: the namespace of {other} was deleted behind l2ctl's back"
                     ));
                 }
                 if o.sandbox == Sandbox::Host {

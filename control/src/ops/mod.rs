@@ -8,8 +8,9 @@
 //!
 //! One concern per module, each of the pure ones testable without root: `validate` (what
 //! people type), `ids` (ids and MACs), `specs` (the daemon's port tables), `render`
-//! (reports) are pure; `networks` and `endpoints` change the state and its address pools;
-//! `apply` brings the daemon and the kernel to the state, with the netlink steps of `link`;
+//! (reports) and `recover` (what a restarted daemon lacks, which workloads are gone) are
+//! pure; `networks` and `endpoints` change the state and its address pools; `apply` brings
+//! the daemon and the kernel to the state, with the netlink steps of `link`;
 //! `undo` takes an operation's traces away again.
 
 mod apply;
@@ -17,20 +18,25 @@ mod endpoints;
 mod ids;
 mod link;
 mod networks;
+mod recover;
 mod render;
 mod specs;
 mod undo;
 mod validate;
 
+pub use apply::{daemon_lacks, gone_note};
 use ids::{mac_for, random_hex, random_mac};
 use link::{again, configure, gone};
 use networks::predefined;
+pub use recover::{Step, gone_workloads, plan};
 use render::describe;
-pub use render::{InspectEndpoint, InspectIpam, InspectOptions, InspectPool, NetworkInspect};
+pub use render::{
+    EndpointState, InspectEndpoint, InspectIpam, InspectOptions, InspectPool, NetworkInspect,
+};
 use specs::sub_port;
 use validate::{check_mode, parent_free, parse_parent, valid_name};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 impl Ctl {
     /// `l2ctl network inspect`: Docker's shape, l2sw's facts.
     pub fn inspect(&self, name: &str) -> Result<NetworkInspect, CtlError> {
-        Ok(inspect(&self.state, self.network(name)?))
+        Ok(inspect(&self.state, self.network(name)?, &self.gone()))
     }
 }
 
@@ -96,10 +96,42 @@ pub struct InspectEndpoint {
     pub ipv6_address: Option<String>,
     /// Source-mode macvlan: the allowed source MACs.
     pub source_macs: Vec<Mac>,
+    /// Whether the endpoint is there, or gone with its namespace.
+    pub state: EndpointState,
+}
+
+/// Whether a workload's endpoints are there (`attached`), or gone with a namespace deleted
+/// behind l2ctl's back (`gone`: `detach` cleans up, nothing restores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    /// Its namespace exists.
+    Attached,
+    /// Its namespace was deleted.
+    Gone,
+}
+
+impl EndpointState {
+    /// `w`'s, given the workloads that are gone.
+    pub fn of(w: &Workload, gone: &BTreeSet<String>) -> EndpointState {
+        if gone.contains(&w.name) {
+            EndpointState::Gone
+        } else {
+            EndpointState::Attached
+        }
+    }
+
+    /// As `ps` shows it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndpointState::Attached => "attached",
+            EndpointState::Gone => "gone (namespace deleted)",
+        }
+    }
 }
 
 /// `net` as `network inspect` shows it.
-pub(super) fn inspect(state: &State, net: &Network) -> NetworkInspect {
+pub(super) fn inspect(state: &State, net: &Network, gone: &BTreeSet<String>) -> NetworkInspect {
     let config = net
         .pools
         .iter()
@@ -133,6 +165,7 @@ pub(super) fn inspect(state: &State, net: &Network) -> NetworkInspect {
                 ipv4_address: cidr(true),
                 ipv6_address: cidr(false),
                 source_macs: e.source_macs.clone(),
+                state: EndpointState::of(w, gone),
             };
             (w.name.clone(), ep)
         })
@@ -226,7 +259,7 @@ mod tests {
                 origin: None,
             },
         );
-        let v = serde_json::to_value(inspect(&state, &net)).unwrap();
+        let v = serde_json::to_value(inspect(&state, &net, &BTreeSet::new())).unwrap();
         assert_eq!(v["Driver"], "macvlan");
         assert_eq!(v["Options"]["mode"], "source");
         assert_eq!(v["Options"]["parent"], "eth1.10");
@@ -240,6 +273,10 @@ mod tests {
         assert_eq!(web["Port"], "veth");
         assert_eq!(web["SwitchEnd"], "l2v-1");
         assert_eq!(web["SourceMacs"][0], "02:00:00:00:00:07");
+        assert_eq!(web["State"], "attached");
         assert_eq!(describe(&state.workloads["web"]), "on front");
+        let gone = ["web".to_owned()].into();
+        let v = serde_json::to_value(inspect(&state, &net, &gone)).unwrap();
+        assert_eq!(v["Containers"]["web"]["State"], "gone");
     }
 }
