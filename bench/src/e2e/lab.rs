@@ -594,6 +594,17 @@ impl Ovs {
             run(&mut c)
         };
         vsctl(&["--no-wait", "init"])?;
+        // Offloads as the ends have them (checksum left to finish, TCP super-frames): without
+        // userspace TSO, ovs-vswitchd reads veth frames without their virtio_net_hdr and sends
+        // on checksums nobody finishes, which the ends drop. Set before ovs-vswitchd starts,
+        // which reads it once.
+        vsctl(&[
+            "--no-wait",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "other_config:userspace-tso-enable=true",
+        ])?;
         let mut v = Command::new("taskset");
         v.args([
             "-c",
