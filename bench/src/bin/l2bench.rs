@@ -47,9 +47,10 @@ use l2sw_bench::e2e::traffic::GenKind;
 /// outside). So every target, kernel and l2sw, can carry TCP and round trips as built: one
 /// that does not is reported as failing, with its reason.
 ///
-/// Open vSwitch's userspace datapath (`ovs-netdev`) is measured where `ovs-vswitchd` is
-/// installed. The generator runs on core 0 (and a kernel target's forwarding with it, in
-/// the sender's softirq), l2sw (or ovs-vswitchd) on core 1. Nothing outside the namespaces
+/// Open vSwitch's userspace datapath (`ovs-netdev`, with `userspace-tso-enable`, so that it
+/// carries what the ends offload) is measured where `ovs-vswitchd` is installed. The
+/// generator runs on core 0 (and a kernel target's forwarding with it, in the sender's
+/// softirq), l2sw (or ovs-vswitchd) on core 1. Nothing outside the namespaces
 /// l2bench makes is touched; they are removed on exit.
 ///
 /// Examples:
