@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use l2sw::api::ErrorKind;
 use l2sw::wire::Mac;
+use l2sw_control::client::Client;
 use l2sw_control::embedded::EmbeddedDaemon;
 use l2sw_control::nl::{self, Links};
 use l2sw_control::probe::udp_reaches;
@@ -150,6 +152,27 @@ impl Lab {
             d.stop();
         }
         self.daemon = Some(EmbeddedDaemon::start(&self.socket()).unwrap());
+    }
+
+    /// The `stats` table's cell in column `column` of port `port`'s row.
+    fn cell(&self, net: &str, port: &str, column: &str) -> String {
+        let text = self.ok(&["stats", net]);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("PORT "))
+            .unwrap_or_else(|| panic!("no table in\n{text}"));
+        let header: Vec<&str> = lines[at].split_whitespace().collect();
+        let i = header
+            .iter()
+            .position(|h| *h == column)
+            .unwrap_or_else(|| panic!("no column {column} in\n{text}"));
+        let row = lines[at + 1..]
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(port))
+            .unwrap_or_else(|| panic!("no port {port} in\n{text}"));
+        // Every cell before DROPS is one word.
+        row.split_whitespace().nth(i).unwrap().to_owned()
     }
 }
 
@@ -1485,4 +1508,90 @@ fn a_namespace_deleted_behind_l2ctls_back_is_gone_not_made_again() {
         lab.ok(&["detach", w, "--network", "front"]);
     }
     assert!(lab.our_namespaces().is_empty());
+}
+
+#[test]
+fn storm_limits_and_learning_caps_change_a_running_network_and_show_in_stats() {
+    let Some(lab) = Lab::new("l2ctl-runtime") else {
+        return;
+    };
+    let (a, b) = (lab.w("a"), lab.w("b"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.61.0.0/24"]);
+    lab.ok(&["attach", &a, "--network", "front"]);
+    lab.ok(&["attach", &b, "--network", "front"]);
+    assert_eq!(lab.cell("front", &a, "STORM"), "-");
+    // No cap yet: the count alone.
+    assert!(lab.cell("front", &a, "LEARNED").parse::<u32>().is_ok());
+
+    lab.ok(&[
+        "storm",
+        "front",
+        &a,
+        "--broadcast",
+        "100",
+        "--multicast",
+        "50",
+    ]);
+    assert_eq!(lab.cell("front", &a, "STORM"), "bc=100,mc=50");
+    assert_eq!(lab.cell("front", &b, "STORM"), "-");
+    lab.ok(&["storm", "front", &a]);
+    assert_eq!(
+        lab.cell("front", &a, "STORM"),
+        "-",
+        "no class given: no limits"
+    );
+
+    // A cap of one MAC on a: its second source is refused and counted.
+    lab.ok(&["learn-cap", "front", "1", "--port", &a]);
+    let ping = |from: &str| {
+        lab.l2ctl(&["exec", from, "--", "ping", "-c1", "-W1", "10.61.0.3"]);
+    };
+    ping(&a);
+    assert_eq!(lab.cell("front", &a, "LEARNED"), "1/1");
+    assert_eq!(lab.cell("front", &a, "SEC-REFUSED"), "0");
+    lab.ok(&[
+        "exec",
+        &a,
+        "--",
+        "ip",
+        "link",
+        "set",
+        "dev",
+        "eth0",
+        "address",
+        "02:00:00:61:00:99",
+    ]);
+    ping(&a);
+    let refused: u64 = lab.cell("front", &a, "SEC-REFUSED").parse().unwrap();
+    assert!(refused >= 1, "{}", lab.ok(&["stats", "front"]));
+    assert!(lab.ok(&["stats", "front"]).contains("PortSecurity="));
+    assert_eq!(lab.cell("front", &b, "FLAPS"), "0");
+
+    // The bridge-wide cap shows in the FDB line; 0 lifts it.
+    lab.ok(&["learn-cap", "front", "500"]);
+    assert!(lab.ok(&["stats", "front"]).contains("(cap 500)"));
+    lab.ok(&["learn-cap", "front", "0"]);
+    assert!(!lab.ok(&["stats", "front"]).contains("(cap "));
+
+    // Refusals name what is missing, with the daemon's kind underneath.
+    let err = lab.fails(&["storm", "front", "nobody", "--broadcast", "1"]);
+    assert!(err.contains("no port \"nobody\""), "{err}");
+    let err = lab.fails(&["learn-cap", "nowhere", "1"]);
+    assert!(err.contains("no network \"nowhere\""), "{err}");
+    let client = Client::new(lab.socket());
+    let e = client.set_max_learned("nowhere", None, 1).unwrap_err();
+    assert!(e.is_no_network(), "{e}");
+    let e = client
+        .set_storm("front", "nobody", l2sw::config::StormSpec::default())
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        Some(&ErrorKind::NoSuchPort {
+            port: "nobody".into()
+        })
+    );
+
+    for w in [&a, &b] {
+        lab.ok(&["detach", w, "--network", "front"]);
+    }
 }
