@@ -145,6 +145,34 @@ pub struct HostAccess {
 /// The aux address name `host-access` reserves.
 pub const HOST_ACCESS_AUX: &str = "host-access";
 
+#[cfg(test)]
+impl Network {
+    /// A network for unit tests: made by l2ctl, active, with no pools and no host side.
+    pub(crate) fn sample(
+        name: &str,
+        driver: Driver,
+        mode: Option<MacvlanMode>,
+        parent: Option<Parent>,
+    ) -> Network {
+        Network {
+            name: name.into(),
+            id: "0123456789ab".into(),
+            driver,
+            mode,
+            parent,
+            internal: false,
+            hairpin: false,
+            pools: Vec::new(),
+            predefined: false,
+            active: true,
+            host_port: None,
+            mac: None,
+            host_access: None,
+            origin: None,
+        }
+    }
+}
+
 /// One network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {

@@ -93,20 +93,9 @@ mod tests {
 
     fn net(name: &str, host_port: bool) -> Network {
         Network {
-            name: name.into(),
-            id: "0123456789ab".into(),
-            driver: Driver::Bridge,
-            mode: None,
-            parent: None,
             internal: !host_port,
-            hairpin: false,
-            pools: Vec::new(),
-            predefined: false,
-            active: true,
             host_port: host_port.then(|| "l2br-x".into()),
-            mac: None,
-            host_access: None,
-            origin: None,
+            ..Network::sample(name, Driver::Bridge, None, None)
         }
     }
 

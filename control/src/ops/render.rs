@@ -220,24 +220,19 @@ mod tests {
         )
         .unwrap();
         let mut state = State::new(None);
+        let parent = Parent {
+            interface: "eth1".into(),
+            vid: Some(10),
+        };
         let net = Network {
-            name: "front".into(),
             id: "abc".into(),
-            driver: Driver::Macvlan,
-            mode: Some(MacvlanMode::Source),
-            parent: Some(Parent {
-                interface: "eth1".into(),
-                vid: Some(10),
-            }),
-            internal: false,
-            hairpin: false,
             pools: vec![pool],
-            predefined: false,
-            active: true,
-            host_port: None,
-            mac: None,
-            host_access: None,
-            origin: None,
+            ..Network::sample(
+                "front",
+                Driver::Macvlan,
+                Some(MacvlanMode::Source),
+                Some(parent),
+            )
         };
         state.networks.insert("front".into(), net.clone());
         let ep = Endpoint {

@@ -110,22 +110,7 @@ mod tests {
     use super::*;
 
     fn network(driver: Driver, mode: Option<MacvlanMode>, parent: Option<Parent>) -> Network {
-        Network {
-            name: "lan".into(),
-            id: "0123456789ab".into(),
-            driver,
-            mode,
-            parent,
-            internal: false,
-            hairpin: false,
-            pools: Vec::new(),
-            predefined: false,
-            active: true,
-            host_port: None,
-            mac: None,
-            host_access: None,
-            origin: None,
-        }
+        Network::sample("lan", driver, mode, parent)
     }
 
     /// Every port table l2ctl sends plans as the daemon would plan it.

@@ -162,24 +162,17 @@ mod tests {
         assert_eq!(parse_parent("eth1").unwrap().vid, None);
         assert_eq!(parse_parent("br.lan").unwrap().interface, "br.lan");
         assert!(refusal(parse_parent("eth1.4095")).contains("between 1-4094"));
-        let on = |vid, mode| Network {
-            name: format!("n{vid:?}"),
-            id: String::new(),
-            driver: Driver::Macvlan,
-            mode: Some(mode),
-            parent: Some(Parent {
+        let on = |vid, mode| {
+            let parent = Parent {
                 interface: "eth1".into(),
                 vid,
-            }),
-            internal: false,
-            hairpin: false,
-            pools: Vec::new(),
-            predefined: false,
-            active: true,
-            host_port: None,
-            mac: None,
-            host_access: None,
-            origin: None,
+            };
+            Network::sample(
+                &format!("n{vid:?}"),
+                Driver::Macvlan,
+                Some(mode),
+                Some(parent),
+            )
         };
         let others = [on(Some(10), MacvlanMode::Bridge)];
         assert!(parent_free(&others, &parse_parent("eth1.20").unwrap(), false).is_ok());
