@@ -174,12 +174,7 @@ fn reply(sock: &UdpSocket, seq: u64, deadline: Instant) -> io::Result<bool> {
                     return Ok(true);
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if super::sys::timed_out(&e) => {
                 return Ok(false);
             }
             // An ICMP error for an earlier request (port unreachable): not this reply.

@@ -963,12 +963,7 @@ fn receive(
                 first.get_or_insert(last);
                 bytes += n as u64;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if sys::timed_out(&e) => {
                 stalled = true;
                 break;
             }
@@ -995,12 +990,7 @@ fn send(mut s: TcpStream, stream: Duration) -> io::Result<bool> {
     while Instant::now() < end {
         match s.write(&buf) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if sys::timed_out(&e) => {
                 stalled = true;
                 break;
             }

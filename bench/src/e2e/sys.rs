@@ -93,3 +93,12 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
     let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
     Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
 }
+
+/// Whether `e` is a socket timeout: a read or write that waited its whole `SO_RCVTIMEO` or
+/// `SO_SNDTIMEO` (Linux says `EAGAIN`, which std reports as `WouldBlock`; `TimedOut` too).
+pub fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
