@@ -1335,7 +1335,7 @@ fn a_source_network_on_a_veth_parent_delivers_as_the_kernel_does() {
     let mut differ = Vec::new();
     let mut copied_to_a = Vec::new();
     for (what, dst, src) in frames {
-        let f = craft::ethernet(dst, src, 0x88b5, what.as_bytes());
+        let f = craft::ethernet(dst, src, craft::ETHERTYPE_EXPERIMENTAL, what.as_bytes());
         let kernel = deliveries(std::slice::from_ref(&k_a), &k_station, &f);
         let l2sw = deliveries(std::slice::from_ref(&l_a), &l_station, &f);
         if kernel != l2sw {

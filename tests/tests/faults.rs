@@ -183,8 +183,13 @@ fn a_transient_send_error_loses_its_frames_a_vanished_interface_detaches() {
         engine.attach(*id, Box::new(p)).unwrap();
     }
     let mut flood = |engine: &mut Engine, i: u8| {
-        h0.send(&craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, &[i]))
-            .unwrap();
+        h0.send(&craft::ethernet(
+            Mac::BROADCAST,
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            &[i],
+        ))
+        .unwrap();
         assert_eq!(engine.service(ids[0]), 1);
     };
     // A full device queue, the link down, an interrupted call: the frame is lost for s2
@@ -231,7 +236,12 @@ fn a_link_set_down_is_transient_and_its_port_forwards_once_it_is_up() {
     // pc goes down: broadcasts from a still reach b, and the sends to pc fail (`ENETDOWN`).
     sb.ip(&sw, &["link", "set", "pc", "down"]);
     for i in 0..20u8 {
-        let f = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, &[b'd', i]);
+        let f = craft::ethernet(
+            Mac::BROADCAST,
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            &[b'd', i],
+        );
         a.send(&f);
         assert_eq!(count_arrivals(&b, &f), 1, "b gets broadcast {i}");
     }
@@ -241,7 +251,12 @@ fn a_link_set_down_is_transient_and_its_port_forwards_once_it_is_up() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut i = 0u8;
     loop {
-        let f = craft::ethernet(Mac::BROADCAST, station(1), 0x88b5, &[b'u', i]);
+        let f = craft::ethernet(
+            Mac::BROADCAST,
+            station(1),
+            craft::ETHERTYPE_EXPERIMENTAL,
+            &[b'u', i],
+        );
         a.send(&f);
         if count_arrivals(&c, &f) == 1 {
             break;
