@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
 use l2sw_control::args::{AttachArgs, NetworkArgs};
-use l2sw_control::client::Client;
+use l2sw_control::client::{Client, ClientError};
 use l2sw_control::modes::Mode;
 use l2sw_control::ops::{self, Ctl, CtlError};
 use l2sw_control::{explain, nl, show, state, topology, verify};
@@ -325,7 +325,8 @@ fn run(cli: Cli) -> Fallible {
     let daemon = || {
         let client = Client::new(&cli.socket);
         match ops::daemon_lacks(&cli.state_dir, &client) {
-            Ok(false) | Err(CtlError::Daemon(_)) => {} // the command itself says how to start one
+            // Nobody listens: the command itself says how to start one.
+            Ok(false) | Err(CtlError::Daemon(ClientError::NoDaemon { .. })) => {}
             Ok(true) => match open() {
                 Ok(mut ctl) => restore(&mut ctl),
                 Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
@@ -613,7 +614,8 @@ fn restore(ctl: &mut Ctl) {
             warn_gone(ctl);
         }
         Ok(_) => {}
-        Err(CtlError::Daemon(_)) => {} // the command itself will say how to start one
+        // Nobody listens: the command itself will say how to start one.
+        Err(CtlError::Daemon(ClientError::NoDaemon { .. })) => {}
         Err(e) => eprintln!("l2ctl: warning: could not restore the saved state: {e}"),
     }
 }
