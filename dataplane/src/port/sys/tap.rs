@@ -13,6 +13,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use super::uring::{FIXED, NOWAIT, Uring};
 use super::{SysError, link};
@@ -23,6 +24,10 @@ const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+
+/// How long creating a TAP device waits for a device of the same name that is still
+/// attached (EBUSY) to go, e.g. one held by the io_uring of a daemon just killed.
+const BUSY_PATIENCE: Duration = Duration::from_secs(2);
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
 const TUN_F_CSUM: libc::c_uint = 0x01;
@@ -67,9 +72,21 @@ impl TapDevice {
         // SAFETY: `raw` is a fresh descriptor owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-        // SAFETY: TUNSETIFF reads and writes an ifreq, which `req` is, for the call's length.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &raw mut req) } < 0 {
-            return Err(SysError::last("create TAP (TUNSETIFF)", name));
+        // A device of that name still attached to a file says EBUSY. After a daemon is killed
+        // its TAP devices go with its files, but an io_uring that holds one is torn down
+        // later by a kernel worker: give a dying holder a moment before refusing.
+        let deadline = Instant::now() + BUSY_PATIENCE;
+        loop {
+            // SAFETY: TUNSETIFF reads and writes an ifreq, which `req` is, for the call's
+            // length.
+            if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &raw mut req) } == 0 {
+                break;
+            }
+            let e = SysError::last("create TAP (TUNSETIFF)", name);
+            if e.source.raw_os_error() != Some(libc::EBUSY) || Instant::now() >= deadline {
+                return Err(e);
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         let hdr = VNET_HDR_LEN as libc::c_int;
         // SAFETY: TUNSETVNETHDRSZ reads one int, which `hdr` is.
