@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod lab;
+pub mod rootfs;
 
 use std::process::Command;
 use std::sync::Arc;
