@@ -1,12 +1,17 @@
 //! `parse`: arbitrary bytes through l2sw's wire parsing, which must never panic and must agree
 //! with the bytes it read: `FrameInfo::parse` (at several size limits), the L3 address
 //! extraction ipvlan demultiplexes on, VLAN classification and every egress tag edit, the
-//! one-line `Summary`, and (for UTF-8 input) MAC address text with its round trip.
+//! one-line `Summary`, the VXLAN header (its parse agrees with the bytes, a header built for
+//! the VNI read parses back, the outer source port stays in range), and (for UTF-8 input) MAC
+//! address text with its round trip.
 
 #![no_main]
 
 use l2sw::fwd::{TagOp, Vid, VlanMode};
-use l2sw::wire::{FrameInfo, Mac, Side, Summary, TPID_8021AD, TPID_8021Q, l3_addr};
+use l2sw::wire::vxlan::{FLAG_I, SRC_PORTS, source_port};
+use l2sw::wire::{
+    FrameInfo, Mac, Side, Summary, TPID_8021AD, TPID_8021Q, Vni, VxlanError, VxlanHeader, l3_addr,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             edits_round_trip(data, &info);
         }
     }
+    vxlan_agrees_with_bytes(data);
     let line = Summary::new(data).to_string();
     assert!(!line.contains('\n'), "a summary is one line: {line:?}");
     if let Ok(text) = std::str::from_utf8(data)
@@ -82,5 +88,26 @@ fn edits_round_trip(data: &[u8], info: &FrameInfo) {
             _ => continue,
         };
         assert_eq!(trunk.classify(&seen), expect, "{op:?}");
+    }
+}
+
+/// The VXLAN header parse accepts exactly the headers RFC 7348 allows, reads the VNI the bytes
+/// hold, and a header built for that VNI is the bytes' own.
+fn vxlan_agrees_with_bytes(data: &[u8]) {
+    assert!(SRC_PORTS.contains(&source_port(data)));
+    match VxlanHeader::parse(data) {
+        Ok(h) => {
+            assert!(data.len() >= 22);
+            assert_eq!(data[0], FLAG_I);
+            assert_eq!(&data[1..4], &[0, 0, 0]);
+            assert_eq!(data[7], 0);
+            assert_eq!(h.vni, u32::from_be_bytes([0, data[4], data[5], data[6]]));
+            if let Ok(vni) = Vni::new(h.vni) {
+                assert_eq!(&VxlanHeader::build(vni)[..], &data[..8]);
+            }
+        }
+        Err(VxlanError::Short { len }) => assert!(len < 22 && len == data.len()),
+        Err(VxlanError::NoVni { flags }) => assert_eq!(flags & FLAG_I, 0),
+        Err(VxlanError::Reserved { bits }) => assert_ne!(bits, 0),
     }
 }
