@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use l2sw::api::{FdbKind, FdbRow, NetworkStats};
 use l2sw::config::StormSpec;
+use l2sw::port::vxlan::OverlayState;
 use serde_json::{Value, json};
 
 use crate::ops::EndpointState;
@@ -194,6 +195,7 @@ pub fn fdb(out: &mut impl Write, rows: &[FdbRow], json: bool) -> io::Result<()> 
         let line = serde_json::to_string(rows).map_err(io::Error::other)?;
         return writeln!(out, "{line}");
     }
+    let remote = rows.iter().any(|r| r.vtep.is_some());
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -202,15 +204,23 @@ pub fn fdb(out: &mut impl Write, rows: &[FdbRow], json: bool) -> io::Result<()> 
                 FdbKind::Static => ("static", "-".into()),
                 FdbKind::Local => ("local", "-".into()),
             };
-            vec![
+            let mut row = vec![
                 r.mac.to_string(),
                 r.vid.to_string(),
                 r.port.clone(),
                 kind.into(),
                 age,
-            ]
+            ];
+            if remote {
+                row.push(r.vtep.map_or_else(|| "-".into(), |v| v.to_string()));
+            }
+            row
         })
         .collect();
+    if remote {
+        // An overlay network: each remote MAC with the VTEP it is behind.
+        return table(out, &["MAC", "VLAN", "PORT", "KIND", "AGE", "VTEP"], &rows);
+    }
     table(out, &["MAC", "VLAN", "PORT", "KIND", "AGE"], &rows)
 }
 
@@ -331,8 +341,47 @@ pub fn stats(
             ],
             &rows,
         )?;
+        for p in &s.ports {
+            if let Some(o) = &p.overlay {
+                overlay(out, &p.name, o)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// An overlay port's VNI, its remotes and their counters, and its own.
+fn overlay(out: &mut impl Write, port: &str, o: &OverlayState) -> io::Result<()> {
+    let c = &o.counters;
+    let last = c
+        .last_unknown
+        .map(|a| format!(" (last {a})"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "overlay {port}: vni {} local {}:{} learn-remotes {} learning {}; unknown senders {}{last}, super-frames not sent {}",
+        o.vni,
+        o.local,
+        o.port,
+        if o.learn_remotes { "on" } else { "off" },
+        if o.learning { "on" } else { "off" },
+        c.unknown_sender,
+        c.super_frames
+    )?;
+    let rows: Vec<Vec<String>> = o
+        .remotes
+        .iter()
+        .map(|r| {
+            vec![
+                r.vtep.to_string(),
+                if r.flood { "flood" } else { "learned" }.into(),
+                r.counters.rx.to_string(),
+                r.counters.tx.to_string(),
+                r.counters.tx_dropped.to_string(),
+            ]
+        })
+        .collect();
+    table(out, &["VTEP", "LIST", "RX", "TX", "TX-DROPPED"], &rows)
 }
 
 #[cfg(test)]
@@ -371,6 +420,7 @@ mod tests {
                 port_security_refused: 2,
                 flaps: 3,
             }),
+            overlay: None,
         };
         let stats = NetworkStats {
             engine: EngineStats {
@@ -435,6 +485,7 @@ mod tests {
             kind,
             sticky: false,
             age_secs,
+            vtep: None,
         };
         let rows = [row(FdbKind::Dynamic, 1.25), row(FdbKind::Static, 0.0)];
         let text = render(|o| super::fdb(o, &rows, false));

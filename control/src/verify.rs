@@ -440,6 +440,7 @@ fn place(ns: &str, interface: &str) -> PortPlace {
         interface: interface.to_owned(),
         netns: Some(ns.to_owned()),
         handover: Handover::Blocks,
+        vxlan: None,
     }
 }
 

@@ -63,8 +63,12 @@ impl Narrate for TraceRecord {
             .offload
             .as_deref()
             .map_or_else(String::new, |o| format!(" ({o})"));
+        let from = self
+            .from_vtep
+            .as_deref()
+            .map_or_else(String::new, |v| format!(" from VTEP {v}"));
         let mut s = format!(
-            "#{:<4} {t:>8.3}s  in {}  {} bytes{offload}{vlan}\n      {}\n",
+            "#{:<4} {t:>8.3}s  in {}{from}  {} bytes{offload}{vlan}\n      {}\n",
             self.seq, self.ingress, self.len, self.summary
         );
         if let Some(l) = &self.learned {
@@ -80,7 +84,13 @@ impl Narrate for TraceRecord {
                 let why = self.drop_why.as_deref().unwrap_or_default();
                 s += &format!("      ✗ dropped: {r} ({why})\n");
             }
-            _ => s += &format!("      → {}\n", to.join(", ")),
+            _ => {
+                let vtep = self
+                    .to_vtep
+                    .as_deref()
+                    .map_or_else(String::new, |v| format!(" (to VTEP {v})"));
+                s += &format!("      → {}{vtep}\n", to.join(", "));
+            }
         }
         s
     }
@@ -260,6 +270,8 @@ mod tests {
             len: 60,
             offload: None,
             summary: "02:42:0a:14:00:02 > ff:ff:ff:ff:ff:ff, ARP who-has 10.20.0.3".into(),
+            from_vtep: None,
+            to_vtep: None,
             vid: l2sw::fwd::Vid::UNAWARE,
             learned: Some("new entry".into()),
             kernel_fn: "br_flood".into(),
@@ -277,6 +289,17 @@ mod tests {
         assert!(text.contains("learn: source new entry"));
         assert!(text.contains("rule:  br_flood: unknown unicast flooded"));
         assert!(text.contains("→ db, cache, (host)"));
+        let overlay = TraceRecord {
+            ingress: "vxlan".into(),
+            from_vtep: Some("192.0.2.2".into()),
+            to_vtep: Some("192.0.2.3".into()),
+            egress: vec!["vxlan".into()],
+            host: false,
+            ..r.clone()
+        };
+        let text = overlay.render(1_000_000);
+        assert!(text.contains("in vxlan from VTEP 192.0.2.2"), "{text}");
+        assert!(text.contains("→ vxlan (to VTEP 192.0.2.3)"), "{text}");
         let superframe = TraceRecord {
             len: 65226,
             offload: Some("tcp4 seg 1448, csum@34+16".into()),

@@ -16,7 +16,7 @@
 //! storm = { broadcast = 1000, unknown_unicast = 1000, multicast = 5000 }   # frames/s
 //! ```
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,8 @@ use crate::fwd::{
     Vid, VidSet, VlanMode,
 };
 use crate::port::sys::ring::Handover;
-use crate::wire::Mac;
+use crate::port::vxlan::VxlanConfig;
+use crate::wire::{Mac, Vni};
 
 /// A value spelled as one of a closed list of names in the configuration file and on the
 /// control socket. Serialized as its name; an unknown name is refused with the key it stands
@@ -192,6 +193,7 @@ named!(RxRing, "rx_ring", {
 named!(PortKind, "kind", {
     PortKind::AfPacket => "af_packet",
     PortKind::Tap => "tap",
+    PortKind::Vxlan => "vxlan",
 });
 
 named!(StpState, "state", {
@@ -335,6 +337,50 @@ pub struct PortSpec {
     /// Uplink: accept every frame (veth-like) instead of the sub-interfaces' MACs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promiscuous: Option<bool>,
+    /// `kind = "vxlan"`: the overlay's VNI, local VTEP, UDP port and remotes. The port is a
+    /// bridge port (the overlay's split horizon is "never back out of the ingress port").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanSpec>,
+}
+
+/// An overlay port's settings, as `[network.port.vxlan]` or `vxlan = { ... }`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanSpec {
+    /// The VNI, 1..=16777215.
+    pub vni: u32,
+    /// The local VTEP address (an address of the port's namespace).
+    pub local: Ipv4Addr,
+    /// The UDP port (default 4789, IANA's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The flood list: the remote VTEPs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<Ipv4Addr>,
+    /// Accept frames from any sender, learning it as a remote (default off: only the flood
+    /// list's VTEPs get frames in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learn_remotes: Option<bool>,
+    /// Learn which VTEP each remote MAC is behind (default on); off for static remote entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+}
+
+impl VxlanSpec {
+    /// The port's settings, every value checked (errors name the value).
+    pub fn config(&self) -> Result<VxlanConfig, String> {
+        let vni = Vni::new(self.vni).map_err(|e| format!("vxlan.vni: {e}"))?;
+        let cfg = VxlanConfig {
+            vni,
+            local: self.local,
+            port: self.port.unwrap_or(crate::wire::vxlan::IANA_PORT),
+            remotes: self.remotes.clone(),
+            learn_remotes: self.learn_remotes.unwrap_or(false),
+            learning: self.learning.unwrap_or(true),
+        };
+        cfg.check().map_err(|e| format!("vxlan: {e}"))?;
+        Ok(cfg)
+    }
 }
 
 /// Storm-control limits of a port, in frames per second; an absent class (or 0) is unlimited.
@@ -423,6 +469,8 @@ pub enum PortKind {
     AfPacket,
     /// A TAP device l2sw creates.
     Tap,
+    /// An overlay port: a UDP socket on the local VTEP address (`vxlan` table).
+    Vxlan,
 }
 
 /// Where a port's frames come from: kind, interface and namespace.
@@ -436,6 +484,8 @@ pub struct PortPlace {
     pub netns: Option<String>,
     /// AF_PACKET: how the receive ring hands frames over.
     pub handover: Handover,
+    /// An overlay port's settings (`kind = "vxlan"`).
+    pub vxlan: Option<VxlanConfig>,
 }
 
 /// A network ready to build: the switch settings and each port's configuration and place.
@@ -600,19 +650,41 @@ impl PortSpec {
             check_netns(ns).map_err(err)?;
         }
         let handover = match (self.rx_ring, kind) {
-            (None | Some(RxRing::Frames), PortKind::AfPacket) | (None, PortKind::Tap) => {
-                Handover::Frames
+            (None | Some(RxRing::Frames), PortKind::AfPacket)
+            | (None, PortKind::Tap | PortKind::Vxlan) => Handover::Frames,
+            (Some(_), PortKind::Vxlan) => {
+                return Err(err("rx_ring: a VXLAN port has no receive ring".into()));
             }
             (Some(RxRing::Blocks), _) => Handover::Blocks,
             (Some(RxRing::Frames), PortKind::Tap) => {
                 return Err(err("rx_ring: a TAP port has no receive ring".into()));
             }
         };
+        let vxlan = match (kind, &self.vxlan) {
+            (PortKind::Vxlan, Some(v)) => Some(v.config().map_err(err)?),
+            (PortKind::Vxlan, None) => {
+                return Err(err(
+                    "kind = \"vxlan\" needs a vxlan table: { vni = N, local = \"IP\", remotes = [...] }"
+                        .into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(err("vxlan applies to kind = \"vxlan\" ports only".into()));
+            }
+            (_, None) => None,
+        };
+        if kind == PortKind::Vxlan && self.role != PortRole::Bridge {
+            return Err(err(format!(
+                "a VXLAN port is a bridge port, not a {} port",
+                self.role
+            )));
+        }
         Ok(PortPlace {
             kind,
             interface: self.interface.clone(),
             netns: self.netns.clone(),
             handover,
+            vxlan,
         })
     }
 

@@ -16,6 +16,7 @@ use crate::port::Port;
 use crate::port::af_packet::{AfPacketPort, Options};
 use crate::port::sys::SysError;
 use crate::port::tap::TapPort;
+use crate::port::vxlan::VxlanPort;
 
 /// Why the daemon could not start a network.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +170,7 @@ pub fn open_port(place: &PortPlace, max_frame: usize) -> Result<Box<dyn Port + S
         interface,
         netns,
         handover,
+        vxlan,
     } = place;
     let opts = Options::with_handover(*handover, max_frame);
     match (kind, netns) {
@@ -180,6 +182,16 @@ pub fn open_port(place: &PortPlace, max_frame: usize) -> Result<Box<dyn Port + S
         }
         (PortKind::Tap, Some(ns)) => TapPort::create_in(ns, interface, max_frame).map(box_port),
         (PortKind::Tap, None) => TapPort::create(interface, max_frame).map(box_port),
+        (PortKind::Vxlan, ns) => {
+            let cfg = vxlan.clone().ok_or_else(|| {
+                SysError::new(
+                    "configure VXLAN",
+                    interface,
+                    io::Error::new(io::ErrorKind::InvalidInput, "no vxlan settings"),
+                )
+            })?;
+            VxlanPort::open(interface, cfg, ns.as_deref(), max_frame).map(box_port)
+        }
     }
 }
 

@@ -18,9 +18,11 @@ use crate::fwd::{
     Batch, ConfigError, DropReason, FLAP_MOVES, FdbError, MAX_PORTS, PortConfig, PortId, PortSet,
     Role, RxFilter, StormControl, Switch, TagOp, Tick, Verdict, Vid,
 };
+use crate::port::vxlan::{OverlayState, VxlanConfigError, VxlanPort};
 use crate::port::{ErrorClass, Port, TxFrame, classify};
 use crate::trace::{Capture, Direction, Tracer};
-use crate::wire::Mac;
+use crate::wire::{Mac, Meta, Vtep};
+use std::net::Ipv4Addr;
 
 /// Frames read from one port before the switch decides them.
 pub const BATCH: usize = 32;
@@ -494,7 +496,13 @@ impl Engine {
                 let Some((_, frame)) = batch.frame(i) else {
                     continue;
                 };
-                let meta = batch.meta(i);
+                // On the way out the metadata names the VTEP the FDB chose (none: the flood
+                // list), never the one the frame came from.
+                let meta = Meta {
+                    vtep: it.vtep,
+                    snoop: false,
+                    ..batch.meta(i)
+                };
                 frames[n] = match it.tag {
                     TagOp::Keep => TxFrame { frame, meta },
                     op => {
@@ -649,6 +657,12 @@ pub enum ChangeError {
     /// The switch has no FDB.
     #[error("not a learning bridge: it has no FDB")]
     NoFdb,
+    /// The port is not an overlay (VXLAN) port.
+    #[error("port {0:?} is not an overlay (VXLAN) port")]
+    NotOverlay(String),
+    /// The overlay port refused the change.
+    #[error(transparent)]
+    Overlay(#[from] VxlanConfigError),
     /// The switch refused the configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -719,6 +733,66 @@ impl Engine {
         let fdb = self.sw.fdb_mut().ok_or(ChangeError::NoFdb)?;
         fdb.add_static(now, vid, mac, id, sticky)?;
         Ok(())
+    }
+
+    /// Adds an operator entry for `mac` behind remote VTEP `vtep` of overlay port `port`
+    /// (`bridge fdb add MAC dev vx dst IP`): frames to it go to that VTEP alone.
+    pub fn add_static_remote(
+        &mut self,
+        vid: Vid,
+        mac: Mac,
+        port: &str,
+        vtep: Ipv4Addr,
+    ) -> Result<(), ChangeError> {
+        let now = self.now();
+        let id = self.port_id(port)?;
+        if self.ports[id.index()]
+            .as_ref()
+            .and_then(|p| p.as_vxlan())
+            .is_none()
+        {
+            return Err(ChangeError::NotOverlay(port.to_owned()));
+        }
+        let fdb = self.sw.fdb_mut().ok_or(ChangeError::NoFdb)?;
+        fdb.add_static_via(now, vid, mac, id, false, Some(Vtep(vtep)))?;
+        Ok(())
+    }
+
+    /// The overlay port `port`, or why not.
+    fn overlay_mut(&mut self, port: &str) -> Result<&mut VxlanPort, ChangeError> {
+        let id = self.port_id(port)?;
+        self.ports[id.index()]
+            .as_mut()
+            .and_then(|p| p.as_vxlan_mut())
+            .ok_or_else(|| ChangeError::NotOverlay(port.to_owned()))
+    }
+
+    /// Adds remote VTEP `vtep` to overlay port `port`'s flood list.
+    pub fn add_remote(&mut self, port: &str, vtep: Ipv4Addr) -> Result<(), ChangeError> {
+        self.overlay_mut(port)?.add_remote(vtep)?;
+        tracing::info!(port = %port, %vtep, "remote VTEP added");
+        Ok(())
+    }
+
+    /// Removes remote VTEP `vtep` from overlay port `port` and forgets every MAC behind it
+    /// (a host that left the overlay); returns how many FDB entries went with it.
+    pub fn remove_remote(&mut self, port: &str, vtep: Ipv4Addr) -> Result<usize, ChangeError> {
+        self.overlay_mut(port)?.remove_remote(vtep)?;
+        let flushed = self.sw.fdb_mut().map_or(0, |f| f.flush_vtep(Vtep(vtep)));
+        tracing::info!(port = %port, %vtep, flushed, "remote VTEP removed");
+        Ok(flushed)
+    }
+
+    /// Every overlay port's state (remotes, counters), by port.
+    pub fn overlays(&self) -> Vec<(PortId, OverlayState)> {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let state = p.as_ref()?.as_vxlan()?.state();
+                Some((PortId::new(i)?, state))
+            })
+            .collect()
     }
 
     /// Sets the FDB's ageing time (zero: nothing is learned).

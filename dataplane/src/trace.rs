@@ -41,6 +41,13 @@ pub struct TraceRecord {
     pub offload: Option<String>,
     /// The headers, as tcpdump would print them.
     pub summary: String,
+    /// From an overlay port: the remote VTEP the frame came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_vtep: Option<String>,
+    /// To an overlay port, a known unicast: the remote VTEP its FDB entry named (a flood
+    /// goes to every VTEP of the port's flood list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_vtep: Option<String>,
     /// The VLAN it was classified into ([`Vid::UNAWARE`]: none).
     pub vid: Vid,
     /// What learning its source did (`None`: the mode does not learn or did not get there).
@@ -150,13 +157,20 @@ impl Raw {
             Learned::Off => "learning off".to_owned(),
         });
         let head = &self.head[..self.len.min(HEAD)];
+        let offload = Meta {
+            vtep: None,
+            snoop: false,
+            ..self.meta
+        };
         TraceRecord {
             seq: self.seq,
             time_us: self.time_us,
             ingress: sw.port_name(self.ingress),
             len: self.len,
-            offload: (self.meta != Meta::NONE).then(|| self.meta.to_string()),
+            offload: (offload != Meta::NONE).then(|| offload.to_string()),
             summary: Summary::new(head).to_string(),
+            from_vtep: self.meta.vtep.map(|v| v.to_string()),
+            to_vtep: d.vtep.map(|v| v.to_string()),
             vid: d.vid,
             learned,
             kernel_fn: d.why.kernel_fn().into(),

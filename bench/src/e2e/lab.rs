@@ -94,6 +94,7 @@ impl Target {
             Kind::Direct => "nothing between the ends".to_owned(),
             Kind::KernelBridge => "the kernel's bridge".to_owned(),
             Kind::L2swBridge(PortKind::Tap, _) => "l2sw's bridge on TAP ports".to_owned(),
+            Kind::L2swBridge(PortKind::Vxlan, _) => "l2sw's bridge on a VXLAN port".to_owned(),
             Kind::L2swBridge(PortKind::AfPacket, h) => {
                 format!("l2sw's bridge on AF_PACKET ports, {}", ring(h))
             }
@@ -349,6 +350,11 @@ impl Lab {
                 ],
                 ("pa", "pb"),
             )),
+            Kind::L2swBridge(PortKind::Vxlan, _) => {
+                return Err(BenchError::Setup(
+                    "a VXLAN port joins the overlay targets, not the two-end bridge".into(),
+                ));
+            }
             Kind::KernelMacvlan(mode) => {
                 let sw = ns.create("sw")?;
                 let e = ns.create("e")?;
@@ -498,6 +504,7 @@ fn place(kind: PortKind, ns: &str, interface: &str, handover: Handover) -> PortP
         interface: interface.to_owned(),
         netns: Some(ns.to_owned()),
         handover,
+        vxlan: None,
     }
 }
 

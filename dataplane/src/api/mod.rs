@@ -16,6 +16,8 @@
 //! {"v":1,"op":"remove_port","network":"lab","port":"veth-c"}
 //! {"v":1,"op":"add_network","network":{"name":"lab2","mode":"bridge","port":[{"interface":"veth-d","role":"bridge"}]}}
 //! {"v":1,"op":"remove_network","network":"lab2"}
+//! {"v":1,"op":"add_remote","network":"ov","port":"vxlan","vtep":"192.0.2.3"}
+//! {"v":1,"op":"remove_remote","network":"ov","port":"vxlan","vtep":"192.0.2.3"}
 //! {"v":1,"op":"trace","network":"lab","count":20,"port":"veth-a"}
 //! {"v":1,"op":"trace_take","network":"lab"}
 //! {"v":1,"op":"trace_stop","network":"lab"}
@@ -50,6 +52,7 @@ use crate::config::{ConfigFileError, NetworkSpec, PortSpec, StormSpec};
 use crate::daemon::{self, CallError, Handle, Networks, NetworksError};
 use crate::engine::{ChangeError, Engine, EngineStats};
 use crate::fwd::{ConfigError, PortId};
+use crate::port::vxlan::VxlanConfigError;
 use crate::trace::{Capture, Tracer};
 
 /// What requests act on: the running networks, and whether networks can be added or removed
@@ -139,6 +142,15 @@ fn refused(e: ChangeError, field: &str) -> ApiError {
             field: "mac".into(),
         },
         ChangeError::Attach { .. } => ErrorKind::Failed,
+        ChangeError::NotOverlay(_) => ErrorKind::Invalid {
+            field: "port".into(),
+        },
+        ChangeError::Overlay(VxlanConfigError::Duplicate(v)) => ErrorKind::Exists {
+            name: v.to_string(),
+        },
+        ChangeError::Overlay(_) => ErrorKind::Invalid {
+            field: "vtep".into(),
+        },
     };
     ApiError::new(kind, e.to_string())
 }
@@ -210,9 +222,31 @@ pub fn dispatch<N: NetworkSet + ?Sized>(req: Request, set: &N) -> Result<Reply, 
             port,
             vid,
             sticky,
+            vtep,
         } => on(find(&network)?, move |e| {
-            e.add_static(vid, mac, &port, sticky)
-                .map_err(|e| refused(e, "mac"))
+            match vtep {
+                None => e.add_static(vid, mac, &port, sticky),
+                Some(v) => e.add_static_remote(vid, mac, &port, v),
+            }
+            .map_err(|e| refused(e, "mac"))
+        })
+        .map(done),
+        Request::AddRemote {
+            network,
+            port,
+            vtep,
+        } => on(find(&network)?, move |e| {
+            e.add_remote(&port, vtep).map_err(|e| refused(e, "vtep"))
+        })
+        .map(done),
+        Request::RemoveRemote {
+            network,
+            port,
+            vtep,
+        } => on(find(&network)?, move |e| {
+            e.remove_remote(&port, vtep)
+                .map(|_| ())
+                .map_err(|e| refused(e, "vtep"))
         })
         .map(done),
         Request::SetStorm {
@@ -329,9 +363,14 @@ fn stats(e: &mut Engine) -> NetworkStats {
     let now = e.tick();
     let sw = e.switch();
     let fdb = sw.fdb();
+    let mut overlays = e.overlays();
     let ports = sw
         .ports()
         .map(|(id, p)| {
+            let overlay = overlays
+                .iter()
+                .position(|(o, _)| *o == id)
+                .map(|i| overlays.swap_remove(i).1);
             let c = e.port_counters(id);
             let storm = p.cfg.storm;
             proto::PortStats {
@@ -352,6 +391,7 @@ fn stats(e: &mut Engine) -> NetworkStats {
                         flaps: s.flaps,
                     }
                 }),
+                overlay,
             }
         })
         .collect();
@@ -413,6 +453,7 @@ fn fdb_rows(e: &mut Engine) -> Option<Vec<FdbRow>> {
                 kind: r.kind.into(),
                 sticky: r.sticky,
                 age_secs: f64::from(r.age) / 100.0,
+                vtep: r.vtep.map(|v| v.0),
             })
             .collect(),
     )
@@ -677,6 +718,25 @@ mod tests {
                 port: "pa".into(),
                 vid: crate::fwd::Vid::new(10),
                 sticky: true,
+                vtep: None,
+            },
+            Request::AddStatic {
+                network: net(),
+                mac: Mac([2, 0, 0, 0, 0, 9]),
+                port: "vxlan".into(),
+                vid: crate::fwd::Vid::UNAWARE,
+                sticky: false,
+                vtep: Some(std::net::Ipv4Addr::new(192, 0, 2, 7)),
+            },
+            Request::AddRemote {
+                network: net(),
+                port: "vxlan".into(),
+                vtep: std::net::Ipv4Addr::new(192, 0, 2, 7),
+            },
+            Request::RemoveRemote {
+                network: net(),
+                port: "vxlan".into(),
+                vtep: std::net::Ipv4Addr::new(192, 0, 2, 7),
             },
             Request::SetStorm {
                 network: net(),
@@ -752,6 +812,7 @@ mod tests {
                     port_security_refused: 1,
                     flaps: 0,
                 }),
+                overlay: None,
             }],
             fdb: Some(proto::FdbStatsInfo {
                 entries: 2,
@@ -780,6 +841,8 @@ mod tests {
             len: 60,
             offload: None,
             summary: "s".into(),
+            from_vtep: Some("192.0.2.7".into()),
+            to_vtep: None,
             vid: crate::fwd::Vid::UNAWARE,
             learned: Some("new entry".into()),
             kernel_fn: "br_flood".into(),
@@ -812,6 +875,7 @@ mod tests {
                     kind: FdbKind::Dynamic,
                     sticky: false,
                     age_secs: 1.5,
+                    vtep: Some(std::net::Ipv4Addr::new(192, 0, 2, 7)),
                 }]),
             ),
             (

@@ -19,8 +19,10 @@ use serde_json::{Map, Value};
 use crate::config::{NetworkMode, NetworkSpec, PortSpec, StormSpec};
 use crate::engine::EngineStats;
 use crate::fwd::{EntryKind, Vid};
+use crate::port::vxlan::OverlayState;
 use crate::trace::{Captured, TraceRecord};
 use crate::wire::Mac;
+use std::net::Ipv4Addr;
 
 /// The protocol version this daemon and its clients speak.
 pub const VERSION: u32 = 1;
@@ -89,6 +91,28 @@ pub enum Request {
         /// Never moves.
         #[serde(default)]
         sticky: bool,
+        /// On an overlay port: the remote VTEP the station is behind (frames to it go there
+        /// alone, as `bridge fdb add MAC dev vx dst IP` on a kernel VTEP).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vtep: Option<Ipv4Addr>,
+    },
+    /// Adds a remote VTEP to an overlay port's flood list.
+    AddRemote {
+        /// The network.
+        network: String,
+        /// The overlay port's name.
+        port: String,
+        /// The remote VTEP's underlay address.
+        vtep: Ipv4Addr,
+    },
+    /// Removes a remote VTEP from an overlay port; the MACs behind it are forgotten.
+    RemoveRemote {
+        /// The network.
+        network: String,
+        /// The overlay port's name.
+        port: String,
+        /// The remote VTEP's underlay address.
+        vtep: Ipv4Addr,
     },
     /// Replaces a port's storm-control limits (an absent class, or 0, is unlimited), as the
     /// configuration file's `storm` table.
@@ -417,6 +441,10 @@ pub struct FdbRow {
     pub sticky: bool,
     /// Seconds since it was last seen (dynamic entries).
     pub age_secs: f64,
+    /// Behind an overlay port: the remote VTEP the station is behind (absent: unknown, frames
+    /// to it go to every VTEP of the flood list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtep: Option<Ipv4Addr>,
 }
 
 /// A network's counters: the engine's, each port's and, for a bridge, the FDB's.
@@ -458,6 +486,9 @@ pub struct PortStats {
     /// A bridge port's learning.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub learning: Option<PortLearning>,
+    /// An overlay port's VNI, remotes and counters per remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<OverlayState>,
 }
 
 /// A bridge port's learned MACs, cap and refusals.
@@ -584,6 +615,8 @@ impl Reply {
             | Request::AddNetwork { .. }
             | Request::RemovePort { .. }
             | Request::AddStatic { .. }
+            | Request::AddRemote { .. }
+            | Request::RemoveRemote { .. }
             | Request::SetStorm { .. }
             | Request::SetMaxLearned { .. }
             | Request::Trace { .. }

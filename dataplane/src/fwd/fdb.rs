@@ -17,7 +17,7 @@ use hashbrown::HashMap;
 use super::clock::{TICKS_PER_SEC, Tick, ticks};
 use super::ports::{MAX_PORTS, PortId};
 use super::vlan::Vid;
-use crate::wire::Mac;
+use crate::wire::{Mac, Vtep};
 
 /// Default ageing time (`BR_DEFAULT_AGEING_TIME`, 300 s).
 pub const DEFAULT_AGEING: Duration = Duration::from_secs(300);
@@ -38,11 +38,16 @@ pub const FLAP_RING: usize = 32;
 const STATIC: u8 = 1;
 const STICKY: u8 = 2;
 const LOCAL: u8 = 4;
+/// The entry names a remote VTEP (kept in [`Fdb`]'s side table, so that entries stay 8 bytes
+/// and a network without an overlay never looks there).
+const REMOTE: u8 = 8;
 /// The kind bits of `Entry::flags`; the bits above count the entry's moves in its window.
 const KIND: u8 = STATIC | STICKY | LOCAL;
-const MOVES_SHIFT: u32 = 3;
+/// The bits a move keeps.
+const KEEP: u8 = KIND | REMOTE;
+const MOVES_SHIFT: u32 = 4;
 const MOVES_MAX: u8 = u8::MAX >> MOVES_SHIFT;
-const _: () = assert!(FLAP_MOVES <= MOVES_MAX && KIND < 1 << MOVES_SHIFT);
+const _: () = assert!(FLAP_MOVES <= MOVES_MAX && KEEP < 1 << MOVES_SHIFT);
 
 /// 8 bytes: the move counter lives in the spare bits of `flags` and the padding, so flap
 /// detection costs the table no memory.
@@ -82,7 +87,7 @@ impl Entry {
             self.window = window;
             1
         };
-        self.flags = (self.flags & KIND) | (moves << MOVES_SHIFT);
+        self.flags = (self.flags & KEEP) | (moves << MOVES_SHIFT);
         moves == FLAP_MOVES
     }
 }
@@ -118,6 +123,9 @@ pub struct FdbEntry {
     pub sticky: bool,
     /// Centiseconds since the MAC last sent a frame (or since it was added).
     pub age: u32,
+    /// Behind an overlay port: the remote VTEP the MAC is behind (`None`: unknown, frames to
+    /// it go to every VTEP of the flood list).
+    pub vtep: Option<Vtep>,
 }
 
 /// What learning a source did.
@@ -260,6 +268,9 @@ pub struct Fdb {
     acct: Accounting,
     stats: FdbStats,
     flaps: [Option<Flap>; FLAP_RING],
+    /// The VTEP of each entry flagged [`REMOTE`] (the kernel vxlan FDB's `MAC -> remote IP`),
+    /// and of no other entry.
+    vteps: HashMap<u64, Vtep, foldhash::fast::RandomState>,
 }
 
 impl Default for Fdb {
@@ -281,6 +292,7 @@ impl Fdb {
             },
             stats: FdbStats::default(),
             flaps: [None; FLAP_RING],
+            vteps: HashMap::with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
@@ -447,6 +459,116 @@ impl Fdb {
         Some((e.port, e.flags & LOCAL != 0))
     }
 
+    /// [`Fdb::lookup`], with the remote VTEP the entry names (`vxlan_find_mac`).
+    #[inline(always)]
+    pub fn lookup_via(
+        &self,
+        now: Tick,
+        vid: Vid,
+        mac: Mac,
+    ) -> Option<(PortId, bool, Option<Vtep>)> {
+        let k = key(vid, mac);
+        let e = self.map.get(&k)?;
+        if self.expired(e, now) {
+            return None;
+        }
+        let vtep = if e.flags & REMOTE != 0 {
+            self.vteps.get(&k).copied()
+        } else {
+            None
+        };
+        Some((e.port, e.flags & LOCAL != 0, vtep))
+    }
+
+    /// [`Fdb::learn`] for a frame that came from remote VTEP `vtep` over an overlay port
+    /// (`vxlan_snoop`): the entry names the VTEP. `None` (a local port, or an overlay that does
+    /// not learn remotes) leaves a refreshed entry's VTEP as it was; a MAC that moved forgets
+    /// the VTEP it had. A static entry's VTEP is never overwritten by learning.
+    #[inline(always)]
+    pub fn learn_via(
+        &mut self,
+        now: Tick,
+        vid: Vid,
+        mac: Mac,
+        port: PortId,
+        vtep: Option<Vtep>,
+    ) -> Learned {
+        let learned = self.learn(now, vid, mac, port);
+        if vtep.is_some() || !self.vteps.is_empty() {
+            let k = key(vid, mac);
+            let set = match learned {
+                Learned::New => vtep.map(Some),
+                Learned::Refreshed => vtep
+                    .filter(|_| self.map.get(&k).is_some_and(|e| e.flags & STATIC == 0))
+                    .map(Some),
+                Learned::Moved { .. } => Some(vtep),
+                _ => None,
+            };
+            if let Some(v) = set {
+                self.set_vtep(k, v);
+            }
+        }
+        learned
+    }
+
+    fn set_vtep(&mut self, k: u64, vtep: Option<Vtep>) {
+        let Some(e) = self.map.get_mut(&k) else {
+            return;
+        };
+        match vtep {
+            Some(v) => {
+                e.flags |= REMOTE;
+                self.vteps.insert(k, v);
+            }
+            None => {
+                e.flags &= !REMOTE;
+                self.vteps.remove(&k);
+            }
+        }
+    }
+
+    /// Drops side-table VTEPs whose entries are gone (after a bulk removal).
+    fn prune_vteps(&mut self) {
+        if !self.vteps.is_empty() {
+            let map = &self.map;
+            self.vteps
+                .retain(|k, _| map.get(k).is_some_and(|e| e.flags & REMOTE != 0));
+        }
+    }
+
+    /// Removes every entry naming `vtep` (a remote that left the overlay); returns how many.
+    pub fn flush_vtep(&mut self, vtep: Vtep) -> usize {
+        let gone: Vec<u64> = self
+            .vteps
+            .iter()
+            .filter(|(_, v)| **v == vtep)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            if let Some(e) = self.map.remove(k) {
+                self.acct.remove(&e);
+            }
+            self.vteps.remove(k);
+        }
+        gone.len()
+    }
+
+    /// [`Fdb::add_static`] behind remote VTEP `vtep` (a static remote entry, as
+    /// `bridge fdb add MAC dev vx dst IP` makes on a kernel VTEP).
+    pub fn add_static_via(
+        &mut self,
+        now: Tick,
+        vid: Vid,
+        mac: Mac,
+        port: PortId,
+        sticky: bool,
+        vtep: Option<Vtep>,
+    ) -> Result<(), FdbError> {
+        self.add_static(now, vid, mac, port, sticky)?;
+        self.set_vtep(key(vid, mac), vtep);
+        Ok(())
+    }
+
     /// Removes expired dynamic entries (`br_fdb_cleanup`); returns how many.
     pub fn age(&mut self, now: Tick) -> usize {
         let before = self.map.len();
@@ -457,6 +579,9 @@ impl Fdb {
             .retain(|_, e| !(now.since(e.updated) >= ageing && acct.remove(e)));
         let removed = before - self.map.len();
         self.stats.expired += removed as u64;
+        if removed != 0 {
+            self.prune_vteps();
+        }
         removed
     }
 
@@ -509,6 +634,7 @@ impl Fdb {
             }
             Some(old) => {
                 self.acct.remove(&old);
+                self.vteps.remove(&key(vid, mac));
                 Ok(())
             }
             None => Ok(()),
@@ -520,6 +646,7 @@ impl Fdb {
         match self.map.remove(&key(vid, mac)) {
             Some(e) => {
                 self.acct.remove(&e);
+                self.vteps.remove(&key(vid, mac));
                 true
             }
             None => false,
@@ -536,6 +663,7 @@ impl Fdb {
             }
             keep
         });
+        self.prune_vteps();
     }
 
     /// Removes every dynamic entry.
@@ -545,6 +673,7 @@ impl Fdb {
         for p in self.acct.ports.iter_mut() {
             p.learned = 0;
         }
+        self.prune_vteps();
     }
 
     /// Every live entry at `now`, in no particular order.
@@ -565,6 +694,11 @@ impl Fdb {
                 },
                 sticky: e.flags & STICKY != 0,
                 age: now.since(e.updated),
+                vtep: if e.flags & REMOTE != 0 {
+                    self.vteps.get(k).copied()
+                } else {
+                    None
+                },
             })
     }
 }

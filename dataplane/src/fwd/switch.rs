@@ -18,7 +18,7 @@ use super::ports::{MAX_PORTS, PortId, PortSet};
 use super::storm::{Police, Storm, StormControl, Unpoliced};
 use super::verdict::{Decision, DropReason, Verdict, Why};
 use super::vlan::{EgressVlan, TagOp, Vid, VlanError, VlanMode};
-use crate::wire::{Fault, FrameInfo, Mac, Meta, WireError};
+use crate::wire::{Fault, FrameInfo, Mac, Meta, OverlayFault, Vtep, WireError};
 
 /// Default MTU; the largest frame is MTU + Ethernet header + one VLAN tag
 /// (`is_skb_forwardable`).
@@ -358,6 +358,8 @@ pub struct TxItem {
     pub frame: u16,
     /// The 802.1Q edit for this egress port.
     pub tag: TagOp,
+    /// To an overlay port: the remote VTEP the FDB named (`None`: the flood list).
+    pub vtep: Option<Vtep>,
 }
 
 /// Frames in, decisions and per-port TX queues out. Reused from batch to batch: after the first
@@ -860,22 +862,23 @@ impl Switch {
         } = batch;
         for (i, d) in decisions.iter().enumerate() {
             let frame = i as u16;
-            let mut push = |p: PortId| {
+            let mut push = |p: PortId, vtep: Option<Vtep>| {
                 let tag = TagOp::for_egress(self.egress[p.index()], d.vid, d.ctag);
-                queues[p.index()].push(TxItem { frame, tag });
+                queues[p.index()].push(TxItem { frame, tag, vtep });
                 touched.insert(p);
             };
             match d.verdict {
-                Verdict::Unicast(p) => push(p),
-                Verdict::Flood { ports, .. } => ports.iter().for_each(&mut push),
+                Verdict::Unicast(p) => push(p, d.vtep),
+                Verdict::Flood { ports, .. } => ports.iter().for_each(|p| push(p, None)),
                 Verdict::Host | Verdict::Drop(_) => {}
             }
             if d.verdict.to_host() {
                 match self.host {
-                    Some(h) => push(h),
+                    Some(h) => push(h, None),
                     None => host.push(TxItem {
                         frame,
                         tag: TagOp::Keep,
+                        vtep: None,
                     }),
                 }
             }
@@ -1026,6 +1029,16 @@ impl<'a, M: Rules, P: Police> Decider<'a, M, P> {
             Some(Fault::BadHeader(_)) => {
                 return d.set(Verdict::Drop(DropReason::BadOffload), Why::BadOffload);
             }
+            Some(Fault::Overlay(f)) => {
+                let (reason, why) = match f {
+                    OverlayFault::Header(_) => (DropReason::VxlanHeader, Why::VxBadHeader),
+                    OverlayFault::Vni { .. } => (DropReason::VxlanVni, Why::VxWrongVni),
+                    OverlayFault::UnknownSender(_) => {
+                        (DropReason::VxlanUnknownSender, Why::VxUnknownSender)
+                    }
+                };
+                return d.set(Verdict::Drop(reason), why);
+            }
         }
         // A super-frame is judged by its segments, as `is_skb_forwardable` does; its own
         // length is bounded only by what a port can receive.
@@ -1066,6 +1079,7 @@ impl<'a, M: Rules, P: Police> Decider<'a, M, P> {
             frame,
             info,
             vid,
+            vtep: meta.vtep.filter(|_| meta.snoop),
         };
         let now = self.now;
         self.mode.decide(&self.cx, now, &rx, d);

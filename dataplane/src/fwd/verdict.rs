@@ -6,7 +6,7 @@
 use super::fdb::Learned;
 use super::ports::{PortId, PortSet};
 use super::vlan::Vid;
-use crate::wire::Tag;
+use crate::wire::{Tag, Vtep};
 
 /// Where one frame goes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -133,6 +133,12 @@ drop_reasons! {
     StormMulticast => "multicast over the ingress port's storm-control rate",
     /// Port security: a new source on a bridge port already at its cap of learned MACs.
     PortSecurity => "new source on a port at its learned-MAC cap (port security)",
+    /// Overlay: a VXLAN header that is too short, has the I flag clear or sets reserved bits.
+    VxlanHeader => "malformed VXLAN header (short, I flag clear or reserved bits set)",
+    /// Overlay: a VXLAN packet of another VNI than the network's.
+    VxlanVni => "VXLAN packet of another VNI",
+    /// Overlay: a VXLAN packet from an address that is no VTEP of the network.
+    VxlanUnknownSender => "VXLAN packet from a sender that is not a remote VTEP of the network",
 }
 
 /// Whether a rule floods, and what: the table's own column, which storm control charges
@@ -280,6 +286,13 @@ whys! {
     /// ipvlan: PAUSE never queued for slaves.
     IpPause => ("ipvlan_multicast_enqueue", "MAC control frame: not distributed", No),
 
+    /// Overlay: the VXLAN header is malformed.
+    VxBadHeader => ("vxlan_rcv", "VXLAN header too short, I flag clear or reserved bits set: dropped", No),
+    /// Overlay: another network's VNI.
+    VxWrongVni => ("vxlan_rcv / vxlan_vs_find_vni", "no network with that VNI on this port: dropped", No),
+    /// Overlay: a sender that is no remote of the network.
+    VxUnknownSender => ("l2sw only: the kernel accepts VXLAN from any sender", "sender not in the flood list nor a static remote (learn-remotes off): dropped", No),
+
     /// Any mode: a flood or fan-out over its class's rate on the ingress port.
     StormControl => ("l2sw only: the kernel has no storm control", "flood class over the ingress port's rate limit: dropped", No),
 }
@@ -297,6 +310,9 @@ pub struct Decision {
     pub ctag: Option<Tag>,
     /// What learning the source did (`None` when the mode does not learn or did not get there).
     pub learned: Option<Learned>,
+    /// For a known unicast to an overlay port: the remote VTEP its FDB entry names (`None`:
+    /// every VTEP of the port's flood list).
+    pub vtep: Option<Vtep>,
 }
 
 impl Decision {
@@ -312,6 +328,7 @@ impl Decision {
             vid: Vid::UNAWARE,
             ctag: None,
             learned: None,
+            vtep: None,
         }
     }
 
@@ -324,6 +341,7 @@ impl Decision {
             vid: Vid::UNAWARE,
             ctag: None,
             learned: None,
+            vtep: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod mem;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tap;
+pub mod vxlan;
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -136,6 +137,16 @@ pub trait Port {
     /// A descriptor that becomes readable when frames wait; `None` for ports that must be
     /// polled (in-memory ports).
     fn readiness(&self) -> Option<BorrowedFd<'_>>;
+
+    /// The overlay port behind this one, if it is one (its remotes and counters).
+    fn as_vxlan(&self) -> Option<&vxlan::VxlanPort> {
+        None
+    }
+
+    /// [`Port::as_vxlan`], to change its remotes.
+    fn as_vxlan_mut(&mut self) -> Option<&mut vxlan::VxlanPort> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! | 6..8 | `csum_start`: where checksumming starts, from the frame's first byte |
 //! | 8..10 | `csum_offset`: where the checksum goes, from `csum_start` |
 
+use super::vxlan::{OverlayFault, Vtep};
+
 /// `sizeof(struct virtio_net_hdr)`.
 pub const VNET_HDR_LEN: usize = 10;
 
@@ -91,6 +93,12 @@ pub struct Meta {
     pub csum_valid: bool,
     /// Something went wrong on the way in: the core drops such a frame, by name.
     pub fault: Option<Fault>,
+    /// Overlay ports: on receive, the remote VTEP the frame came from; on send, the VTEP it
+    /// goes to (`None`: every VTEP of the flood list, head-end replication).
+    pub vtep: Option<Vtep>,
+    /// On receive from an overlay: whether the switch may learn the source MAC behind
+    /// [`Meta::vtep`] (`vxlan_snoop`); off on a network whose remote entries are static.
+    pub snoop: bool,
 }
 
 /// Why a port could not deliver a frame whole and as announced.
@@ -104,6 +112,8 @@ pub enum Fault {
     },
     /// The frame's `virtio_net_hdr` announces something l2sw cannot honour.
     BadHeader(MetaError),
+    /// An overlay port refused the packet that carried it.
+    Overlay(OverlayFault),
 }
 
 /// A `virtio_net_hdr` l2sw cannot honour. The frame is dropped, counted by the port.
@@ -128,6 +138,8 @@ impl Meta {
         hdr_len: 0,
         csum_valid: false,
         fault: None,
+        vtep: None,
+        snoop: false,
     };
 
     /// Metadata for a frame that did not arrive as it should have.
@@ -187,7 +199,7 @@ impl Meta {
             gso,
             hdr_len: le16(2),
             csum_valid: flags & F_DATA_VALID != 0,
-            fault: None,
+            ..Meta::NONE
         })
     }
 
@@ -288,6 +300,11 @@ impl std::fmt::Display for Meta {
         match self.fault {
             Some(Fault::Truncated { len }) => write!(f, "{sep}truncated from {len}")?,
             Some(Fault::BadHeader(e)) => write!(f, "{sep}{e}")?,
+            Some(Fault::Overlay(OverlayFault::Header(e))) => write!(f, "{sep}{e}")?,
+            Some(Fault::Overlay(OverlayFault::Vni { vni })) => write!(f, "{sep}VNI {vni}")?,
+            Some(Fault::Overlay(OverlayFault::UnknownSender(v))) => {
+                write!(f, "{sep}from unknown VTEP {v}")?;
+            }
             None => {}
         }
         Ok(())

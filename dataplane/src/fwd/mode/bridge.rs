@@ -277,8 +277,9 @@ impl Bridge {
                 Why::BrFloodMulticast,
             );
         } else {
-            match self.fdb.lookup(now, rx.vid, dst) {
-                Some((to, _)) => {
+            match self.fdb.lookup_via(now, rx.vid, dst) {
+                Some((to, _, vtep)) => {
+                    d.vtep = vtep;
                     self.forward(cx, rx, PortBits::default(), to, d);
                     // The host side never gets its own frame back, even with a promiscuous bridge.
                     d.verdict = strip_host(d.verdict);
@@ -398,7 +399,7 @@ impl Rules for Bridge {
                 // __br_handle_local_finish: learned (unless no_linklocal_learn), passed up the
                 // port itself, not forwarded; this happens in any port state.
                 d.learned = (learns && !self.cfg.no_linklocal_learn)
-                    .then(|| self.fdb.learn(now, rx.vid, src, rx.port));
+                    .then(|| self.fdb.learn_via(now, rx.vid, src, rx.port, rx.vtep));
                 return d.set(
                     Verdict::Drop(DropReason::LinkLocal),
                     Why::BrLinkLocalConsumed,
@@ -411,7 +412,7 @@ impl Rules for Bridge {
         }
         // br_handle_frame_finish: learn first, then the learning state drops.
         if f.has(PortBits::LEARNING) {
-            let learned = self.fdb.learn(now, rx.vid, src, rx.port);
+            let learned = self.fdb.learn_via(now, rx.vid, src, rx.port, rx.vtep);
             d.learned = Some(learned);
             if matches!(learned, Learned::PortCap) {
                 return d.set(Verdict::Drop(DropReason::PortSecurity), Why::BrPortSecurity);
@@ -435,9 +436,12 @@ impl Rules for Bridge {
                 Why::BrFloodMulticast,
             );
         } else {
-            match self.fdb.lookup(now, rx.vid, dst) {
-                Some((_, true)) => d.set(Verdict::Host, Why::BrLocal),
-                Some((to, false)) => self.forward(cx, rx, f, to, d),
+            match self.fdb.lookup_via(now, rx.vid, dst) {
+                Some((_, true, _)) => d.set(Verdict::Host, Why::BrLocal),
+                Some((to, false, vtep)) => {
+                    d.vtep = vtep;
+                    self.forward(cx, rx, f, to, d);
+                }
                 None => {
                     let v = self.flood(cx, rx, f, self.flood_uc, self.cfg.host_promisc);
                     d.set(v, Why::BrFloodUnknown);

@@ -22,6 +22,8 @@ pub(crate) struct Ingress<'a> {
     pub(crate) frame: &'a [u8],
     pub(crate) info: &'a FrameInfo,
     pub(crate) vid: Vid,
+    /// From an overlay port that learns remotes: the VTEP the frame came from.
+    pub(crate) vtep: Option<crate::wire::Vtep>,
 }
 
 /// The switch-wide facts a mode reads.

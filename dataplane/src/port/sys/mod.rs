@@ -8,6 +8,7 @@ pub mod packet;
 pub mod ring;
 pub mod tap;
 pub mod txring;
+pub mod udp;
 pub mod uring;
 
 use std::io;
