@@ -2,7 +2,7 @@
 //! request, parsed by clap and by serde, so `l2ctl network create` and `[[network]]` in
 //! `l2ctl up` can never disagree.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use l2sw::wire::Mac;
@@ -59,7 +59,8 @@ pub struct NetworkArgs {
     pub name: String,
     /// bridge: a learning bridge with a host port carrying the gateway (like docker0).
     /// macvlan: sub-interfaces with their own MACs on --parent. ipvlan: sub-interfaces that
-    /// share --parent's MAC and are told apart by IP address (L2 mode).
+    /// share --parent's MAC and are told apart by IP address (L2 mode). overlay: one L2
+    /// segment across hosts over VXLAN (--vni, --local, --remote).
     #[arg(long, short = 'd', value_enum, default_value_t = Driver::Bridge)]
     #[serde(default = "default_driver")]
     pub driver: Driver,
@@ -102,6 +103,28 @@ pub struct NetworkArgs {
     #[arg(long)]
     #[serde(default)]
     pub hairpin: bool,
+    /// overlay: the VXLAN Network Identifier, 1..=16777215 (the same on every host).
+    #[arg(long)]
+    #[serde(default)]
+    pub vni: Option<u32>,
+    /// overlay: this host's VTEP address (an address of the host namespace; the underlay).
+    #[arg(long)]
+    #[serde(default)]
+    pub local: Option<Ipv4Addr>,
+    /// overlay: another host's VTEP address (repeat): broadcasts, multicasts and unknown
+    /// unicasts go to each (head-end replication), and only these get frames in.
+    #[arg(long)]
+    #[serde(default)]
+    pub remote: Vec<Ipv4Addr>,
+    /// overlay: accept frames from any VTEP, learning it as a remote (as the kernel does);
+    /// off by default.
+    #[arg(long = "learn-remotes")]
+    #[serde(default)]
+    pub learn_remotes: bool,
+    /// overlay: the VXLAN UDP port, here and at every remote (default 4789).
+    #[arg(long = "vxlan-port")]
+    #[serde(default)]
+    pub vxlan_port: Option<u16>,
 }
 
 /// `l2ctl attach` and a topology's `[[workload.attach]]`.

@@ -183,6 +183,34 @@ impl Client {
         })
     }
 
+    /// Adds a remote VTEP to an overlay port's flood list.
+    pub fn add_remote(
+        &self,
+        network: &str,
+        port: &str,
+        vtep: std::net::Ipv4Addr,
+    ) -> Result<(), ClientError> {
+        self.act(&Request::AddRemote {
+            network: network.to_owned(),
+            port: port.to_owned(),
+            vtep,
+        })
+    }
+
+    /// Removes a remote VTEP from an overlay port (the MACs behind it go too).
+    pub fn remove_remote(
+        &self,
+        network: &str,
+        port: &str,
+        vtep: std::net::Ipv4Addr,
+    ) -> Result<(), ClientError> {
+        self.act(&Request::RemoveRemote {
+            network: network.to_owned(),
+            port: port.to_owned(),
+            vtep,
+        })
+    }
+
     /// Replaces a port's storm-control limits.
     pub fn set_storm(
         &self,

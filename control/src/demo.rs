@@ -62,6 +62,11 @@ fn net(name: &str, driver: Driver) -> NetworkArgs {
         aux_address: Vec::new(),
         internal: false,
         hairpin: false,
+        vni: None,
+        local: None,
+        remote: Vec::new(),
+        learn_remotes: false,
+        vxlan_port: None,
     }
 }
 

@@ -273,6 +273,26 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum RemoteCmd {
+    /// Add a remote VTEP to the flood list: it gets broadcasts and unknown unicasts, and its
+    /// frames are accepted.
+    Add {
+        /// The overlay network.
+        name: String,
+        /// The remote host's VTEP address.
+        vtep: std::net::Ipv4Addr,
+    },
+    /// Remove a remote VTEP (a host that left): nothing goes to it or comes from it any more,
+    /// and the MACs behind it are forgotten.
+    Rm {
+        /// The overlay network.
+        name: String,
+        /// The remote host's VTEP address.
+        vtep: std::net::Ipv4Addr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum NetworkCmd {
     /// Create a network.
     ///
@@ -281,8 +301,13 @@ enum NetworkCmd {
     ///   l2ctl network create lan -d macvlan --parent eth1 --subnet 192.168.1.0/24 \
     ///       --gateway 192.168.1.1 --aux-address host=192.168.1.250
     ///   l2ctl network create v10 -d macvlan --mode vepa --parent eth1.10 --subnet 10.0.10.0/24
+    ///   l2ctl network create ov -d overlay --vni 4242 --local 192.0.2.1 \
+    ///       --remote 192.0.2.2 --remote 192.0.2.3 --subnet 10.42.0.0/24 --ip-range 10.42.0.0/26
     #[command(verbatim_doc_comment)]
     Create(NetworkArgs),
+    /// Add or remove an overlay network's remote VTEPs (hosts joining or leaving).
+    #[command(subcommand)]
+    Remote(RemoteCmd),
     /// List networks.
     Ls {
         /// JSON instead of a table.
@@ -343,6 +368,18 @@ fn run(cli: Cli) -> Fallible {
                 restore(&mut ctl);
                 let net = ctl.create_network(&args, None)?;
                 writeln!(out, "{}", net.id)?;
+            }
+            NetworkCmd::Remote(RemoteCmd::Add { name, vtep }) => {
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                ctl.add_remote(&name, vtep)?;
+                writeln!(out, "{name}: remote {vtep} added")?;
+            }
+            NetworkCmd::Remote(RemoteCmd::Rm { name, vtep }) => {
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                ctl.remove_remote(&name, vtep)?;
+                writeln!(out, "{name}: remote {vtep} removed")?;
             }
             NetworkCmd::Ls { json } => {
                 let ctl = open()?;

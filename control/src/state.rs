@@ -60,6 +60,9 @@ pub enum Driver {
     Macvlan,
     /// Sub-interfaces sharing the parent's MAC, told apart by IP address (L2 mode).
     Ipvlan,
+    /// One L2 segment across hosts: a learning bridge whose VXLAN port reaches the other
+    /// hosts' VTEPs (Docker's `overlay`).
+    Overlay,
     /// The predefined `host` network: no namespace of its own.
     #[value(skip)]
     Host,
@@ -75,6 +78,7 @@ impl Driver {
             Driver::Bridge => "bridge",
             Driver::Macvlan => "macvlan",
             Driver::Ipvlan => "ipvlan",
+            Driver::Overlay => "overlay",
             Driver::Host => "host",
             Driver::Null => "null",
         }
@@ -88,7 +92,7 @@ impl Driver {
     /// The daemon's mode for the network (`None`: `host` and `none`, which it never sees).
     pub fn network_mode(self) -> Option<NetworkMode> {
         match self {
-            Driver::Bridge => Some(NetworkMode::Bridge),
+            Driver::Bridge | Driver::Overlay => Some(NetworkMode::Bridge),
             Driver::Macvlan => Some(NetworkMode::Macvlan),
             Driver::Ipvlan => Some(NetworkMode::Ipvlan),
             Driver::Host | Driver::Null => None,
@@ -169,6 +173,7 @@ impl Network {
             mac: None,
             host_access: None,
             origin: None,
+            overlay: None,
         }
     }
 }
@@ -207,7 +212,31 @@ pub struct Network {
     pub host_access: Option<HostAccess>,
     /// The topology (`l2ctl up`) that made it.
     pub origin: Option<String>,
+    /// An overlay network's VXLAN settings and remotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
 }
+
+/// An overlay network's VXLAN side, as `network create -d overlay` and `network remote`
+/// leave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlay {
+    /// The VNI (1..=16777215).
+    pub vni: u32,
+    /// The local VTEP address (an address of the host namespace).
+    pub local: std::net::Ipv4Addr,
+    /// The UDP port (4789 unless given).
+    pub port: u16,
+    /// The flood list.
+    pub remotes: Vec<std::net::Ipv4Addr>,
+    /// Frames from any sender are accepted (and it is learned as a remote).
+    pub learn_remotes: bool,
+    /// The workloads' MTU: the underlay's less the 50 bytes VXLAN adds.
+    pub mtu: u32,
+}
+
+/// The name of an overlay network's VXLAN port in the daemon.
+pub const OVERLAY_PORT: &str = "vxlan";
 
 impl Network {
     /// An ipvlan network's flag (`None` for other drivers).

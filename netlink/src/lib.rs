@@ -406,6 +406,21 @@ impl Links {
         })
     }
 
+    /// The MTU of the link `name`.
+    pub fn mtu(&self, name: &str) -> Result<u32> {
+        self.run("read the MTU of", self.link(name), async |h| {
+            let message = get_link(&h, name).await?;
+            message
+                .attributes
+                .into_iter()
+                .find_map(|a| match a {
+                    LinkAttribute::Mtu(m) => Some(m),
+                    _ => None,
+                })
+                .ok_or_else(|| Cause(io::Error::new(io::ErrorKind::InvalidData, "no MTU")))
+        })
+    }
+
     /// The interface index of the link `name`.
     pub fn index(&self, name: &str) -> Result<u32> {
         self.run("look up", self.link(name), async |h| index(&h, name).await)

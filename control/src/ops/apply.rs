@@ -105,6 +105,16 @@ impl Ctl {
             })
             .collect();
         configure(&inside, &ep.interface, ep.mac, &addrs)?;
+        if let Some(o) = &net.overlay {
+            // Docker's overlay MTU: the underlay's less VXLAN's 50 bytes, so that a frame and
+            // its outer headers fit the underlay. Segmentation and checksums are done in the
+            // workload: the overlay port carries frames as they will cross the underlay.
+            inside.set_mtu(&ep.interface, o.mtu)?;
+            inside.disable_tx_offloads(&ep.interface)?;
+            if let (EndpointKind::Veth, Some(peer)) = (&ep.kind, &ep.peer) {
+                self.host.set_mtu(peer, o.mtu)?;
+            }
+        }
         if !net.internal {
             for gw in net.pools.iter().filter_map(Pool::gateway) {
                 again(inside.add_default_route(gw, &ep.interface))?;

@@ -50,10 +50,12 @@ use crate::client::{Client, ClientError};
 use crate::ipam::{self, InUse, IpamError, Pool, PoolRequest};
 use crate::nl::{self, Links, NlError};
 use crate::state::{
-    Driver, Endpoint, EndpointKind, HOST_ACCESS_AUX, HostAccess, Network, Parent, Sandbox, State,
-    StateError, Store, Workload,
+    Driver, Endpoint, EndpointKind, HOST_ACCESS_AUX, HostAccess, Network, OVERLAY_PORT, Overlay,
+    Parent, Sandbox, State, StateError, Store, Workload,
 };
 use l2sw::api::ErrorKind;
+use l2sw::port::vxlan::VxlanConfig;
+use l2sw::wire::Vni;
 
 /// The predefined bridge network's host port, as docker0 is Docker's.
 pub const DEFAULT_BRIDGE_PORT: &str = "l2sw0";

@@ -37,6 +37,7 @@ impl Ctl {
         if req.hairpin && req.driver != Driver::Bridge {
             return refused("--hairpin applies to bridge networks (it is a bridge port flag)");
         }
+        let overlay = self.check_overlay(req)?;
         let pools = self.make_pools(req, internal)?;
         let id = random_hex(6);
         let host_port =
@@ -56,6 +57,7 @@ impl Ctl {
             mac: Some(random_mac()),
             host_access: None,
             origin: origin.map(str::to_owned),
+            overlay,
         };
         let name = net.name.clone();
         self.state.networks.insert(name.clone(), net);
@@ -67,6 +69,147 @@ impl Ctl {
             return Err(e);
         }
         self.network(&name)
+    }
+
+    /// An overlay network's VXLAN side, every value checked against the others and against
+    /// the other overlay networks (one local VTEP address and port each); `None` for other
+    /// drivers, which may not name any of it.
+    pub(super) fn check_overlay(&self, req: &NetworkArgs) -> Result<Option<Overlay>, CtlError> {
+        if req.driver != Driver::Overlay {
+            if req.vni.is_some()
+                || req.local.is_some()
+                || !req.remote.is_empty()
+                || req.learn_remotes
+                || req.vxlan_port.is_some()
+            {
+                return refused(format!(
+                    "--vni, --local, --remote, --learn-remotes and --vxlan-port apply to overlay networks, not to a {} network",
+                    req.driver.name()
+                ));
+            }
+            return Ok(None);
+        }
+        if req.parent.is_some() {
+            return refused(
+                "an overlay network has no --parent: its frames cross the underlay from --local",
+            );
+        }
+        let Some(vni) = req.vni else {
+            return refused(
+                "an overlay network needs --vni N (1..=16777215, the same on every host)",
+            );
+        };
+        let Some(local) = req.local else {
+            return refused(
+                "an overlay network needs --local IP, this host's VTEP address on the underlay",
+            );
+        };
+        let vni = Vni::new(vni).map_err(|e| CtlError::Refused(format!("--vni: {e}")))?;
+        let port = req.vxlan_port.unwrap_or(l2sw::wire::vxlan::IANA_PORT);
+        let cfg = VxlanConfig {
+            vni,
+            local,
+            port,
+            remotes: req.remote.clone(),
+            learn_remotes: req.learn_remotes,
+            learning: true,
+        };
+        cfg.check()
+            .map_err(|e| CtlError::Refused(format!("overlay: {e}")))?;
+        for n in self.state.networks.values() {
+            let Some(o) = &n.overlay else { continue };
+            if o.local == local && o.port == port {
+                return refused(format!(
+                    "local VTEP {local}:{port} is already used by overlay network {:?}: give another --vxlan-port or --local",
+                    n.name
+                ));
+            }
+        }
+        let underlay = self.underlay_mtu(local)?;
+        let mtu = underlay
+            .checked_sub(l2sw::wire::vxlan::OVERHEAD as u32)
+            .filter(|m| *m >= 68)
+            .ok_or_else(|| {
+                CtlError::Refused(format!(
+                    "the underlay's MTU {underlay} leaves no room for VXLAN's 50 bytes"
+                ))
+            })?;
+        Ok(Some(Overlay {
+            vni: vni.get(),
+            local,
+            port,
+            remotes: req.remote.clone(),
+            learn_remotes: req.learn_remotes,
+            mtu,
+        }))
+    }
+
+    /// The MTU of the host interface that holds `local`.
+    fn underlay_mtu(&self, local: std::net::Ipv4Addr) -> Result<u32, CtlError> {
+        for name in self.host.names()? {
+            let addrs = self.host.addresses(&name)?;
+            if addrs.iter().any(|a| a.addr() == IpAddr::V4(local)) {
+                return Ok(self.host.mtu(&name)?);
+            }
+        }
+        refused(format!(
+            "--local {local} is not an address of the host namespace: give this host's underlay address"
+        ))
+    }
+
+    /// `l2ctl network remote add`: another host joins the overlay.
+    pub fn add_remote(&mut self, name: &str, vtep: std::net::Ipv4Addr) -> Result<(), CtlError> {
+        let net = self.network(name)?.clone();
+        let Some(o) = &net.overlay else {
+            return refused(format!(
+                "network {name} is a {} network, not an overlay",
+                net.driver.name()
+            ));
+        };
+        if vtep == o.local {
+            return refused(format!("remote {vtep} is the local VTEP address itself"));
+        }
+        if o.remotes.contains(&vtep) {
+            return refused(format!(
+                "remote {vtep} is already in network {name}'s flood list"
+            ));
+        }
+        self.client.add_remote(name, OVERLAY_PORT, vtep)?;
+        if let Some(o) = self
+            .state
+            .networks
+            .get_mut(name)
+            .and_then(|n| n.overlay.as_mut())
+        {
+            o.remotes.push(vtep);
+        }
+        self.save()
+    }
+
+    /// `l2ctl network remote rm`: a host leaves the overlay; the MACs behind it are forgotten.
+    pub fn remove_remote(&mut self, name: &str, vtep: std::net::Ipv4Addr) -> Result<(), CtlError> {
+        let net = self.network(name)?.clone();
+        let Some(o) = &net.overlay else {
+            return refused(format!(
+                "network {name} is a {} network, not an overlay",
+                net.driver.name()
+            ));
+        };
+        if !o.remotes.contains(&vtep) {
+            return refused(format!(
+                "remote {vtep} is not in network {name}'s flood list"
+            ));
+        }
+        self.client.remove_remote(name, OVERLAY_PORT, vtep)?;
+        if let Some(o) = self
+            .state
+            .networks
+            .get_mut(name)
+            .and_then(|n| n.overlay.as_mut())
+        {
+            o.remotes.retain(|r| *r != vtep);
+        }
+        self.save()
     }
 
     pub(super) fn check_parent(
@@ -337,6 +480,7 @@ pub(super) fn predefined(host_netns: Option<&str>, host: &Links) -> Result<State
         mac: None,
         host_access: None,
         origin: None,
+        overlay: None,
     };
     s.networks.insert(
         "bridge".into(),

@@ -50,6 +50,24 @@ pub(super) fn fixed_ports(
             ..PortSpec::default()
         });
     }
+    if let Some(o) = &net.overlay {
+        ports.push(PortSpec {
+            interface: OVERLAY_PORT.into(),
+            name: Some(OVERLAY_PORT.into()),
+            kind: Some(PortKind::Vxlan),
+            netns: host_ns.clone(),
+            role: PortRole::Bridge,
+            vxlan: Some(l2sw::config::VxlanSpec {
+                vni: o.vni,
+                local: o.local,
+                port: Some(o.port),
+                remotes: o.remotes.clone(),
+                learn_remotes: Some(o.learn_remotes),
+                learning: None,
+            }),
+            ..PortSpec::default()
+        });
+    }
     if let Some(ha) = &net.host_access {
         let mut spec = sub_port(net, "host-access", &ha.port, ha.mac, &[ha.ip], &[]);
         spec.netns = host_ns;
