@@ -176,12 +176,19 @@ impl Fabric {
     /// H3: a kernel bridge with a vxlan device and one workload `w` at `ip`; the flood list
     /// `remotes`.
     fn kernel_vtep(&mut self, remotes: &[Ipv4Addr], ip: &str, mac: Mac) -> String {
+        self.kernel_host(2, remotes, ip, mac)
+    }
+
+    /// Host `i` as a kernel VTEP: a bridge with a vxlan device (`nolearning`, one all-zeros
+    /// flood entry per remote) and one workload with `mac` at `ip`; returns its namespace.
+    fn kernel_host(&mut self, i: usize, remotes: &[Ipv4Addr], ip: &str, mac: Mac) -> String {
         // A sandbox namespace: IPv6 off, so no router solicitation mixes with the test's frames.
-        let w = &self.sandbox.netns("w3");
-        let h3 = self.hosts[2].clone();
-        let local = UNDERLAY[2].to_string();
+        let w = &self.sandbox.netns(&format!("w{}", i + 1));
+        let h = self.hosts[i].clone();
+        let n = u8::try_from(i).unwrap();
+        let local = UNDERLAY[i].to_string();
         self.sandbox.ip(
-            &h3,
+            &h,
             &[
                 "link",
                 "add",
@@ -200,15 +207,15 @@ impl Fabric {
             ],
         );
         self.sandbox
-            .kernel_bridge(&h3, "brov", Mac([2, 0, 0, 0xb3, 0, 1]));
-        self.sandbox.enslave(&h3, "vx0", "brov", false, false);
-        self.sandbox.links(&h3).set_up("vx0").unwrap();
+            .kernel_bridge(&h, "brov", Mac([2, 0, 0, 0xb0 + n, 0, 1]));
+        self.sandbox.enslave(&h, "vx0", "brov", false, false);
+        self.sandbox.links(&h).set_up("vx0").unwrap();
         for r in remotes {
             l2sw_tests::run(
                 "bridge",
                 &[
                     "-n",
-                    &h3,
+                    &h,
                     "fdb",
                     "append",
                     "00:00:00:00:00:00",
@@ -220,8 +227,8 @@ impl Fabric {
             );
         }
         self.sandbox
-            .veth(&h3, "w3p", Mac([2, 0, 0, 0xb3, 0, 2]), w, "eth0", mac);
-        self.sandbox.enslave(&h3, "w3p", "brov", false, false);
+            .veth(&h, "wp", Mac([2, 0, 0, 0xb0 + n, 0, 2]), w, "eth0", mac);
+        self.sandbox.enslave(&h, "wp", "brov", false, false);
         let l = self.sandbox.links(w);
         l.set_mtu("eth0", 1450).unwrap();
         // The underlay is veth: a checksum the workload leaves to offload would cross it
@@ -431,14 +438,8 @@ fn l2sw_and_kernel_vteps_form_one_segment() {
 
     // TCP, full-size segments, bytes checked: l2sw to l2sw and kernel to l2sw.
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
-    assert!(
-        tcp_transfer(w3, a1, ip1, data.clone()) == data,
-        "H3 -> H1"
-    );
-    assert!(
-        tcp_transfer(a1, a2, ip2, data.clone()) == data,
-        "H1 -> H2"
-    );
+    assert!(tcp_transfer(w3, a1, ip1, data.clone()) == data, "H3 -> H1");
+    assert!(tcp_transfer(a1, a2, ip2, data.clone()) == data, "H1 -> H2");
 
     // Each FDB names the VTEP every remote MAC is behind.
     assert_eq!(l1.vtep_of("ov", mac2).as_deref(), Some("192.0.2.2"));
@@ -661,9 +662,139 @@ fn malformed_and_foreign_vxlan_packets_are_counted_drops() {
     assert!(!fdb.contains(&stranger.to_string()), "{fdb}");
     // The broadcast went everywhere a broadcast goes, had it got in: a1 would have it now.
     assert!(
-        !seen.drain().iter().any(|f| f.get(6..12) == Some(&stranger.0[..])),
+        !seen
+            .drain()
+            .iter()
+            .any(|f| f.get(6..12) == Some(&stranger.0[..])),
         "a frame of the refused packets reached the workload"
     );
     // And the overlay still works.
     assert!(pings(&w.a1, w.ip2, Duration::from_secs(10)));
+}
+
+/// The workloads' MACs in the conformance runs, one per host.
+const STATION: [Mac; 3] = [
+    Mac([2, 0x42, 0, 0, 0, 1]),
+    Mac([2, 0x42, 0, 0, 0, 2]),
+    Mac([2, 0x42, 0, 0, 0, 3]),
+];
+
+/// Runs the frame set through three hosts, `l2sw[i]` saying whether host i runs l2sw (else
+/// the kernel's VTEP); returns, for each frame, which hosts' workloads received it.
+fn receivers(test: &str, l2sw: [bool; 3]) -> Option<Vec<(String, Vec<usize>)>> {
+    let mut fab = Fabric::new(test)?;
+    let mut daemons = Vec::new();
+    let mut workloads = Vec::new();
+    for i in 0..3 {
+        let others: Vec<usize> = (0..3).filter(|o| *o != i).collect();
+        let ip = format!("10.42.0.{}", 10 + i);
+        if l2sw[i] {
+            let host = L2swHost::new(fab.hosts[i].clone());
+            let range = format!("10.42.0.{}/28", 16 * (i + 1));
+            create_overlay(&host, i, &others, &range);
+            let w = fab.w(&format!("c{i}"));
+            host.ok(&[
+                "attach",
+                &w,
+                "--network",
+                "ov",
+                "--ip",
+                &ip,
+                "--mac",
+                &STATION[i].to_string(),
+            ]);
+            daemons.push(host);
+            workloads.push(w);
+        } else {
+            let remotes: Vec<Ipv4Addr> = others.iter().map(|o| UNDERLAY[*o]).collect();
+            workloads.push(fab.kernel_host(i, &remotes, &ip, STATION[i]));
+        }
+    }
+    let taps: Vec<l2sw_tests::Tap> = workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| l2sw_tests::Tap::open(&format!("h{}", i + 1), w, "eth0"))
+        .collect();
+    // Experimental ethertype; the payload's first byte numbers the frame.
+    let frame = |dst: Mac, src: Mac, n: u8| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst.0);
+        f.extend_from_slice(&src.0);
+        f.extend_from_slice(&[0x88, 0xb5, n]);
+        f.resize(60, 0);
+        f
+    };
+    let ours = |f: &Vec<u8>| f.get(12..14) == Some(&[0x88, 0xb5][..]);
+    // Every station announces itself first, so that the tables are filled.
+    for (i, t) in taps.iter().enumerate() {
+        t.send(&frame(Mac::BROADCAST, STATION[i], 0));
+    }
+    let settle = |taps: &[l2sw_tests::Tap]| {
+        // Wait until each workload got the others' announcements.
+        let mut got = vec![0usize; taps.len()];
+        let end = Instant::now() + Duration::from_secs(5);
+        while got.iter().any(|g| *g < 2) && Instant::now() < end {
+            for (i, t) in taps.iter().enumerate() {
+                got[i] += t.drain().iter().filter(|f| ours(f)).count();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        got
+    };
+    let got = settle(&taps);
+    assert!(got.iter().all(|g| *g >= 2), "announcements: {got:?}");
+    let unknown = Mac([2, 0, 0, 0, 0x99, 0x99]);
+    let group = Mac([0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
+    let set: Vec<(&str, usize, Vec<u8>)> = vec![
+        ("broadcast from h1", 0, frame(Mac::BROADCAST, STATION[0], 1)),
+        ("unknown unicast from h1", 0, frame(unknown, STATION[0], 2)),
+        ("h1 to h3", 0, frame(STATION[2], STATION[0], 3)),
+        ("h1 to h2", 0, frame(STATION[1], STATION[0], 4)),
+        ("multicast from h2", 1, frame(group, STATION[1], 5)),
+        ("h3 to h2", 2, frame(STATION[1], STATION[2], 6)),
+        ("h2 to itself", 1, frame(STATION[1], STATION[1], 7)),
+    ];
+    let mut out = Vec::new();
+    for (what, from, f) in &set {
+        taps[*from].send(f);
+        // Deliveries take microseconds; a quiet moment after the last one ends the wait.
+        let mut who = std::collections::BTreeSet::new();
+        let end = Instant::now() + Duration::from_millis(700);
+        while Instant::now() < end {
+            for (i, t) in taps.iter().enumerate() {
+                if t.drain().iter().any(|g| ours(g) && g.get(14) == f.get(14)) {
+                    who.insert(i);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        out.push(((*what).to_owned(), who.into_iter().collect()));
+    }
+    drop(daemons);
+    Some(out)
+}
+
+#[test]
+fn mixed_and_all_kernel_overlays_deliver_alike() {
+    let Some(mixed) = receivers("overlay-mixed", [true, true, false]) else {
+        return;
+    };
+    let Some(kernel) = receivers("overlay-kernel", [false, false, false]) else {
+        return;
+    };
+    assert_eq!(mixed, kernel);
+    // And what that is, so that an agreement on nothing cannot pass.
+    let expect: Vec<(String, Vec<usize>)> = [
+        ("broadcast from h1", vec![1, 2]),
+        ("unknown unicast from h1", vec![1, 2]),
+        ("h1 to h3", vec![2]),
+        ("h1 to h2", vec![1]),
+        ("multicast from h2", vec![0, 2]),
+        ("h3 to h2", vec![1]),
+        ("h2 to itself", vec![]),
+    ]
+    .into_iter()
+    .map(|(w, v)| (w.to_owned(), v))
+    .collect();
+    assert_eq!(kernel, expect);
 }
