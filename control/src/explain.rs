@@ -14,7 +14,7 @@ use l2sw::fwd::{
     BridgePort, ConfigError, Decision, IpvlanConfig, Learned, MacvlanMode, PortConfig, PortId,
     Role, Switch, SwitchConfig, Tick, UplinkPort, Verdict,
 };
-use l2sw::wire::{Mac, Summary};
+use l2sw::wire::{Mac, Meta, Summary, Vtep};
 use serde::{Serialize, Serializer};
 
 use crate::modes::{self, JOINED, Member, Mode, Step, Topology, UPLINK_MAC};
@@ -35,6 +35,15 @@ const UPLINK: &str = "uplink";
 const UPSTREAM: &str = "upstream";
 /// More switch crossings than any frame makes between two switches: a loop.
 const MAX_HOPS: usize = 8;
+/// An overlay host's VXLAN port.
+const VXLAN: &str = "vxlan";
+/// The overlay hosts' switches.
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+/// Overlay host `i`'s VTEP address.
+fn vtep_of(i: usize) -> Vtep {
+    Vtep(std::net::Ipv4Addr::new(192, 0, 2, (i + 1) as u8))
+}
 /// The command that regenerates `docs/modes.md`.
 pub const REGENERATE: &str =
     "cargo run -p l2sw-control -- explain all --format markdown > docs/modes.md";
@@ -150,6 +159,11 @@ pub struct Hop {
     pub drop: Option<DropView>,
     /// What the forwarding database learned from the frame's source, when it learned.
     pub learned: Option<LearnedView>,
+    /// Overlay: what the VXLAN port did, with the kernel functions mirrored (`vxlan_rcv`,
+    /// `vxlan_snoop` on the way in, `vxlan_xmit` and the all-zeros flood entries on the way
+    /// out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<String>,
 }
 
 /// A switch's verdict, in one word.
@@ -297,14 +311,22 @@ fn run(mode: Mode, hairpin: bool) -> Result<Explanation, ExplainError> {
     Ok(Explanation {
         mode,
         about: mode.about(),
-        switch: lab.nets.first().map_or("switch", |n| n.label),
+        switch: if mode == Mode::Overlay {
+            "overlay (h1, h2, h3)"
+        } else {
+            lab.nets.first().map_or("switch", |n| n.label)
+        },
         upstream_hairpin: t.upstream.then_some(hairpin),
-        members: t.members.iter().map(|m| member_view(m, by_ip)).collect(),
+        members: t
+            .members
+            .iter()
+            .map(|m| member_view(m, by_ip, mode == Mode::Overlay))
+            .collect(),
         steps,
     })
 }
 
-fn member_view(m: &Member, by_ip: bool) -> MemberView {
+fn member_view(m: &Member, by_ip: bool, overlay: bool) -> MemberView {
     let role = match &m.role {
         modes::MemberRole::BridgePort { hairpin, isolated } => {
             let mut r = String::from("bridge port");
@@ -313,6 +335,9 @@ fn member_view(m: &Member, by_ip: bool) -> MemberView {
             }
             if *isolated {
                 r += ", isolated";
+            }
+            if let Some(h) = Mode::overlay_host(m.name).filter(|_| overlay) {
+                r = format!("bridge port on {} (VTEP {})", HOSTS[h], vtep_of(h));
             }
             r
         }
@@ -362,6 +387,23 @@ struct Lab {
 
 impl Lab {
     fn new(t: &Topology, hairpin: bool) -> Result<Lab, ConfigError> {
+        if t.mode == Mode::Overlay {
+            // One bridge per host, each with its members and a VXLAN port.
+            let mut nets = Vec::new();
+            for (i, label) in HOSTS.iter().enumerate() {
+                let mut sw = Switch::new(SwitchConfig::bridge())?;
+                for m in t
+                    .members
+                    .iter()
+                    .filter(|m| Mode::overlay_host(m.name) == Some(i))
+                {
+                    sw.add_port(port_config(m))?;
+                }
+                sw.add_port(PortConfig::bridge(VXLAN))?;
+                nets.push(Net { sw, label });
+            }
+            return Ok(Lab { nets });
+        }
         let cfg = match t.mode {
             Mode::Bridge | Mode::BridgeHairpin | Mode::BridgeIsolated => SwitchConfig::bridge(),
             Mode::IpvlanL2 => SwitchConfig::ipvlan(IpvlanConfig::default()),
@@ -433,10 +475,10 @@ impl Lab {
             step: n,
             from: step.from,
         })?;
-        let mut todo = VecDeque::from([start]);
+        let mut todo = VecDeque::from([(start.0, start.1, Meta::NONE)]);
         let mut hops = Vec::new();
         let mut receivers = Vec::new();
-        while let Some((at, port)) = todo.pop_front() {
+        while let Some((at, port, meta)) = todo.pop_front() {
             if hops.len() == MAX_HOPS {
                 return Err(ExplainError::Loop {
                     mode,
@@ -447,12 +489,49 @@ impl Lab {
             let Some(net) = self.nets.get_mut(at) else {
                 continue;
             };
-            let hop = net.cross(port, &step.frame);
+            let (mut hop, vtep) = net.cross(port, &step.frame, &meta);
             for out in &hop.egress {
+                if out == VXLAN {
+                    // vxlan_xmit: the VTEP the FDB names, else every all-zeros entry.
+                    let targets: Vec<usize> = match vtep {
+                        Some(v) => (0..HOSTS.len()).filter(|h| vtep_of(*h) == v).collect(),
+                        None => (0..HOSTS.len()).filter(|h| *h != at).collect(),
+                    };
+                    let list: Vec<String> =
+                        targets.iter().map(|h| vtep_of(*h).to_string()).collect();
+                    hop.overlay = Some(match vtep {
+                        Some(v) => format!(
+                            "vxlan_xmit: the FDB names VTEP {v}: one copy, to {}",
+                            HOSTS[targets.first().copied().unwrap_or(at)]
+                        ),
+                        None => format!(
+                            "vxlan_xmit: no VTEP for the destination: the all-zeros entries, one copy to each of {} (head-end replication)",
+                            list.join(", ")
+                        ),
+                    });
+                    for h in targets {
+                        if let Some(p) = self.nets.get(h).and_then(|n| n.sw.port_by_name(VXLAN)) {
+                            let meta = Meta {
+                                vtep: Some(vtep_of(at)),
+                                snoop: true,
+                                ..Meta::NONE
+                            };
+                            todo.push_back((h, p, meta));
+                        }
+                    }
+                    continue;
+                }
                 match self.across(at, out) {
-                    Some(next) => todo.push_back(next),
+                    Some(next) => todo.push_back((next.0, next.1, Meta::NONE)),
                     None => receivers.push(out.clone()),
                 }
+            }
+            if let Some(from) = meta.vtep {
+                let src = Mac::from_slice(step.frame.get(6..).unwrap_or(&[]))
+                    .map_or_else(String::new, |m| m.to_string());
+                hop.overlay = Some(format!(
+                    "vxlan_rcv from VTEP {from} (a VTEP of the flood list, the network's VNI); vxlan_snoop: {src} is behind {from}"
+                ));
             }
             hops.push(hop);
         }
@@ -470,16 +549,17 @@ impl Lab {
 }
 
 impl Net {
-    /// Decides `frame` arriving on `port`, as one hop.
-    fn cross(&mut self, port: PortId, frame: &[u8]) -> Hop {
-        let d: Decision = self.sw.decide(NOW, port, frame);
+    /// Decides `frame` arriving on `port` with `meta`, as one hop; also the VTEP the decision
+    /// names for an overlay port.
+    fn cross(&mut self, port: PortId, frame: &[u8], meta: &Meta) -> (Hop, Option<Vtep>) {
+        let d: Decision = self.sw.decide_with(NOW, port, frame, meta);
         let name = |p: PortId| {
             self.sw
                 .port(p)
                 .map_or_else(|| p.to_string(), |e| e.cfg.name.clone())
         };
         let mut ports: Vec<String> = self.sw.ports().map(|(p, _)| name(p)).collect();
-        ports.sort_by_key(|p| p == UPLINK);
+        ports.sort_by_key(|p| p == UPLINK || p == VXLAN);
         let ingress = name(port);
         let learned = d.learned.and_then(|l| {
             let moved_from = match l {
@@ -505,7 +585,7 @@ impl Net {
                 }),
             ),
         };
-        Hop {
+        let hop = Hop {
             switch: self.label,
             ports,
             egress: d.verdict.ports().iter().map(name).collect(),
@@ -516,7 +596,9 @@ impl Net {
             why: d.why.describe(),
             drop,
             learned,
-        }
+            overlay: None,
+        };
+        (hop, d.vtep)
     }
 }
 

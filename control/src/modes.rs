@@ -65,12 +65,26 @@ modes! {
     /// ipvlan L2 slaves (bridge flag).
     IpvlanL2 => "ipvlan-l2",
         "slaves share the uplink's MAC and are told apart by IP address; broadcasts reach them all",
+    /// One bridge per host joined by VXLAN: an overlay network across hosts h1, h2, h3.
+    Overlay => "overlay",
+        "one L2 segment across hosts: each host's bridge has a VXLAN port; a known MAC goes to the VTEP it was learned behind, broadcast and unknown unicast to every VTEP of the flood list, never back into the overlay",
 }
 
 impl Mode {
-    /// Whether this kernel has the mode (ipvlan is absent here): `verify` needs it.
+    /// Whether `verify` can run the mode through the kernel (ipvlan is absent here; the
+    /// overlay spans hosts, and is compared with the kernel's VTEPs by control/tests/overlay.rs).
     pub const fn in_kernel(self) -> bool {
-        !matches!(self, Mode::IpvlanL2)
+        !matches!(self, Mode::IpvlanL2 | Mode::Overlay)
+    }
+
+    /// The host an overlay member lives on (`h1`, `h2`, `h3`), by member name.
+    pub fn overlay_host(member: &str) -> Option<usize> {
+        match member {
+            "a" | "d" => Some(0),
+            "b" => Some(1),
+            "c" => Some(2),
+            _ => None,
+        }
     }
 
     /// `MODE` or `all`, as the command line takes them.
@@ -268,6 +282,15 @@ pub fn topology(mode: Mode) -> Topology {
             };
             (vec![sub("a", 1, MacvlanMode::Bridge, false), s, e], true)
         }
+        Mode::Overlay => (
+            vec![
+                member("a", 1, port(false, false)),
+                member("d", 4, port(false, false)),
+                member("b", 2, port(false, false)),
+                member("c", 3, port(false, false)),
+            ],
+            false,
+        ),
         Mode::IpvlanL2 => {
             let slave = |name, n| Member {
                 mac: UPLINK_MAC,
@@ -320,6 +343,18 @@ fn hashed(mut s: Step) -> Step {
 pub fn scenario(mode: Mode) -> Vec<Step> {
     let (a, b, c, e) = (station(1), station(2), station(3), station(E));
     match mode {
+        Mode::Overlay => vec![
+            step("broadcast from a (h1)", "a", raw(Mac::BROADCAST, a)),
+            step("unicast b → a, learned behind h1's VTEP", "b", raw(a, b)),
+            step("unknown unicast a → c (c has not spoken)", "a", raw(c, a)),
+            step("unicast c → a", "c", raw(a, c)),
+            step("unicast a → c, learned behind h3's VTEP", "a", raw(c, a)),
+            step(
+                "local unicast d → a, never into the overlay",
+                "d",
+                raw(a, station(4)),
+            ),
+        ],
         Mode::Bridge | Mode::BridgeHairpin | Mode::BridgeIsolated => vec![
             step("broadcast from a", "a", raw(Mac::BROADCAST, a)),
             step("unicast b → a (a is known)", "b", raw(a, b)),

@@ -76,6 +76,14 @@ const PRIVATE: Pitfall = Pitfall {
            does the same.",
 };
 
+const OVERLAY_MTU: Pitfall = Pitfall {
+    title: "An overlay costs 50 bytes of every frame ([spec §10](spec.md#overlay))",
+    text: "Outer Ethernet, IPv4, UDP and VXLAN headers take 50 bytes, so a workload whose MTU \
+           is the underlay's sends frames that no longer fit once wrapped: small pings work, \
+           full-size TCP segments vanish. Docker's overlay networks and `l2ctl network create \
+           -d overlay` give workloads the underlay's MTU less 50 (1450 on 1500).",
+};
+
 const ONE_MAC: Pitfall = Pitfall {
     title: "Switch ports that limit MACs ([spec §6.3](spec.md#pitfall-mac-limit))",
     text: "ipvlan is the cure rather than the pitfall: every slave speaks with the uplink's \
@@ -92,6 +100,7 @@ fn pitfalls(mode: Mode) -> &'static [Pitfall] {
         Mode::MacvlanVepa => &[HOST_ACCESS, VEPA],
         Mode::MacvlanPassthru => &[PROMISC],
         Mode::IpvlanL2 => &[ONE_MAC],
+        Mode::Overlay => &[OVERLAY_MTU],
     }
 }
 

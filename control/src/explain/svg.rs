@@ -200,6 +200,9 @@ impl Svg {
         if let Some(l) = &h.learned {
             self.text("note", &format!("fdb: {}", learned_text(l)))?;
         }
+        if let Some(o) = &h.overlay {
+            self.text("note", &format!("vxlan: {o}"))?;
+        }
         Ok(())
     }
 

@@ -239,6 +239,9 @@ fn text_hop(out: &mut String, h: &Hop, local: &str) -> fmt::Result {
     if let Some(l) = &h.learned {
         wrap(out, "    fdb  ", &learned_text(l))?;
     }
+    if let Some(o) = &h.overlay {
+        wrap(out, "    vxlan ", o)?;
+    }
     Ok(())
 }
 
