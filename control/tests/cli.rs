@@ -60,11 +60,15 @@ fn completions_cover_every_command() {
 
 #[test]
 fn wrong_arguments_are_refused_with_the_choices() {
-    let out = l2ctl(&["network", "create", "x", "--driver", "overlay"]);
+    // `overlay` is a driver now; `hub` never was.
+    let out = l2ctl(&["network", "create", "x", "--driver", "hub"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bridge") && err.contains("macvlan") && err.contains("ipvlan"),
+        err.contains("bridge")
+            && err.contains("macvlan")
+            && err.contains("ipvlan")
+            && err.contains("overlay"),
         "{err}"
     );
     let out = l2ctl(&["attach", "w", "--network", "n", "--mac", "not-a-mac"]);
