@@ -47,6 +47,14 @@ use l2sw_bench::e2e::traffic::GenKind;
 /// outside). So every target, kernel and l2sw, can carry TCP and round trips as built: one
 /// that does not is reported as failing, with its reason.
 ///
+/// The overlays (`kernel-vxlan`, `l2sw-overlay`) put the ends on two namespace "hosts"
+/// joined by a veth underlay: on each, a bridge of the end's port and a VXLAN port (VNI 42,
+/// port 4789), the kernel's bridge and vxlan device or l2sw's engine; a -> b crosses both.
+/// Both l2sw engines share core 1 and both count in its CPU figures; so that neither spins
+/// through the other's time slice, they sleep as soon as they are idle (`--linger-us 0`)
+/// unless --linger-us or --busy-poll says otherwise. l2sw's overlay ends run with their
+/// offloads off, as `l2ctl` leaves an overlay's workloads.
+///
 /// Open vSwitch's userspace datapath (`ovs-netdev`, with `userspace-tso-enable`, so that it
 /// carries what the ends offload) is measured where `ovs-vswitchd` is installed. The
 /// generator runs on core 0 (and a kernel target's forwarding with it, in the sender's
@@ -92,7 +100,8 @@ struct Args {
     #[arg(long)]
     tcp_secs: Option<f64>,
     /// l2sw targets: keep polling this many microseconds after a frame before sleeping
-    /// (default: the daemon's, `l2sw run --linger-us`), to weigh latency against CPU.
+    /// (default: the daemon's, `l2sw run --linger-us`; 0 for `l2sw-overlay`, whose two
+    /// engines share a core), to weigh latency against CPU.
     #[arg(long, value_name = "MICROSECONDS")]
     linger_us: Option<u64>,
     /// l2sw targets: never sleep, as `l2sw run --busy-poll`.

@@ -20,7 +20,8 @@ use l2sw::daemon;
 use l2sw::engine::Engine;
 use l2sw::fwd::{MacvlanMode, PortConfig, Role as PortRole, SwitchConfig, UplinkPort};
 use l2sw::port::sys::ring::Handover;
-use l2sw::wire::Mac;
+use l2sw::port::vxlan::VxlanConfig;
+use l2sw::wire::{Mac, Vni};
 use l2sw_control::modes::{Member, MemberRole};
 use l2sw_control::nl::{Links, NlError, Scratch};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,13 @@ pub enum Kind {
     /// Open vSwitch's userspace (netdev) datapath, a bridge of two AF_PACKET ports, where
     /// `ovs-vswitchd` is installed.
     OvsNetdev,
+    /// Two hosts joined by a VXLAN overlay: on each, a bridge of the end's port and a VXLAN
+    /// port (the kernel's bridge and vxlan device, or l2sw's), the hosts linked by a veth
+    /// underlay.
+    Overlay {
+        /// l2sw on both hosts (else the kernel's VTEPs).
+        l2sw: bool,
+    },
 }
 
 /// A target: a name and what it is.
@@ -59,14 +67,17 @@ pub struct Target {
 impl Target {
     /// Whether l2sw forwards (so it has a CPU clock and a capacity).
     pub fn is_l2sw(&self) -> bool {
-        matches!(self.kind, Kind::L2swBridge(..) | Kind::L2swMacvlan(_))
+        matches!(
+            self.kind,
+            Kind::L2swBridge(..) | Kind::L2swMacvlan(_) | Kind::Overlay { l2sw: true }
+        )
     }
 
     /// Whether it learns (so it has an FDB to fill).
     pub fn learns(&self) -> bool {
         matches!(
             self.kind,
-            Kind::KernelBridge | Kind::L2swBridge(..) | Kind::OvsNetdev
+            Kind::KernelBridge | Kind::L2swBridge(..) | Kind::OvsNetdev | Kind::Overlay { .. }
         )
     }
 
@@ -101,6 +112,12 @@ impl Target {
             Kind::KernelMacvlan(m) => format!("the kernel's macvlan, {}", m.name()),
             Kind::L2swMacvlan(m) => format!("l2sw's macvlan, {}", m.name()),
             Kind::OvsNetdev => "Open vSwitch's userspace datapath".to_owned(),
+            Kind::Overlay { l2sw: false } => {
+                "the kernel's bridge and vxlan device on each of two hosts".to_owned()
+            }
+            Kind::Overlay { l2sw: true } => {
+                "l2sw's bridge and VXLAN port on each of two hosts".to_owned()
+            }
         };
         format!("{what}: {}", self.path())
     }
@@ -109,6 +126,7 @@ impl Target {
     pub fn path(&self) -> &'static str {
         match self.kind {
             Kind::Direct => "a -> b, one veth pair",
+            Kind::Overlay { .. } => "a -> b, known unicast, host A -> VXLAN -> host B",
             Kind::KernelBridge | Kind::L2swBridge(..) | Kind::OvsNetdev => "a -> b, known unicast",
             Kind::KernelMacvlan(MacvlanMode::Bridge) | Kind::L2swMacvlan(MacvlanMode::Bridge) => {
                 "sub-interface a -> sub-interface b"
@@ -186,6 +204,14 @@ pub const TARGETS: &[Target] = &[
         name: "ovs-netdev",
         kind: Kind::OvsNetdev,
     },
+    Target {
+        name: "kernel-vxlan",
+        kind: Kind::Overlay { l2sw: false },
+    },
+    Target {
+        name: "l2sw-overlay",
+        kind: Kind::Overlay { l2sw: true },
+    },
 ];
 
 /// Looks a target up by name.
@@ -258,6 +284,9 @@ pub struct Lab {
     pub engine: Option<(Engine, &'static str, &'static str)>,
     /// Open vSwitch, stopped before the namespaces go.
     pub ovs: Option<Ovs>,
+    /// The far host's l2sw engine of an overlay target (built, not running): it runs beside
+    /// `engine` whenever that runs.
+    pub peer: Option<Engine>,
     _namespaces: Scratch,
 }
 
@@ -292,7 +321,53 @@ impl Lab {
         let mut sink_end = end(&b, SINK_MAC, SINK_IP);
         let mut engine = None;
         let mut ovs = None;
+        let mut peer = None;
         let switch = match target.kind {
+            Kind::Overlay { l2sw } => {
+                let (ha, hb) = (ns.create("ha")?, ns.create("hb")?);
+                veth((&a, "eth0", GEN_MAC), (&ha, "pa", station(11)), mtu)?;
+                veth((&b, "eth0", SINK_MAC), (&hb, "pb", station(12)), mtu)?;
+                // The underlay carries VXLAN's 50 bytes on top of the ends' MTU.
+                let under = mtu + l2sw::wire::vxlan::OVERHEAD as u32;
+                veth((&ha, "u", station(21)), (&hb, "u", station(22)), under)?;
+                let vteps = [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)];
+                for (h, ip) in [(&ha, vteps[0]), (&hb, vteps[1])] {
+                    Links::new(Some(h)).add_address("u", ip.into(), 24)?;
+                }
+                let hosts = [(&ha, "pa", 0), (&hb, "pb", 1)];
+                if l2sw {
+                    let mut engines = Vec::new();
+                    for (h, port, me) in hosts {
+                        let vx = PortPlace {
+                            vxlan: Some(overlay_port(vteps[me], vteps[1 - me])?),
+                            ..place(PortKind::Vxlan, h, "vx", handover)
+                        };
+                        let mut cfg = SwitchConfig::bridge();
+                        cfg.mtu = mtu as usize;
+                        let plan = NetworkPlan {
+                            name: format!("{}-{me}", target.name),
+                            switch: cfg,
+                            ports: vec![
+                                (
+                                    PortConfig::bridge(port),
+                                    place(PortKind::AfPacket, h, port, handover),
+                                ),
+                                (PortConfig::bridge("vx"), vx),
+                            ],
+                        };
+                        engines.push(
+                            daemon::build(plan).map_err(|e| BenchError::Setup(e.to_string()))?,
+                        );
+                    }
+                    peer = engines.pop();
+                    engine = engines.pop().map(|e| (e, "pa", "vx"));
+                } else {
+                    for (h, port, me) in hosts {
+                        kernel_vtep(h, port, vteps[me], vteps[1 - me], mtu)?;
+                    }
+                }
+                None
+            }
             Kind::Direct => {
                 veth((&a, "eth0", GEN_MAC), (&b, "eth0", SINK_MAC), mtu)?;
                 None
@@ -453,9 +528,14 @@ impl Lab {
             sink_end,
             engine,
             ovs,
+            peer,
             _namespaces: ns,
         };
-        if offloads == Offloads::Off && target.in_userspace() {
+        // An l2sw overlay carries frames as they cross the underlay, never super-frames
+        // (l2ctl turns the workloads' offloads off on overlay networks too).
+        if (offloads == Offloads::Off && target.in_userspace())
+            || target.kind == (Kind::Overlay { l2sw: true })
+        {
             lab.disable_offloads()?;
         }
         Ok(lab)
@@ -506,6 +586,69 @@ fn place(kind: PortKind, ns: &str, interface: &str, handover: Handover) -> PortP
         handover,
         vxlan: None,
     }
+}
+
+/// An overlay port's settings: VNI 42 on IANA's port, `local` flooding to `remote`.
+fn overlay_port(local: Ipv4Addr, remote: Ipv4Addr) -> Result<VxlanConfig, BenchError> {
+    Ok(VxlanConfig {
+        vni: Vni::new(42).map_err(|e| BenchError::Setup(e.to_string()))?,
+        local,
+        port: l2sw::wire::vxlan::IANA_PORT,
+        remotes: vec![remote],
+        learn_remotes: false,
+        learning: true,
+    })
+}
+
+/// The kernel's VTEP in host namespace `h`: a bridge of `port` and a vxlan device (VNI 42,
+/// IANA's port, learning as by default) flooding to `remote`.
+fn kernel_vtep(
+    h: &str,
+    port: &str,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    mtu: u32,
+) -> Result<(), BenchError> {
+    let run = |args: &[&str]| -> Result<(), BenchError> {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .map_err(|e| BenchError::sys("run", args[0], e))?;
+        if !out.status.success() {
+            return Err(BenchError::Setup(format!(
+                "{}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    };
+    let (local, remote) = (local.to_string(), remote.to_string());
+    run(&[
+        "ip", "-n", h, "link", "add", "vx0", "type", "vxlan", "id", "42", "local", &local,
+        "dstport", "4789", "dev", "u",
+    ])?;
+    run(&[
+        "bridge",
+        "-n",
+        h,
+        "fdb",
+        "append",
+        "00:00:00:00:00:00",
+        "dev",
+        "vx0",
+        "dst",
+        &remote,
+    ])?;
+    let l = Links::new(Some(h));
+    l.set_mtu("vx0", mtu)?;
+    l.create_bridge("br0", BRIDGE_MAC)?;
+    l.set_mtu("br0", mtu)?;
+    l.enslave(port, "br0")?;
+    l.enslave("vx0", "br0")?;
+    l.set_up("vx0")?;
+    l.set_up("br0")?;
+    Ok(())
 }
 
 /// A veth pair with MTU `mtu`, both ends up, each given as (namespace, name, MAC).

@@ -144,6 +144,12 @@ pub fn goals(targets: &[Results], generators: &[GenKind]) -> Vec<Goal> {
                 false,
             );
         }
+        goal(
+            format!("l2sw overlay / kernel vxlan{of}"),
+            ratio(rate64("l2sw-overlay"), rate64("kernel-vxlan")),
+            1.2,
+            false,
+        );
     }
     goal(
         "capacity of one l2sw core, 64 B (M frames/s)".into(),
@@ -181,6 +187,12 @@ pub fn goals(targets: &[Results], generators: &[GenKind]) -> Vec<Goal> {
             false,
         );
     }
+    goal(
+        "TCP: l2sw overlay / kernel vxlan".into(),
+        ratio(tcp("l2sw-overlay"), tcp("kernel-vxlan")),
+        0.5,
+        false,
+    );
     if let Some(l) = get("l2sw-bridge").and_then(|r| r.latency.as_ref()) {
         let fig = |v: f64| {
             Some(if l.samples > 0 {
@@ -717,6 +729,24 @@ mod tests {
             tcp.failed.as_deref(),
             Some("l2sw-bridge-tap: no TCP connection to 10.77.0.2:1 in 2 s")
         );
+    }
+
+    #[test]
+    fn the_overlay_is_judged_against_the_kernels_vteps() {
+        let mut r = run();
+        let mut ov = target("l2sw-overlay", 300.0);
+        ov.ends.tcp_gbps = Some(2.0);
+        let mut kv = target("kernel-vxlan", 200.0);
+        kv.ends.tcp_gbps = Some(5.0);
+        r.extend([ov, kv]);
+        let g = goals(&r, &[GenKind::Ring]);
+        let rate = find(&g, "l2sw overlay / kernel vxlan, 64 B, ring");
+        assert!(close(rate.measured, 1.5) && close(rate.threshold, 1.2) && rate.met);
+        let tcp = find(&g, "TCP: l2sw overlay / kernel vxlan");
+        assert!(close(tcp.measured, 0.4) && close(tcp.threshold, 0.5) && !tcp.met);
+        // Without the overlay targets there is nothing to judge.
+        let g = goals(&run(), &[GenKind::Ring]);
+        assert!(!g.iter().any(|g| g.goal.contains("overlay")));
     }
 
     #[test]

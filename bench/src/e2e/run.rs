@@ -533,6 +533,8 @@ pub struct Bench {
     generators: Vec<Generator>,
     sink: Option<Sink>,
     forwarder: Option<Forwarder>,
+    /// An overlay target's far host, running while `forwarder` does.
+    peer: Option<Forwarder>,
     trial: u32,
 }
 
@@ -568,6 +570,7 @@ impl Bench {
             generators,
             sink: None,
             forwarder: None,
+            peer: None,
             trial: 0,
         })
     }
@@ -659,6 +662,9 @@ impl Bench {
         if let Some((engine, _, _)) = self.lab.engine.take() {
             self.forwarder = Some(Forwarder::start(engine)?);
         }
+        if let Some(engine) = self.lab.peer.take() {
+            self.peer = Some(Forwarder::start(engine)?);
+        }
         if self.lab.target.learns() {
             let me = Flow {
                 dst: Mac::BROADCAST,
@@ -677,6 +683,9 @@ impl Bench {
         if let Some(f) = self.forwarder.take() {
             f.stop()?;
         }
+        if let Some(f) = self.peer.take() {
+            f.stop()?;
+        }
         Ok(())
     }
 
@@ -684,7 +693,9 @@ impl Bench {
     /// thread, or `ovs-vswitchd`.
     fn switch_cpu(&self) -> Option<Duration> {
         if let Some(f) = &self.forwarder {
-            return Some(f.clock.now());
+            // An overlay's far host works for the same frames: both hosts' engines count.
+            let peer = self.peer.as_ref().map_or(Duration::ZERO, |p| p.clock.now());
+            return Some(f.clock.now() + peer);
         }
         self.lab.ovs.as_ref()?.pid().and_then(sys::process_cpu)
     }
@@ -1057,15 +1068,24 @@ pub fn measure(lab: Lab, s: &Settings, step: &mut dyn FnMut(&str)) -> Results {
     let mut r = Results::new(&lab.target);
     let mut bench = match Bench::new(lab, &s.generators) {
         Ok(mut b) => {
+            let mut polling = Polling {
+                busy: s.busy_poll,
+                ..Polling::default()
+            };
+            if let Some(us) = s.linger_us {
+                polling.linger = Duration::from_micros(us);
+            } else if b.lab.peer.is_some() {
+                // An overlay's two hosts share one core here: an engine lingering after a
+                // frame would spin through the other's time slice while the other's frames
+                // wait (on two hosts each has its own core). Unless told otherwise, both
+                // sleep as soon as they are idle.
+                polling.linger = Duration::ZERO;
+            }
             if let Some((engine, _, _)) = b.lab.engine.as_mut() {
-                let mut polling = Polling {
-                    busy: s.busy_poll,
-                    ..Polling::default()
-                };
-                if let Some(us) = s.linger_us {
-                    polling.linger = Duration::from_micros(us);
-                }
                 engine.set_polling(polling);
+            }
+            if let Some(peer) = b.lab.peer.as_mut() {
+                peer.set_polling(polling);
             }
             b
         }
