@@ -320,6 +320,17 @@ fn vxlan_frame(flags: u8, reserved: u8, vni: u32, src: Mac) -> Vec<u8> {
     p
 }
 
+/// Asks the daemon at `socket` one control request (a JSON line); returns the answer line.
+fn ask(socket: &std::path::Path, req: &str) -> String {
+    use std::io::BufRead;
+    let s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).write_all(format!("{req}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(&s).read_line(&mut line).unwrap();
+    line
+}
+
 /// Waits until `f` holds or `within` passes.
 fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + within;
@@ -668,6 +679,39 @@ fn malformed_and_foreign_vxlan_packets_are_counted_drops() {
             .any(|f| f.get(6..12) == Some(&stranger.0[..])),
         "a frame of the refused packets reached the workload"
     );
+    // A VTEP given statically is no unknown sender: once an entry pins a MAC behind
+    // 192.0.2.9 (the kernel's `bridge fdb add MAC dev vx0 dst IP`), its packets get in.
+    let pinned = Mac([2, 0xee, 0, 0, 0, 2]);
+    let answer = ask(
+        &w.l1.socket(),
+        &format!(
+            r#"{{"v":1,"op":"add_static","network":"ov","mac":"{pinned}","port":"vxlan","vtep":"192.0.2.9"}}"#
+        ),
+    );
+    assert!(answer.contains(r#""ok":true"#), "{answer}");
+    assert_eq!(w.l1.vtep_of("ov", pinned).as_deref(), Some("192.0.2.9"));
+    let from_stranger = |f: &Vec<u8>| f.get(6..12) == Some(&stranger.0[..]);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            send_udp(
+                &w.fab.fabric,
+                "192.0.2.9".parse().unwrap(),
+                to,
+                &vxlan_frame(0x08, 0, 4242, stranger),
+            );
+            seen.drain().iter().any(from_stranger)
+        }),
+        "the static entry's VTEP was not let in: {}",
+        w.l1.ok(&["stats", "ov"])
+    );
+    // A static entry cannot name the local VTEP.
+    let answer = ask(
+        &w.l1.socket(),
+        &format!(
+            r#"{{"v":1,"op":"add_static","network":"ov","mac":"{pinned}","port":"vxlan","vtep":"192.0.2.1"}}"#
+        ),
+    );
+    assert!(answer.contains("192.0.2.1"), "{answer}");
     // And the overlay still works.
     assert!(pings(&w.a1, w.ip2, Duration::from_secs(10)));
 }

@@ -736,7 +736,8 @@ impl Engine {
     }
 
     /// Adds an operator entry for `mac` behind remote VTEP `vtep` of overlay port `port`
-    /// (`bridge fdb add MAC dev vx dst IP`): frames to it go to that VTEP alone.
+    /// (`bridge fdb add MAC dev vx dst IP`): frames to it go to that VTEP alone, and packets
+    /// from that VTEP are accepted (a VTEP given statically is no unknown sender).
     pub fn add_static_remote(
         &mut self,
         vid: Vid,
@@ -746,15 +747,10 @@ impl Engine {
     ) -> Result<(), ChangeError> {
         let now = self.now();
         let id = self.port_id(port)?;
-        if self.ports[id.index()]
-            .as_ref()
-            .and_then(|p| p.as_vxlan())
-            .is_none()
-        {
-            return Err(ChangeError::NotOverlay(port.to_owned()));
-        }
+        self.overlay_mut(port)?.config().check_remote(vtep)?;
         let fdb = self.sw.fdb_mut().ok_or(ChangeError::NoFdb)?;
         fdb.add_static_via(now, vid, mac, id, false, Some(Vtep(vtep)))?;
+        self.overlay_mut(port)?.know_remote(vtep)?;
         Ok(())
     }
 

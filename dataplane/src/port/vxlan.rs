@@ -113,7 +113,8 @@ pub struct RemoteCounters {
 pub struct RemoteInfo {
     /// Its address.
     pub vtep: Ipv4Addr,
-    /// In the flood list (given), or learned from a packet (`learn_remotes`).
+    /// In the flood list (given), or else named by a static entry or learned from a packet
+    /// (`learn_remotes`).
     pub flood: bool,
     /// Its counters.
     pub counters: RemoteCounters,
@@ -261,6 +262,17 @@ impl VxlanPort {
             }
         }
         self.rebuild_flood();
+        Ok(())
+    }
+
+    /// Knows `vtep` as a remote a static entry names (`bridge fdb add MAC dev vx dst IP`):
+    /// its packets are accepted as a flood list remote's are, though nothing is flooded to
+    /// it. A remote already known stays as it is.
+    pub fn know_remote(&mut self, vtep: Ipv4Addr) -> Result<(), VxlanConfigError> {
+        self.cfg.check_remote(vtep)?;
+        self.remotes
+            .entry(vtep)
+            .or_insert_with(|| remote(vtep, false));
         Ok(())
     }
 
