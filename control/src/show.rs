@@ -137,10 +137,16 @@ pub fn workloads(
     }
     let mut rows = Vec::new();
     for w in state.workloads.values() {
-        let ns = state.netns_of(w).unwrap_or_else(|| "(host)".into());
+        let ns = match &w.sandbox {
+            Sandbox::Engine(e) => e
+                .netns
+                .clone()
+                .unwrap_or_else(|| format!("({} has not joined)", e.engine.name())),
+            _ => state.netns_of(w).unwrap_or_else(|| "(host)".into()),
+        };
         let st = EndpointState::of(w, gone).describe().to_owned();
         match &w.sandbox {
-            Sandbox::Own => {
+            Sandbox::Own | Sandbox::Engine(_) => {
                 for (net, e) in &w.endpoints {
                     let ips: Vec<String> = e.ips.iter().map(ToString::to_string).collect();
                     rows.push(vec![
@@ -159,7 +165,7 @@ pub fn workloads(
                     Sandbox::None => "none".into(),
                     Sandbox::Host => "host".into(),
                     Sandbox::Container(o) => format!("container:{o}"),
-                    Sandbox::Own => String::new(),
+                    Sandbox::Own | Sandbox::Engine(_) => String::new(),
                 };
                 rows.push(vec![
                     w.name.clone(),

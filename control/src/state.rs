@@ -282,6 +282,51 @@ pub enum Sandbox {
     Host,
     /// `container:OTHER`: OTHER's namespace.
     Container(String),
+    /// A namespace a container engine owns (Docker's sandbox, a CNI runtime's `CNI_NETNS`):
+    /// l2ctl never makes or deletes it, and the workload has the one endpoint the engine
+    /// asked for.
+    Engine(EngineSandbox),
+}
+
+/// The container engine that asked for an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Docker, through l2sw's remote network driver: Docker moves the workload's end of the
+    /// veth into the container and configures it there.
+    Docker,
+    /// A CNI runtime (podman, containerd): l2ctl moves the workload's end into `CNI_NETNS`
+    /// and configures it, as a CNI plugin must.
+    Cni,
+}
+
+impl Engine {
+    /// `docker` or `cni`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Cni => "cni",
+        }
+    }
+
+    /// Whether the engine moves the workload's end of the link into its namespace itself
+    /// (and sets its name, addresses and routes there), so l2ctl leaves it in the host
+    /// namespace for the engine to take.
+    pub fn moves_link(self) -> bool {
+        self == Engine::Docker
+    }
+}
+
+/// Where a container engine's workload lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSandbox {
+    /// Which engine.
+    pub engine: Engine,
+    /// The engine's id for what runs there (Docker's endpoint, `CNI_CONTAINERID`).
+    pub container: String,
+    /// The namespace file (`CNI_NETNS`, Docker's sandbox key once joined); `None` while the
+    /// engine has not said.
+    pub netns: Option<String>,
 }
 
 /// A workload: a namespace (or the host's) and its endpoints.
@@ -345,6 +390,7 @@ impl State {
         match &w.sandbox {
             Sandbox::Own | Sandbox::None => Some(w.name.clone()),
             Sandbox::Host => self.host_netns.clone(),
+            Sandbox::Engine(e) => e.netns.clone(),
             Sandbox::Container(other) => self
                 .workloads
                 .get(other)

@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::TryStreamExt;
@@ -117,25 +117,31 @@ fn invalid(what: &str) -> Cause {
     Cause(io::Error::new(io::ErrorKind::InvalidInput, what))
 }
 
-/// Checks a namespace name the way `ip netns` does.
+/// Checks a namespace name the way `ip netns` does; an absolute path (a namespace file a
+/// container engine made) passes as well.
 fn check_name(name: &str) -> std::result::Result<(), Cause> {
-    if name.is_empty()
-        || name.len() > 255
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\0'])
-    {
+    if name.len() > 255 && !netns::is_path(name) || !netns::valid(name) {
         return Err(invalid(
-            "not a namespace name (1 to 255 bytes, no '/' or NUL, not \".\" or \"..\")",
+            "not a namespace name (1 to 255 bytes, no '/' or NUL, not \".\" or \"..\") nor an absolute path to a namespace file",
         ));
     }
     Ok(())
 }
 
-/// `/run/netns/NAME`, once the name is checked.
+/// Checks a name of a namespace l2ctl makes or deletes itself: a name, never a path.
+fn check_own_name(name: &str) -> std::result::Result<(), Cause> {
+    if netns::is_path(name) {
+        return Err(invalid(
+            "a namespace file given by path is its maker's: l2ctl only makes and deletes named namespaces",
+        ));
+    }
+    check_name(name)
+}
+
+/// `/run/netns/NAME` (or the absolute path itself), once the name is checked.
 fn netns_path(name: &str) -> std::result::Result<PathBuf, Cause> {
     check_name(name)?;
-    Ok(Path::new(NETNS_DIR).join(name))
+    Ok(netns::path(name))
 }
 
 /// Displays as `namespace "NAME"`, for error messages.
@@ -155,7 +161,8 @@ fn context<E: Into<Cause>>(
     move |e| NlError::new(op, object, e.into().0)
 }
 
-/// Whether the named namespace exists: `/run/netns/NAME` is a mounted namespace file.
+/// Whether the namespace exists: `/run/netns/NAME` (or the absolute path given) is a
+/// namespace file.
 pub fn netns_exists(name: &str) -> bool {
     netns_path(name)
         .ok()
@@ -167,6 +174,7 @@ pub fn netns_exists(name: &str) -> bool {
 ///
 /// Fails with [`NlError::is_exists`] if `/run/netns/NAME` is already there.
 pub fn netns_create(name: &str) -> Result<()> {
+    check_own_name(name).map_err(context("create", Namespace(name)))?;
     let path = netns_path(name).map_err(context("create", Namespace(name)))?;
     share_netns_dir()?;
     OpenOptions::new()
@@ -241,6 +249,7 @@ fn share_netns_dir() -> Result<()> {
 ///
 /// Fails with [`NlError::is_not_found`] if there is no such namespace.
 pub fn netns_delete(name: &str) -> Result<()> {
+    check_own_name(name).map_err(context("delete", Namespace(name)))?;
     let path = netns_path(name).map_err(context("delete", Namespace(name)))?;
     match umount2(&path, MntFlags::MNT_DETACH) {
         // EINVAL: a left-over file that is not mounted; ENOENT: reported by the removal.

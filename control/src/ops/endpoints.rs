@@ -143,7 +143,7 @@ impl Ctl {
                     ));
                 }
             }
-            Sandbox::Host | Sandbox::Own => {}
+            Sandbox::Host | Sandbox::Own | Sandbox::Engine(_) => {}
         }
         self.state.workloads.insert(
             workload.to_owned(),
@@ -263,11 +263,9 @@ impl Ctl {
                 }
             }
         }
-        let empty = self
-            .state
-            .workloads
-            .get(workload)
-            .is_some_and(|w| w.endpoints.is_empty() && w.sandbox == Sandbox::Own);
+        let empty = self.state.workloads.get(workload).is_some_and(|w| {
+            w.endpoints.is_empty() && matches!(w.sandbox, Sandbox::Own | Sandbox::Engine(_))
+        });
         if empty {
             self.remove_workload(workload)?;
         }
@@ -290,7 +288,7 @@ impl Ctl {
         match (&w.sandbox, network) {
             (Sandbox::None, "none") | (Sandbox::Host, "host") => {}
             (Sandbox::Container(o), n) if n.strip_prefix("container:") == Some(o) => {}
-            (Sandbox::Own, n) if w.endpoints.contains_key(n) => {
+            (Sandbox::Own | Sandbox::Engine(_), n) if w.endpoints.contains_key(n) => {
                 if w.endpoints.len() == 1 && !joiners.is_empty() {
                     return refused(format!(
                         "{} share the namespace of {workload}: detach them before its last network",

@@ -9,12 +9,14 @@
 //! One concern per module, each of the pure ones testable without root: `validate` (what
 //! people type), `ids` (ids and MACs), `specs` (the daemon's port tables), `render`
 //! (reports) and `recover` (what a restarted daemon lacks, which workloads are gone) are
-//! pure; `networks` and `endpoints` change the state and its address pools; `apply` brings
+//! pure; `networks` and `endpoints` change the state and its address pools (`engines`: the
+//! endpoints container engines ask for, in namespaces they own); `apply` brings
 //! the daemon and the kernel to the state, with the netlink steps of `link`;
 //! `undo` takes an operation's traces away again.
 
 mod apply;
 mod endpoints;
+mod engines;
 mod ids;
 mod link;
 mod networks;

@@ -200,6 +200,10 @@ pub(super) fn describe(w: &Workload) -> String {
         Sandbox::None => "on none".into(),
         Sandbox::Host => "on host".into(),
         Sandbox::Container(o) => format!("container:{o}"),
+        Sandbox::Engine(e) => {
+            let n: Vec<&str> = w.endpoints.keys().map(String::as_str).collect();
+            format!("on {} ({} {})", n.join(", "), e.engine.name(), e.container)
+        }
     }
 }
 
