@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod client;
+pub mod cni;
 pub mod demo;
 pub mod embedded;
 pub mod explain;

@@ -11,7 +11,7 @@ use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::{Client, ClientError};
 use l2sw_control::modes::Mode;
 use l2sw_control::ops::{self, Ctl, CtlError};
-use l2sw_control::{explain, nl, show, state, topology, verify};
+use l2sw_control::{cni, explain, nl, show, state, topology, verify};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
 /// and says why each frame went where it went.
@@ -265,11 +265,27 @@ enum Command {
         #[arg(long)]
         in_memory: bool,
     },
+    /// Run as a container engine's network plugin.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCmd {
+    /// The CNI plugin of type `l2sw` (spec 0.4.0 and 1.0.0): one command read from the
+    /// CNI_* variables and the network configuration on stdin, the result on stdout.
+    ///
+    /// A runtime runs it by its type's file name: link l2ctl into the runtime's plugin
+    /// directory as `l2sw` (`ln -s /usr/local/bin/l2ctl /usr/lib/cni/l2sw`), and l2ctl started
+    /// as `l2sw` with CNI_COMMAND set is the plugin. --state-dir and --socket are the defaults
+    /// for configurations without "stateDir" and "socket".
+    #[command(verbatim_doc_comment)]
+    Cni,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,7 +318,16 @@ enum NetworkCmd {
 }
 
 fn main() -> ExitCode {
+    if cni::invoked_as_plugin() {
+        return cni::main(&cni::Defaults::default());
+    }
     let cli = Cli::parse();
+    if let Command::Plugin(PluginCmd::Cni) = cli.command {
+        return cni::main(&cni::Defaults {
+            state_dir: cli.state_dir,
+            socket: cli.socket,
+        });
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -563,6 +588,8 @@ fn run(cli: Cli) -> Fallible {
                 l2sw_control::demo::run(out)?;
             }
         }
+        // Answered in main, before any other command.
+        Command::Plugin(PluginCmd::Cni) => {}
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "l2ctl", out);
         }

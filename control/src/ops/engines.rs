@@ -118,4 +118,26 @@ impl Ctl {
         }
         Ok(())
     }
+
+    /// Removes an engine's endpoint as [`Ctl::detach`] does, for engines that must be able
+    /// to clean up whatever state things are in (CNI's DEL): a daemon that is not running
+    /// holds no port to remove, so the link is deleted and the state forgets the endpoint and
+    /// frees its addresses anyway (a restarted daemon is given back only what is left).
+    pub fn detach_engine(&mut self, workload: &str, network: &str) -> Result<(), CtlError> {
+        match self.detach(workload, network) {
+            Err(CtlError::Daemon(ClientError::NoDaemon { .. })) => {
+                let peer = self
+                    .state
+                    .workloads
+                    .get(workload)
+                    .and_then(|w| w.endpoints.get(network))
+                    .and_then(|ep| ep.peer.clone());
+                if let Some(peer) = peer {
+                    gone(self.host.delete(&peer))?;
+                }
+                self.forget_endpoint(workload, network)
+            }
+            other => other,
+        }
+    }
 }
