@@ -573,3 +573,179 @@ fn host_local_ipam_is_delegated_and_released() {
     assert!(lab.state().workloads.is_empty());
     assert!(lab.switch_links().is_empty());
 }
+
+/// A podman of the test's own: private root, run root, tmpdir and network configuration
+/// directory, its CNI backend finding `l2sw` in the lab's plugin directory (Debian's podman
+/// 4.3 reads the backend and the plugin directories from containers.conf, which
+/// `CONTAINERS_CONF` points at). Removes its containers and data when dropped.
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn new(lab: &Lab, network_conf: &Value) -> Option<Podman> {
+        let found = Command::new("podman")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            eprintln!("skipped: podman is not installed (Debian's podman)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let netd = dir.path().join("net.d");
+        std::fs::create_dir(&netd).unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            format!(
+                "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\nnetwork_config_dir = \"{}\"\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+                lab.plugins().display(),
+                netd.display()
+            ),
+        )
+        .unwrap();
+        let list = json!({
+            "cniVersion": "1.0.0",
+            "name": network_conf["name"],
+            "plugins": [network_conf],
+        });
+        std::fs::write(netd.join("l2sw.conflist"), list.to_string()).unwrap();
+        Some(Podman { dir })
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let p = |sub: &str| self.dir.path().join(sub);
+        Command::new("timeout")
+            .arg("120")
+            .arg("podman")
+            .env("CONTAINERS_CONF", p("containers.conf"))
+            .arg("--root")
+            .arg(p("root"))
+            .arg("--runroot")
+            .arg(p("runroot"))
+            .arg("--tmpdir")
+            .arg(p("tmp"))
+            .arg("--network-config-dir")
+            .arg(p("net.d"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-af", "-t", "0"]);
+        let _ = self.run(&["system", "reset", "-f"]);
+    }
+}
+
+#[test]
+fn podman_runs_two_containers_on_an_l2sw_network() {
+    let Some(lab) = Lab::new("cni-podman") else {
+        return;
+    };
+    let conf = lab.conf("pmnet", json!({"create": {"subnet": ["10.206.0.0/24"]}}));
+    let Some(podman) = Podman::new(&lab, &conf) else {
+        return;
+    };
+    let tar = match l2sw_tests::rootfs::busybox_tar(&podman.dir.path().join("rootfs")) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("skipped podman_runs_two_containers_on_an_l2sw_network: {e}");
+            return;
+        }
+    };
+    let image = "localhost/l2sw-busybox:cni";
+    podman.ok(&["import", &tar.display().to_string(), image]);
+    let run = |name: &str| {
+        podman.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "pmnet",
+            // podman's defaults exceed this machine's limits
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            image,
+            "sleep",
+            "600",
+        ])
+    };
+    run("a");
+    run("b");
+
+    // Both are l2ctl workloads in podman's namespaces, in l2ctl's state.
+    let state = lab.state();
+    assert_eq!(state.workloads.len(), 2, "{:?}", state.workloads);
+    let ip_of = |name: &str| -> IpAddr {
+        podman
+            .ok(&[
+                "inspect",
+                name,
+                "--format",
+                "{{(index .NetworkSettings.Networks \"pmnet\").IPAddress}}",
+            ])
+            .parse()
+            .unwrap()
+    };
+    let (a, b) = (ip_of("a"), ip_of("b"));
+    let ours: Vec<IpAddr> = state
+        .workloads
+        .values()
+        .flat_map(|w| w.endpoints["pmnet"].ips.clone())
+        .collect();
+    assert!(
+        ours.contains(&a) && ours.contains(&b),
+        "{ours:?} vs {a} {b}"
+    );
+    let netns: Vec<String> = state
+        .workloads
+        .values()
+        .filter_map(|w| state.netns_of(w))
+        .collect();
+    assert_eq!(netns.len(), 2);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut reached = false;
+    while !reached && Instant::now() < deadline {
+        reached = podman
+            .run(&["exec", "a", "ping", "-c1", "-W1", &b.to_string()])
+            .status
+            .success();
+    }
+    assert!(reached, "container a cannot ping b ({b}) through l2sw");
+    let fdb = lab.l2ctl(&["fdb", "pmnet"]);
+    for w in state.workloads.values() {
+        assert!(fdb.contains(&w.endpoints["pmnet"].mac.to_string()), "{fdb}");
+    }
+    assert_eq!(lab.ports("pmnet").len(), 2);
+
+    podman.ok(&["rm", "-f", "-t", "0", "a", "b"]);
+    let state = lab.state();
+    assert!(state.workloads.is_empty(), "{:?}", state.workloads);
+    assert!(lab.switch_links().is_empty(), "{:?}", lab.switch_links());
+    assert!(lab.ports("pmnet").is_empty(), "{:?}", lab.ports("pmnet"));
+    for ns in netns {
+        assert!(
+            !nl::netns_exists(&ns),
+            "podman's namespace {ns} is still there"
+        );
+    }
+}
