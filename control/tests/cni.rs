@@ -408,7 +408,9 @@ fn version_and_bad_configurations_leave_nothing_behind() {
         }
         c.to_string().into_bytes()
     };
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, &str, u64)> = vec![
+    // What, the configuration, CNI_NETNS, CNI_IFNAME, the code expected.
+    type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, &'a str, u64);
+    let cases: Vec<Case> = vec![
         (
             "not JSON",
             b"{\"cniVersion\": ".to_vec(),
