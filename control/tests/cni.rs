@@ -247,7 +247,13 @@ fn add_check_del_connect_two_namespaces() {
     let conf = lab.conf("cninet", json!({"create": {"subnet": ["10.201.0.0/24"]}}));
 
     let r1 = result(lab.ok("ADD", &conf, "aaaa1111bbbb2222", Some(&p1), "eth0"));
-    let r2 = result(lab.ok("ADD", &conf, "cccc3333dddd4444", Some(&p2), "eth0"));
+    // In a chain, an earlier plugin's interfaces come first and keep their places.
+    let mut chained = conf.clone();
+    chained["prevResult"] = json!({"cniVersion": "1.0.0", "interfaces": [{"name": "earlier0"}]});
+    let r2 = result(lab.ok("ADD", &chained, "cccc3333dddd4444", Some(&p2), "eth0"));
+    assert_eq!(r2.interfaces[0].name, "earlier0");
+    assert_eq!(r2.interfaces[2].name, "eth0");
+    assert_eq!(r2.ips[0].interface, Some(2));
     assert_eq!(r1.cni_version, "1.0.0");
     // The switch's end in the host namespace, then the container's interface in its own.
     assert_eq!(r1.interfaces.len(), 2, "{r1:?}");
@@ -281,7 +287,9 @@ fn add_check_del_connect_two_namespaces() {
     assert!(pings(&c2, address(&r1)), "c2 cannot ping c1");
     let fdb = lab.l2ctl(&["fdb", "cninet"]);
     for r in [&r1, &r2] {
-        assert!(fdb.contains(&r.interfaces[1].mac), "{fdb}");
+        // The container's interface: the last one.
+        let mac = &r.interfaces.last().unwrap().mac;
+        assert!(fdb.contains(mac), "{fdb}");
     }
     let stats = lab.l2ctl(&["stats", "cninet"]);
     assert!(
@@ -353,8 +361,16 @@ fn del_succeeds_when_the_namespace_or_the_daemon_is_gone() {
     let (c1, p1) = lab.container("c1");
     let (_c2, p2) = lab.container("c2");
     let (_c3, p3) = lab.container("c3");
-    let conf = lab.conf("gonenet", json!({"create": {"subnet": ["10.202.0.0/24"]}}));
-    lab.ok("ADD", &conf, "111111111111aaaa", Some(&p1), "eth0");
+    // Spec 0.4.0: the result says each address's version.
+    let conf = lab.conf(
+        "gonenet",
+        json!({"cniVersion": "0.4.0", "create": {"subnet": ["10.202.0.0/24"]}}),
+    );
+    let r = lab.ok("ADD", &conf, "111111111111aaaa", Some(&p1), "eth0");
+    assert_eq!(
+        (r["cniVersion"].as_str(), r["ips"][0]["version"].as_str()),
+        (Some("0.4.0"), Some("4"))
+    );
     lab.ok("ADD", &conf, "222222222222bbbb", Some(&p2), "net1");
 
     // The runtime deleted the namespace first.
@@ -685,6 +701,9 @@ fn podman_runs_two_containers_on_an_l2sw_network() {
             "nofile=1024:1024",
             "--ulimit",
             "nproc=1024:1024",
+            // busybox's ping needs a raw socket; Debian's defaults drop NET_RAW
+            "--cap-add",
+            "NET_RAW",
             image,
             "sleep",
             "600",
