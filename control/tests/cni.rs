@@ -401,6 +401,38 @@ fn del_succeeds_when_the_namespace_or_the_daemon_is_gone() {
 }
 
 #[test]
+fn concurrent_adds_create_the_network_once() {
+    let Some(mut lab) = Lab::new("cni-race") else {
+        return;
+    };
+    let conf = lab.conf("racenet", json!({"create": {"subnet": ["10.207.0.0/24"]}}));
+    let spaces: Vec<(String, String)> = (0..4).map(|i| lab.container(&format!("r{i}"))).collect();
+    let ids: Vec<String> = (0..4).map(|i| format!("race{i}race{i}race{i}")).collect();
+    std::thread::scope(|s| {
+        for ((_, path), id) in spaces.iter().zip(&ids) {
+            let (lab, conf) = (&lab, &conf);
+            s.spawn(move || lab.ok("ADD", conf, id, Some(path), "eth0"));
+        }
+    });
+    let state = lab.state();
+    assert_eq!(state.workloads.len(), 4);
+    let mut ips: Vec<IpAddr> = state
+        .workloads
+        .values()
+        .flat_map(|w| w.endpoints["racenet"].ips.clone())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 4, "an address was handed out twice: {ips:?}");
+    assert_eq!(lab.ports("racenet").len(), 4);
+    for ((_, path), id) in spaces.iter().zip(&ids) {
+        lab.ok("DEL", &conf, id, Some(path), "eth0");
+    }
+    assert!(lab.state().workloads.is_empty());
+    assert!(lab.switch_links().is_empty());
+}
+
+#[test]
 fn version_and_bad_configurations_leave_nothing_behind() {
     let Some(mut lab) = Lab::new("cni-bad") else {
         return;
