@@ -603,16 +603,22 @@ fn host_local_ipam_is_delegated_and_released() {
     );
     assert!(pings(&c1, a2) && pings(&c2, a1));
 
-    // A failed ADD gives its lease back.
-    let (_c3, p3) = lab.container("c3");
+    // A failed ADD gives its lease back (here: the interface name is taken in the
+    // namespace, which only the kernel finds out, after the lease was made).
+    let (c3, p3) = lab.container("c3");
+    lab.sandbox.ip(
+        &c3,
+        &["link", "add", "eth0", "type", "veth", "peer", "name", "x0"],
+    );
     lab.fails(
         "ADD",
         conf.to_string().as_bytes(),
         "8888eeee9999ffff",
         Some(&p3),
-        "eth0-far-too-long",
-        4,
+        "eth0",
+        104,
     );
+    assert!(lab.state().workloads.len() == 2 && lab.switch_links().len() == 2);
     assert!(!data.join("hlnet").join("10.205.0.52").exists());
 
     lab.ok("DEL", &conf, "4444aaaa5555bbbb", Some(&p1), "eth0");

@@ -266,6 +266,25 @@ fn add(env: &Env, conf: &NetConf, raw: &[u8], defaults: &Defaults) -> Result<Cni
     let container = env.need("CNI_CONTAINERID", &env.container_id)?;
     let netns = env.need("CNI_NETNS", &env.netns)?;
     let ifname = env.need("CNI_IFNAME", &env.ifname)?;
+    // Checked before anything is allocated (attach_engine checks again).
+    if !nl::netns_exists(netns) {
+        return Err(CniError::new(
+            Code::InvalidEnv,
+            format!("CNI_NETNS {netns}: not a network namespace (file)"),
+        ));
+    }
+    if ifname.len() > 15
+        || ifname.contains(['/', ':', ' ', '\0'])
+        || ifname == "."
+        || ifname == ".."
+    {
+        return Err(CniError::new(
+            Code::InvalidEnv,
+            format!(
+                "CNI_IFNAME {ifname:?}: not an interface name the kernel takes (1 to 15 bytes, no '/', ':' or space)"
+            ),
+        ));
+    }
     let requested = conf.requested(env)?;
     let create = conf.create_args()?;
     let ipam = conf.ipam_plugin()?;
