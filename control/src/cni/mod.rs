@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::args::{AttachArgs, NetworkArgs};
 use crate::client::ClientError;
 use crate::nl::{self, Links};
-use crate::ops::{Ctl, CtlError};
+use crate::ops::{Ctl, CtlError, SandboxPart};
 use crate::state::{
     self, Endpoint, EndpointKind, Engine, EngineSandbox, Network, Sandbox, State, Store,
 };
@@ -158,6 +158,7 @@ pub fn handle(
 pub fn from_ctl(e: CtlError) -> CniError {
     let code = match &e {
         CtlError::Refused(_) => Code::Refused,
+        CtlError::Sandbox { .. } => Code::InvalidEnv,
         CtlError::Ipam(_) => Code::Ipam,
         CtlError::State(_) => Code::State,
         CtlError::Daemon(ClientError::NoDaemon { .. }) => Code::TryAgainLater,
@@ -386,11 +387,12 @@ fn attach(
     let ep = ctl
         .attach_engine(workload, &req, sandbox, ifname, None)
         .map_err(|e| match e {
-            CtlError::Refused(m) if m.starts_with("namespace ") => {
-                CniError::new(Code::InvalidEnv, format!("CNI_NETNS: {m}"))
-            }
-            CtlError::Refused(m) if m.starts_with("interface name") => {
-                CniError::new(Code::InvalidEnv, format!("CNI_IFNAME: {m}"))
+            e @ CtlError::Sandbox { what, .. } => {
+                let var = match what {
+                    SandboxPart::Namespace => "CNI_NETNS",
+                    SandboxPart::Interface => "CNI_IFNAME",
+                };
+                CniError::new(Code::InvalidEnv, format!("{var}: {e}"))
             }
             other => from_ctl(other),
         })?;

@@ -46,15 +46,21 @@ impl Ctl {
         if !hands_over {
             match &sandbox.netns {
                 None => {
-                    return refused(format!(
-                        "{} endpoint {workload}: no namespace given",
-                        sandbox.engine.name()
-                    ));
+                    return Err(CtlError::Sandbox {
+                        what: SandboxPart::Namespace,
+                        message: format!(
+                            "not given for {} endpoint {workload}",
+                            sandbox.engine.name()
+                        ),
+                    });
                 }
                 Some(ns) if !nl::netns_exists(ns) => {
-                    return refused(format!(
-                        "namespace {ns} does not exist (or is not a network namespace file)"
-                    ));
+                    return Err(CtlError::Sandbox {
+                        what: SandboxPart::Namespace,
+                        message: format!(
+                            "{ns} does not exist (or is not a network namespace file)"
+                        ),
+                    });
                 }
                 Some(_) => {}
             }
@@ -64,9 +70,12 @@ impl Ctl {
                 || interface == "."
                 || interface == ".."
             {
-                return refused(format!(
-                    "interface name {interface:?} is not valid (1 to {MAX_IFNAME} bytes, no '/', ':' or space)"
-                ));
+                return Err(CtlError::Sandbox {
+                    what: SandboxPart::Interface,
+                    message: format!(
+                        "{interface:?} is not valid (1 to {MAX_IFNAME} bytes, no '/', ':' or space)"
+                    ),
+                });
             }
         }
         let mut ep = self.plan_endpoint(workload, &net, req, origin)?;
