@@ -18,5 +18,6 @@ pub mod probe;
 pub mod show;
 pub mod state;
 pub mod topology;
+pub mod ui;
 pub mod verify;
 pub mod watch;

@@ -203,8 +203,9 @@ enum Command {
     Explain {
         /// The mode, or `all`.
         mode: String,
-        /// text (terminal diagrams), svg (one figure for a handout), json, or markdown (the
-        /// docs/modes.md page).
+        /// text (terminal diagrams), svg (one figure for a handout), json, markdown (the
+        /// docs/modes.md page), or html (one self-contained page that steps through the
+        /// frames: docs/modes.html).
         #[arg(long, value_enum, default_value_t = explain::Format::Text)]
         format: explain::Format,
         /// The upstream bridge of macvlan and ipvlan modes: off, on, or both (on shown where
