@@ -230,6 +230,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the mode explorer in a browser, and a read-only live view of the daemon's networks.
+    ///
+    /// The page of `explain --format html` (every mode, stepped frame by frame), plus each
+    /// network's counters and traced frames, read from the daemon (nothing is changed there).
+    /// Listens on loopback unless --listen says otherwise, and prints the URL. Stops with
+    /// Ctrl-C.
+    Ui {
+        /// The address to listen on (IP:PORT; port 0 picks a free one).
+        #[arg(long, default_value = l2sw_control::ui::DEFAULT_LISTEN)]
+        listen: String,
+    },
     /// Create a topology's networks and workloads (idempotent).
     ///
     /// The file has `[[network]]` tables with the options of `network create` (subnet,
@@ -521,6 +532,17 @@ fn run(cli: Cli) -> Fallible {
         } => {
             let modes = Mode::parse_list(&mode)?;
             write!(out, "{}", explain::render(format, &modes, upstream)?)?;
+        }
+        Command::Ui { listen } => {
+            let stop = interrupted()?;
+            let (server, addr) = l2sw_control::ui::bind(&listen)?;
+            let ui = l2sw_control::ui::Ui::new(Client::new(&cli.socket))?;
+            if !addr.ip().is_loopback() {
+                eprintln!("l2ctl: warning: {addr} is reachable from beyond this machine");
+            }
+            writeln!(out, "l2sw explorer: http://{addr}/  (Ctrl-C stops it)")?;
+            out.flush()?;
+            l2sw_control::ui::serve(&server, &ui, &stop)?;
         }
         Command::Verify {
             mode,

@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 use crate::explain::{self, ExplainError};
 use crate::modes::{self, Mode};
 
+mod server;
+
+pub use server::{DEFAULT_LISTEN, Reply, TRACE_COUNT, Ui, UiError, bind, serve};
+
 const PAGE: &str = include_str!("ui/page.html");
 const STYLE: &str = include_str!("ui/style.css");
 const APP: &str = include_str!("ui/app.js");
