@@ -420,12 +420,22 @@ function readHash() {
   }
   const i = MODES.findIndex((m) => m.name === q.mode);
   if (i >= 0) state.mode = i;
+  const bad = q.mode && i < 0 ? q.mode : null;
   if (q.hairpin) state.hairpin = q.hairpin === "on";
   const frame = Math.max(0, (parseInt(q.frame, 10) || 1) - 1);
   const e = current();
   const f = e.steps[Math.min(frame, e.steps.length - 1)];
   const hop = q.hop === "end" ? f.hops.length - 1 : Math.max(0, (parseInt(q.hop, 10) || 1) - 1);
   go(frame, hop);
+  if (bad !== null) showError("✗ unknown mode \"" + bad + "\": choose one of " + MODES.map((m) => m.name).join(", "));
+}
+
+// A message where the mode's summary goes, in words and with a ✗ (an unknown mode in a link).
+function showError(message) {
+  const p = h("p", message, "error");
+  p.id = "error";
+  p.setAttribute("role", "alert");
+  $("about").prepend(p);
 }
 
 function setup() {
