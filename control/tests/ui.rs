@@ -703,6 +703,15 @@ fn the_live_view_shows_counters_rise_and_frames_pass_while_traffic_runs() {
     assert!(feed >= 3);
     let status = b.js("return document.getElementById('live-status').textContent");
     assert_eq!(status, json!("✓ live: front"));
+    // Frames move through the ports as they come: the way in lit, the way out ticked.
+    let moving = wait_for(30, "a traced frame animated through the ports", || {
+        let v = b.js(
+            "return { now: document.getElementById('live-now').textContent, \
+             lit: document.querySelectorAll('#live-ports .port.in, #live-ports .port.sent').length }",
+        );
+        (v["lit"].as_u64()? >= 1 && !v["now"].as_str()?.is_empty()).then_some(v)
+    });
+    assert!(moving["now"].as_str().unwrap().contains(" in "), "{moving}");
     b.click("#feed li button");
     let detail = b.js("return document.getElementById('feed-detail').textContent");
     let detail = detail.as_str().unwrap();
@@ -730,6 +739,63 @@ fn the_live_view_shows_counters_rise_and_frames_pass_while_traffic_runs() {
     for w in [&a, &c] {
         lab.l2ctl(&["detach", w, "--network", "front"]);
     }
+}
+
+#[test]
+fn kernel_beside_l2sw_marks_each_frame_by_agreement() {
+    let test = "kernel_beside_l2sw_marks_each_frame_by_agreement";
+    if !l2sw_tests::privileged_or_skip(test) {
+        return;
+    }
+    let Some(b) = Browser::start(test) else {
+        return;
+    };
+    let want = explanations();
+    let (_ui, url) = ui(Path::new("/nonexistent/l2sw-ui-test.sock"));
+    b.open(&format!(
+        "{url}#mode=macvlan-bridge&hairpin=off&frame=1&hop=end"
+    ));
+    assert_eq!(
+        b.js("return document.getElementById('verify').hidden"),
+        json!(false)
+    );
+    b.key("k");
+    let done = wait_for(180, "verify to answer", || {
+        let v = b.js("return document.getElementById('verify-status').dataset.done || ''");
+        let v = v.as_str()?.to_owned();
+        (!v.is_empty()).then_some(v)
+    });
+    let status = b.js("return document.getElementById('verify-status').textContent");
+    assert_eq!(done, "macvlan-bridge|off", "{status}");
+    let marks = b.js(
+        "return Array.from(document.querySelectorAll('#frame-list button'))\
+         .map((x) => [x.dataset.verify || '', x.textContent])",
+    );
+    let steps = want[&("macvlan-bridge".into(), "off".into())]["steps"]
+        .as_array()
+        .unwrap()
+        .len();
+    let marks = marks.as_array().unwrap();
+    assert_eq!(marks.len(), steps);
+    for m in marks {
+        let (mark, text) = (m[0].as_str().unwrap(), m[1].as_str().unwrap());
+        let sign = match mark {
+            "same" => '✓',
+            "hashed-multicast" => '~',
+            "differ" => '✗',
+            other => panic!("frame without a verify mark: {other:?} {text}"),
+        };
+        assert!(text.starts_with(sign), "{mark}: {text}");
+    }
+    let sides = b.js("const s = document.getElementById('sides'); \
+         return s && Array.from(s.querySelectorAll('li')).map((x) => x.textContent)");
+    let sides = sides.as_array().expect("the frame's kernel|l2sw receivers");
+    assert!(!sides.is_empty());
+    assert!(
+        sides.iter().all(|x| x.as_str().unwrap().contains("| l2sw")),
+        "{sides:?}"
+    );
+    b.screenshot("kernel-beside-l2sw");
 }
 
 // ---- the server without a browser ----

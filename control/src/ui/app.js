@@ -284,9 +284,76 @@ function drawDetail(e, step, hopIndex) {
   if (last && step.other_upstream) {
     d.appendChild(h("p", "with hairpin " + (e.upstream_hairpin ? "off" : "on") + " upstream: " + reached(step.other_upstream) + " (press H)"));
   }
+  if (last) drawSides(e, state.frame, d);
   if (last && step.hashed) {
     d.appendChild(h("p", "note: the kernel filters multicast through a hash, so an unjoined group can slip through there; l2sw filters exactly"));
   }
+}
+
+// ---- the kernel beside l2sw (`verify`, served by `l2ctl ui` run as root) ----
+
+// Matrices of `verify --json`, by mode and upstream setting.
+const VERIFIED = {};
+
+function verifyKey(mode, hairpin) {
+  return mode + "|" + hairpin;
+}
+
+function verifiedRow(e, i) {
+  const m = VERIFIED[verifyKey(e.mode, hairpinKey(e.upstream_hairpin))];
+  return m ? m.rows[i] : null;
+}
+
+// "agree", "hashed" or "differ", with the words and the mark that say it without colour.
+function agreement(row) {
+  if (row.mark === "same") return ["agree", "✓ kernel and l2sw agree"];
+  if (row.mark === "hashed-multicast") return ["hashed", "~ the kernel's multicast hash let an unjoined group through (tolerated)"];
+  return ["differ", "✗ kernel and l2sw differ"];
+}
+
+function drawSides(e, i, d) {
+  const row = verifiedRow(e, i);
+  if (!row) return;
+  const [cls, words] = agreement(row);
+  const box = h("div", undefined, "side " + cls);
+  box.id = "sides";
+  box.dataset.mark = row.mark;
+  box.appendChild(h("p", "Kernel beside l2sw (verify): " + words, "result"));
+  const m = VERIFIED[verifyKey(e.mode, hairpinKey(e.upstream_hairpin))];
+  const ul = h("ul");
+  for (const who of m.receivers) {
+    const k = row.kernel.filter((x) => x === who).length;
+    const l = row.l2sw.filter((x) => x === who).length;
+    const mark = (n) => (n === 0 ? "✗" : n === 1 ? "✓" : "✓×" + n);
+    const li = h("li", who + ": kernel " + mark(k) + " | l2sw " + mark(l), k === l ? "ok" : "no");
+    li.dataset.who = who;
+    ul.appendChild(li);
+  }
+  box.appendChild(ul);
+  d.appendChild(box);
+}
+
+async function runVerify() {
+  const e = current();
+  const status = $("verify-status");
+  const hp = e.upstream_hairpin ? "on" : "off";
+  status.className = "";
+  status.textContent = "running verify " + e.mode + " (upstream hairpin " + hp + ") on the kernel and on l2sw…";
+  $("verify").disabled = true;
+  try {
+    const m = await getJson("/api/verify/" + encodeURIComponent(e.mode) + "?hairpin=" + hp);
+    VERIFIED[verifyKey(m.mode, hairpinKey(m.upstream_hairpin))] = m;
+    const differ = m.rows.filter((r) => r.mark === "differ").length;
+    status.textContent = (differ ? "✗ " : "✓ ") + m.mode + ": kernel and l2sw agree on " + (m.rows.length - differ) + " of " + m.rows.length + " frames";
+    status.className = differ ? "error" : "ok";
+    status.dataset.done = verifyKey(m.mode, hairpinKey(m.upstream_hairpin));
+  } catch (err) {
+    status.textContent = "✗ verify: " + err.message;
+    status.className = "error";
+    status.dataset.done = "error";
+  }
+  $("verify").disabled = false;
+  render();
 }
 
 function drawFrames(e) {
@@ -298,6 +365,14 @@ function drawFrames(e) {
     b.type = "button";
     b.dataset.step = String(i + 1);
     b.dataset.receivers = walkReceivers(s).join(",");
+    const row = verifiedRow(e, i);
+    if (row) {
+      const [cls, words] = agreement(row);
+      b.classList.add(cls);
+      b.dataset.verify = row.mark;
+      b.textContent = words.slice(0, 1) + " " + b.textContent;
+      b.title = words;
+    }
     if (i === state.frame) b.setAttribute("aria-current", "step");
     b.addEventListener("click", () => {
       pause();
@@ -453,6 +528,7 @@ function setup() {
   $("back").addEventListener("click", () => { pause(); back(); });
   $("play").addEventListener("click", play);
   $("pause").addEventListener("click", pause);
+  $("verify").addEventListener("click", runVerify);
   document.addEventListener("keydown", (ev) => {
     if (ev.target && ev.target.tagName === "SELECT") return;
     if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
@@ -464,6 +540,7 @@ function setup() {
     else if (k === "m") setMode(state.mode + 1);
     else if (k === "M") setMode(state.mode - 1);
     else if (/^[1-9]$/.test(k)) { pause(); go(parseInt(k, 10) - 1, 0); }
+    else if ((k === "k" || k === "K") && LIVE && !$("verify").disabled) runVerify();
     else return;
     ev.preventDefault();
   });
@@ -513,7 +590,9 @@ function tour() {
 
 // ---- a running network, from the daemon (served by `l2ctl ui` only) ----
 
-const live = { network: null, since: 0, prev: {}, timer: null, records: [] };
+const live = { network: null, since: 0, prev: {}, timer: null, records: [], flashes: [] };
+// How often the live view asks for counters and traced frames.
+const POLL_MS = 1000;
 
 async function getJson(url) {
   const r = await fetch(url, { cache: "no-store" });
@@ -524,6 +603,8 @@ async function getJson(url) {
 
 async function setupLive() {
   $("live").hidden = false;
+  $("verify").hidden = false;
+  for (const x of document.querySelectorAll(".live-only")) x.hidden = false;
   const sel = $("network");
   sel.addEventListener("change", () => watch(sel.value));
   try {
@@ -557,7 +638,7 @@ function watch(name) {
   $("feed").replaceChildren();
   if (live.timer) clearInterval(live.timer);
   tick();
-  live.timer = setInterval(tick, 1000);
+  live.timer = setInterval(tick, POLL_MS);
 }
 
 async function tick() {
@@ -622,11 +703,16 @@ function drawFeed(feed) {
     ol.insertBefore(li, ol.firstChild);
     while (ol.children.length > 50) ol.removeChild(ol.lastChild);
   }
-  const lastRec = feed.records[feed.records.length - 1];
-  if (lastRec) flashPorts(lastRec);
+  // The frames of this poll, one after another across the poll's second: each lights its
+  // way in and the ports it went out of.
+  for (const t of live.flashes) clearTimeout(t);
+  live.flashes = feed.records.map((r, i) => setTimeout(() => flashPorts(r), (i * POLL_MS) / feed.records.length));
 }
 
 function flashPorts(r) {
+  const now = $("live-now");
+  now.textContent = "#" + r.n + " in " + r.ingress + ": " + r.summary + (r.drop ? "  ✗ dropped: " + r.drop : "  → " + (r.egress.concat(r.host ? ["(host)"] : []).join(", ") || "nobody"));
+  now.dataset.n = String(r.n);
   for (const b of $("live-ports").children) {
     b.className = "port";
     if (b.dataset.port === r.ingress) b.className = "port in";

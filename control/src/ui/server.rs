@@ -7,6 +7,8 @@
 //! - `/api/networks`: the daemon's networks and their ports.
 //! - `/api/networks/NAME/stats`: a network's counters.
 //! - `/api/networks/NAME/trace[?since=N]`: the frames traced since record `N`, sampled.
+//! - `/api/verify/MODE?hairpin=off|on`: `verify MODE --json` (root only): the mode's scenario
+//!   on the kernel and on l2sw, in namespaces of its own, frame by frame side by side.
 //!
 //! The live endpoints only read: the daemon's networks, counters and trace records. The trace
 //! feed asks the daemon to record frames of the network being watched (a recording changes
@@ -232,6 +234,7 @@ impl Ui {
                 Ok(s) => to_json(&s),
                 Err(e) => daemon_error(&e),
             },
+            ["api", "verify", mode] => verify_json(mode, query),
             ["api", "networks", name, "trace"] => {
                 let since = param(query, "since").and_then(|s| s.parse::<u64>().ok());
                 match self.trace(name, since) {
@@ -358,6 +361,34 @@ fn explain_json(mode: &str, query: &str) -> Reply {
     }
 }
 
+/// `verify MODE` for one upstream setting: builds the scenario in namespaces of its own on
+/// each side (nothing of the daemon's is touched) and answers the matrix.
+fn verify_json(mode: &str, query: &str) -> Reply {
+    let mode = match Mode::parse_list(mode).as_deref() {
+        Ok([m]) => *m,
+        Ok(_) => return Reply::json_error(400, "verify compares one mode at a time"),
+        Err(e) => return Reply::json_error(404, &e.to_string()),
+    };
+    let hairpin = match param(query, "hairpin") {
+        None | Some("off") => false,
+        Some("on") => true,
+        Some(other) => {
+            return Reply::json_error(400, &format!("hairpin={other:?}: expected off or on"));
+        }
+    };
+    if !l2sw::port::sys::is_root() {
+        return Reply::json_error(
+            403,
+            "verify builds each side in network namespaces, which needs root: run `sudo l2ctl ui` \
+             to see the kernel beside l2sw",
+        );
+    }
+    match crate::verify::verify(mode, hairpin) {
+        Ok(m) => to_json(&m),
+        Err(e) => Reply::json_error(500, &e.to_string()),
+    }
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Reply {
     match serde_json::to_value(v) {
         Ok(v) => Reply::json(200, &v),
@@ -399,6 +430,9 @@ mod tests {
         let v: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v[0]["upstream_hairpin"], json!(true));
         assert_eq!(ui.handle("GET", "/api/explain/nope").status, 404);
+        assert_eq!(ui.handle("GET", "/api/verify/nope").status, 404);
+        assert_eq!(ui.handle("GET", "/api/verify/all").status, 400);
+        assert_eq!(ui.handle("GET", "/api/verify/bridge?hairpin=x").status, 400);
         assert_eq!(
             ui.handle("GET", "/api/explain/bridge?hairpin=x").status,
             400
