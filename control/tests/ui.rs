@@ -725,6 +725,21 @@ fn the_live_view_shows_counters_rise_and_frames_pass_while_traffic_runs() {
     );
     b.screenshot("live-front");
 
+    // An `l2ctl trace` of the same network meanwhile takes the recording over and stops it
+    // when done; the live view starts another and goes on.
+    let seen = |b: &Browser| -> u64 {
+        let t = b.js("return document.getElementById('feed-stats').textContent");
+        t.as_str()
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    lab.l2ctl(&["trace", "front", "--count", "3"]);
+    let after = seen(&b);
+    wait_for(30, "the live feed to go on after another trace", || {
+        (seen(&b) > after).then_some(())
+    });
+
     // An unknown network: the page says so.
     b.open(&format!("{url}?network=no-such-network"));
     let status = wait_for(20, "the live view's status", || {

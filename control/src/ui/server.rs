@@ -13,6 +13,10 @@
 //! The live endpoints only read: the daemon's networks, counters and trace records. The trace
 //! feed asks the daemon to record frames of the network being watched (a recording changes
 //! nothing in forwarding, and ends by itself after [`TRACE_COUNT`] frames or when `ui` stops).
+//! The daemon keeps one recording per network: an `l2ctl trace` of the same network at the
+//! same time shares it with the page (each sees part of the frames, and the later one's port
+//! filter wins). Nothing else of the daemon's is reachable from here: no endpoint creates,
+//! attaches, limits or stops anything.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -21,6 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use l2sw::api::ErrorKind;
 use l2sw::trace::TraceRecord;
 use serde_json::{Value, json};
 
@@ -265,7 +270,15 @@ impl Ui {
             self.client.trace(network, None, TRACE_COUNT)?;
             feed.recording = true;
         }
-        let taken = self.client.trace_take(network)?;
+        let taken = match self.client.trace_take(network) {
+            // Someone stopped the recording (an `l2ctl trace` of the same network that
+            // finished): start another.
+            Err(e) if matches!(e.kind(), Some(ErrorKind::NotActive)) => {
+                self.client.trace(network, None, TRACE_COUNT)?;
+                self.client.trace_take(network)?
+            }
+            other => other?,
+        };
         feed.recording = taken.active;
         feed.lost += taken.lost;
         let n = taken.records.len();
