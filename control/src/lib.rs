@@ -10,6 +10,7 @@ pub mod explain;
 pub mod ipam;
 pub mod memdemo;
 pub mod modes;
+pub mod nat;
 /// Namespaces, links, addresses and routes over rtnetlink (the `l2sw-netlink` crate, which the
 /// test sandbox shares).
 pub use l2sw_netlink as nl;
