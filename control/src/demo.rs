@@ -62,6 +62,7 @@ fn net(name: &str, driver: Driver) -> NetworkArgs {
         aux_address: Vec::new(),
         internal: false,
         hairpin: false,
+        masquerade: true,
     }
 }
 
@@ -72,6 +73,7 @@ fn attach(network: &str, port: EndpointKind) -> AttachArgs {
         mac: None,
         port,
         source_mac: Vec::new(),
+        publish: Vec::new(),
     }
 }
 
