@@ -1021,6 +1021,7 @@ fn the_readme_demo_runs_and_leaves_nothing() {
         "reached",
         "not reached, as expected",
         "l2ctl host-access lan",
+        "10.30.0.250:8080, published to",
         "Everything the demo made is gone",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from\n{text}");

@@ -559,7 +559,8 @@ fn bad_publish_input_is_refused_and_changes_nothing() {
         ("0:80", "front", "0"),
         ("65536:80", "front", "65536"),
         ("8080:80", "front", "8080"),
-        ("127.0.0.1:8080:81", "front", "8080"),
+        ("198.51.100.1:8080:81", "front", "already published"),
+        ("127.0.0.1:9000:80", "front", "loopback"),
         ("9000:80/sctp", "front", "sctp"),
         ("9000-9002:80-81", "front", "9000-9002"),
         ("9000:80", "quiet", "internal"),
@@ -573,7 +574,54 @@ fn bad_publish_input_is_refused_and_changes_nothing() {
             "--publish {spec} on {net} changed something"
         );
     }
-    // The same port for the other protocol, or another host address for a published
-    // one's port on a given address, is free.
+    // The same port for the other protocol is free.
     lab.ok(&["attach", &x, "--network", "front", "-p", "8080:80/udp"]);
+}
+
+#[test]
+fn a_topology_publishes_and_down_takes_its_rules_away() {
+    let Some(lab) = Lab::new("nat-topology") else {
+        return;
+    };
+    let web = lab.w("web");
+    let file = lab.dir.path().join("shop.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+            [[network]]
+            name = "shop"
+            subnet = ["10.79.0.0/24"]
+            [[network]]
+            name = "backroom"
+            subnet = ["10.79.1.0/24"]
+            masquerade = false
+            [[workload]]
+            name = "{web}"
+            [[workload.attach]]
+            network = "shop"
+            publish = ["8080:80", "5353:53/udp"]
+            "#
+        ),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    lab.ok(&["up", path]);
+    let table = lab.table().expect("table ip l2sw");
+    assert!(
+        table.contains("10.79.0.0/24") && !table.contains("10.79.1.0/24"),
+        "{table}"
+    );
+    assert!(
+        tcp(&lab.outside, at(HOST_WAN, 8080), &web, 80).is_some(),
+        "{table}"
+    );
+    lab.ok(&["up", path]);
+    assert_eq!(
+        lab.table().as_deref(),
+        Some(table.as_str()),
+        "up again changes nothing"
+    );
+    lab.ok(&["down", path]);
+    assert_eq!(lab.table(), None, "down leaves no rule behind");
 }

@@ -157,6 +157,11 @@ impl FromStr for Publish {
                 })?;
                 match ip {
                     IpAddr::V4(v4) if v4.is_unspecified() => (None, p),
+                    IpAddr::V4(v4) if v4.is_loopback() => {
+                        return Err(format!(
+                            "--publish {text:?}: host address {v4} is loopback; l2sw has no userland proxy, so only the host's other addresses lead to a workload"
+                        ));
+                    }
                     IpAddr::V4(v4) => (Some(v4), p),
                     IpAddr::V6(_) => {
                         return Err(format!(
@@ -360,8 +365,9 @@ pub fn apply(ns: Option<&str>, rules: &Ruleset) -> Result<(), NatError> {
             source.raw_os_error(),
             Some(libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::EOPNOTSUPP)
         );
-        // With nothing to hold, a kernel without nf_tables has nothing to remove either.
-        if unsupported && rules.is_empty() {
+        // Without nf_tables l2ctl turns no forwarding on, so with nothing to masquerade or
+        // publish the isolation stages have nothing to guard: the rest works without them.
+        if unsupported && !rules.forwards() {
             return Ok(());
         }
         let place = place(ns);
@@ -404,8 +410,8 @@ mod tests {
         let p: Publish = "8080:80".parse().unwrap();
         assert_eq!(p.maps.len(), 1);
         assert_eq!(p.maps[0].to_string(), "0.0.0.0:8080->80/tcp");
-        let p: Publish = "127.0.0.1:5353:53/udp".parse().unwrap();
-        assert_eq!(p.maps[0].to_string(), "127.0.0.1:5353->53/udp");
+        let p: Publish = "192.0.2.1:5353:53/udp".parse().unwrap();
+        assert_eq!(p.maps[0].to_string(), "192.0.2.1:5353->53/udp");
         let p: Publish = "0.0.0.0:9000-9002:7000-7002".parse().unwrap();
         let shown: Vec<String> = p.maps.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -434,6 +440,7 @@ mod tests {
         assert!(err("x:80").contains("\"x\" is not a port"));
         assert!(err("1.2.3:80:80").contains("\"1.2.3\" is not an IP"));
         assert!(err("[::1]:80:80").contains("IPv6"));
+        assert!(err("127.0.0.1:80:80").contains("loopback"));
         assert!(err("90-80:90-80").contains("backwards"));
         assert!(err("1-2000:1-2000").contains("at most 1024"));
     }
