@@ -13,7 +13,7 @@
 //! ```
 //!
 //! `fib daddr type local` (Docker's `-m addrtype --dst-type LOCAL`) is not among `nftnl`'s
-//! expressions; [`FibDaddrLocal`] adds it over `nftnl-sys`.
+//! expressions; [`FibDaddrType`] adds it over `nftnl-sys`.
 
 use std::ffi::CString;
 use std::io;
