@@ -17,6 +17,7 @@ use super::mapping::{
     attach_args, endpoint_answer, join_answer, network_args, network_name, origin, workload_name,
 };
 use crate::client::ClientError;
+use crate::ipam::IpamError;
 use crate::ops::{Ctl, CtlError};
 use crate::state::{Engine, EngineSandbox};
 
@@ -160,8 +161,16 @@ impl DockerDriver {
     fn create_network(&self, req: &CreateNetworkRequest) -> Result<Answer, Failure> {
         let args = network_args(req)?;
         let mut ctl = self.open_synced()?;
-        ctl.create_network(&args, Some(&origin(&req.network_id)))?;
-        Ok(Answer::ok(&serde_json::json!({})))
+        match ctl.create_network(&args, Some(&origin(&req.network_id))) {
+            Ok(_) => Ok(Answer::ok(&serde_json::json!({}))),
+            // Docker's default pools start where l2ctl's do (172.17.0.0/16, its `bridge`):
+            // say how to pick another.
+            Err(e @ CtlError::Ipam(IpamError::Overlap { .. })) => Err(CtlError::Refused(format!(
+                "{e}: give `docker network create` a --subnet that no l2ctl network uses (see `l2ctl network ls`)"
+            ))
+            .into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn delete_network(&self, req: &NetworkRequest) -> Result<Answer, Failure> {
