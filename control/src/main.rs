@@ -289,8 +289,9 @@ enum PluginCmd {
     ///
     /// Options (`-o KEY=VALUE`) mirror Docker's own drivers: type=bridge|macvlan|ipvlan
     /// (default bridge), parent=IFACE[.VID], macvlan_mode=bridge|private|vepa|passthru|source,
-    /// ipvlan_mode=l2, ipvlan_flag=bridge|private|vepa, hairpin=true (bridge). Docker's IPAM
-    /// hands out the addresses: --subnet, --gateway, --ip-range, --aux-address, --ip.
+    /// ipvlan_mode=l2, ipvlan_flag=bridge|private|vepa, hairpin=true (bridge). Endpoint
+    /// option (--driver-opt): source_mac=MAC[,MAC…] (source mode). Docker's IPAM hands out
+    /// the addresses: --subnet, --gateway, --ip-range, --aux-address, --ip.
     ///
     /// Start it beside the daemon:
     ///   sudo l2sw run &

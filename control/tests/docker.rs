@@ -516,12 +516,38 @@ fn docker_bridge_networks_containers_restarts_and_bad_input() {
     assert!(stats.contains(&wa) && stats.contains(&wb), "{stats}");
 
     // One container on two l2sw networks: connect, then disconnect.
-    let back = w.network("back", &["--subnet", "10.242.0.0/24"]);
+    // Dual stack: Docker's IPv6 pool and addresses too.
+    let back = w.network(
+        "back",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.242.0.0/24",
+            "--subnet",
+            "fd00:242::/64",
+        ],
+    );
     w.run("cc", "back", &[]);
     w.ok(&["network", "connect", "back", "ca"]);
     w.remember();
     let ip_c = w.ip("cc", "back");
     assert!(w.pings("ca", &ip_c), "a reaches c on back");
+    let ip6_c = w.ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"back\").GlobalIPv6Address}}",
+        "cc",
+    ]);
+    assert!(ip6_c.starts_with("fd00:242::"), "{ip6_c:?}");
+    let inside = w.ok(&["exec", "cc", "ip", "-o", "-6", "addr", "show", "eth0"]);
+    assert!(inside.contains(&format!("{ip6_c}/64")), "{inside}");
+    let l2_back: Value = serde_json::from_str(&w.l2ok(&["network", "inspect", &back])).unwrap();
+    assert!(
+        l2_back.to_string().contains("fd00:242::/64"),
+        "l2ctl has Docker's IPv6 pool: {l2_back}"
+    );
+    // Duplicate address detection first: wait for the address to answer.
+    wait_for("IPv6 between a and c", || w.pings("ca", &ip6_c));
     let wa2 = w.workload("ca", "back");
     assert!(w.l2ok(&["fdb", &back]).contains(&w.mac("ca", "eth1")));
     w.ok(&["network", "disconnect", "back", "ca"]);
@@ -723,6 +749,50 @@ fn docker_macvlan_and_ipvlan_networks_keep_their_modes() {
         "600",
     ]);
     assert!(err.contains("passthru"), "{err}");
+
+    // Source: an endpoint receives what comes from the sources listed for it
+    // (`driver-opt=source_mac=…`), and nothing from others.
+    let (parent, lan) = w.parent("s", "10.243.7.200", None);
+    let station_mac = w.sandbox.links(&lan).mac("eth0").unwrap().to_string();
+    let parent_opt = format!("parent={parent}");
+    w.network(
+        "mv-source",
+        &[
+            "--subnet",
+            "10.243.7.0/24",
+            "--aux-address",
+            "station=10.243.7.200",
+            "-o",
+            "type=macvlan",
+            "-o",
+            "macvlan_mode=source",
+            "-o",
+            &parent_opt,
+        ],
+    );
+    let listed = format!("name=mv-source,driver-opt=source_mac={station_mac}");
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sx",
+        "--network",
+        &listed,
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    w.run("sy", "mv-source", &[]);
+    w.remember();
+    let (ip_sx, ip_sy) = (w.ip("sx", "mv-source"), w.ip("sy", "mv-source"));
+    assert!(
+        w.ns_pings(Some(&lan), &ip_sx),
+        "source mode: a listed source gets through"
+    );
+    assert!(
+        !w.ns_pings(Some(&lan), &ip_sy),
+        "source mode: an unlisted one does not"
+    );
 
     w.remove_all_and_check();
 }

@@ -196,7 +196,7 @@ impl DockerDriver {
     fn create_endpoint(&self, req: &CreateEndpointRequest) -> Result<Answer, Failure> {
         let network = network_name(&req.network_id)?;
         let workload = workload_name(&req.endpoint_id)?;
-        let args = attach_args(&network, &req.interface)?;
+        let args = attach_args(&network, &req.interface, &req.options)?;
         let mut ctl = self.open_synced()?;
         let sandbox = EngineSandbox {
             engine: Engine::Docker,
@@ -377,5 +377,37 @@ mod tests {
             "{}",
             a.body
         );
+    }
+
+    #[test]
+    fn what_is_gone_already_is_success_and_unknown_endpoints_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        // No daemon listens: these calls need none.
+        let d = DockerDriver {
+            state_dir: dir.path().join("state"),
+            socket: dir.path().join("no-daemon.sock"),
+            host_netns: None,
+        };
+        let ids = br#"{"NetworkID":"0123456789abcdef","EndpointID":"fedcba9876543210"}"#;
+        for call in ["DeleteNetwork", "DeleteEndpoint", "Leave"] {
+            let a = d.handle(&format!("/NetworkDriver.{call}"), ids);
+            assert_eq!((a.status, a.body.as_str()), (200, "{}"), "{call}");
+        }
+        let a = d.handle("/NetworkDriver.EndpointOperInfo", ids);
+        assert_eq!(json(&a), serde_json::json!({"Value": {}}));
+        let a = d.handle(
+            "/NetworkDriver.Join",
+            br#"{"NetworkID":"0123456789abcdef","EndpointID":"fedcba9876543210","SandboxKey":"/x"}"#,
+        );
+        assert_eq!(a.status, 500);
+        let why = json(&a)["Err"].as_str().unwrap().to_owned();
+        assert!(
+            why.contains("fedcba9876543210") && why.contains("docker-0123456789ab"),
+            "{why}"
+        );
+        // The state was made (the predefined networks) and nothing of Docker's is in it.
+        let ctl = d.open().unwrap();
+        assert!(ctl.state.networks.keys().all(|n| !n.starts_with("docker-")));
+        assert!(ctl.state.workloads.is_empty());
     }
 }

@@ -208,8 +208,38 @@ fn ipam(args: &mut NetworkArgs, data: &IpamData) -> Result<(), CtlError> {
     Ok(())
 }
 
-/// An endpoint on l2ctl network `network` with the addresses and MAC Docker handed out.
-pub fn attach_args(network: &str, iface: &EndpointInterface) -> Result<AttachArgs, CtlError> {
+/// The endpoint options l2sw takes (`docker network connect --driver-opt KEY=VALUE`,
+/// `docker run --network name=NET,driver-opt=KEY=VALUE`): a source-mode macvlan endpoint's
+/// allowed source MACs, comma-separated.
+pub const ENDPOINT_OPTIONS: &[&str] = &["source_mac"];
+
+/// An endpoint on l2ctl network `network` with the addresses and MAC Docker handed out, and
+/// the user's endpoint options (Docker's own, `com.docker.*`, are not l2sw's business).
+pub fn attach_args(
+    network: &str,
+    iface: &EndpointInterface,
+    options: &BTreeMap<String, Value>,
+) -> Result<AttachArgs, CtlError> {
+    let mut source_mac = Vec::new();
+    for (k, v) in options {
+        if k.starts_with("com.docker.") {
+            continue;
+        }
+        if !ENDPOINT_OPTIONS.contains(&k.as_str()) {
+            return refused(format!(
+                "unknown endpoint option {k} (--driver-opt): l2sw takes {}",
+                ENDPOINT_OPTIONS.join(", ")
+            ));
+        }
+        let Value::String(list) = v else {
+            return refused(format!("--driver-opt {k}={v}: expected MAC[,MAC…]"));
+        };
+        for m in list.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            source_mac.push(m.parse().map_err(|e: l2sw::wire::ParseMacError| {
+                CtlError::Refused(format!("--driver-opt {k}: {e}"))
+            })?);
+        }
+    }
     let mut ip = Vec::new();
     for (what, s) in [
         ("address", &iface.address),
@@ -231,7 +261,7 @@ pub fn attach_args(network: &str, iface: &EndpointInterface) -> Result<AttachArg
         ip,
         mac,
         port: EndpointKind::Veth,
-        source_mac: Vec::new(),
+        source_mac,
     })
 }
 
@@ -467,19 +497,51 @@ mod tests {
             address_ipv6: "fd00:9::7/64".into(),
             mac_address: "02:42:0a:09:00:07".into(),
         };
-        let a = attach_args("docker-0123456789ab", &iface).unwrap();
+        let none = BTreeMap::new();
+        let a = attach_args("docker-0123456789ab", &iface, &none).unwrap();
         assert_eq!(a.network, "docker-0123456789ab");
         assert_eq!(a.ip.len(), 2);
         assert_eq!(a.ip[0].to_string(), "10.9.0.7");
         assert_eq!(a.mac.unwrap().to_string(), "02:42:0a:09:00:07");
         assert_eq!(a.port, EndpointKind::Veth);
-        let none = attach_args("n", &EndpointInterface::default()).unwrap();
-        assert!(none.ip.is_empty() && none.mac.is_none());
+        let plain = attach_args("n", &EndpointInterface::default(), &none).unwrap();
+        assert!(plain.ip.is_empty() && plain.mac.is_none() && plain.source_mac.is_empty());
         let bad = EndpointInterface {
             mac_address: "02:42".into(),
             ..Default::default()
         };
-        assert!(refusal(attach_args("n", &bad)).contains("02:42"));
+        assert!(refusal(attach_args("n", &bad, &none)).contains("02:42"));
+        let opts = |k: &str, v: Value| {
+            BTreeMap::from([
+                (
+                    "com.docker.network.portmap".to_owned(),
+                    Value::Array(Vec::new()),
+                ),
+                (k.to_owned(), v),
+            ])
+        };
+        let a = attach_args(
+            "n",
+            &iface,
+            &opts("source_mac", "02:00:00:00:00:01, 02:00:00:00:00:02".into()),
+        )
+        .unwrap();
+        assert_eq!(a.source_mac.len(), 2);
+        assert_eq!(a.source_mac[1].to_string(), "02:00:00:00:00:02");
+        let why = refusal(attach_args("n", &iface, &opts("mtu", "9000".into())));
+        assert!(why.contains("unknown endpoint option mtu"), "{why}");
+        let why = refusal(attach_args(
+            "n",
+            &iface,
+            &opts("source_mac", "02:00".into()),
+        ));
+        assert!(why.contains("source_mac") && why.contains("02:00"), "{why}");
+        let why = refusal(attach_args(
+            "n",
+            &iface,
+            &opts("source_mac", Value::Bool(true)),
+        ));
+        assert!(why.contains("MAC[,MAC"), "{why}");
     }
 
     fn net(driver: Driver, internal: bool, gateway: Option<&str>) -> Network {
