@@ -184,6 +184,17 @@ impl Drop for Lab {
         for ns in self.our_namespaces() {
             let _ = nl::netns_delete(&ns);
         }
+        // Names files of workloads a failed test left attached.
+        if let Ok(dirs) = std::fs::read_dir(nl::ETC_NETNS) {
+            for d in dirs.flatten() {
+                if d.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{}-", self.prefix))
+                {
+                    let _ = std::fs::remove_dir_all(d.path());
+                }
+            }
+        }
     }
 }
 
@@ -625,6 +636,48 @@ fn one_workload_on_two_networks() {
     for (w, n) in [(&a, "two"), (&a, "one"), (&b, "one"), (&c, "two")] {
         lab.ok(&["detach", w, "--network", n]);
     }
+}
+
+#[test]
+fn names_resolve_within_a_network_and_not_across() {
+    let Some(lab) = Lab::new("l2ctl-names") else {
+        return;
+    };
+    let (web, db, other) = (lab.w("web"), lab.w("db"), lab.w("other"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.71.0.0/24"]);
+    lab.ok(&["network", "create", "side", "--subnet", "10.72.0.0/24"]);
+    lab.ok(&["attach", &web, "--network", "front"]);
+    lab.ok(&["attach", &db, "--network", "front", "--ip", "10.71.0.20"]);
+    lab.ok(&["attach", &other, "--network", "side"]);
+    let lookup = |from: &str, name: &str| {
+        lab.l2ctl(&["exec", from, "--", "getent", "-s", "files", "hosts", name])
+    };
+    let found = lookup(&web, &db);
+    assert!(found.status.success(), "{found:?}");
+    assert!(
+        String::from_utf8_lossy(&found.stdout).starts_with("10.71.0.20 "),
+        "{found:?}"
+    );
+    let ping = lab.l2ctl(&["exec", &web, "--", "ping", "-c", "1", "-W", "2", &db]);
+    assert!(ping.status.success(), "ping {db} from {web}: {ping:?}");
+    assert!(
+        !lookup(&other, &db).status.success(),
+        "{other} is on another network"
+    );
+    assert!(!lookup(&db, &other).status.success());
+    // The file follows the state: a peer that leaves is no longer listed.
+    let etc = std::path::Path::new(nl::ETC_NETNS);
+    let resolv = std::fs::read_to_string(etc.join(&web).join("resolv.conf")).unwrap();
+    assert!(
+        resolv.contains("nameserver") && !resolv.contains("127.0.0.53"),
+        "{resolv}"
+    );
+    lab.ok(&["detach", &db, "--network", "front"]);
+    assert!(!lookup(&web, &db).status.success());
+    assert!(!etc.join(&db).exists(), "{db}'s names outlive it");
+    lab.ok(&["detach", &web, "--network", "front"]);
+    lab.ok(&["detach", &other, "--network", "side"]);
+    assert!(!etc.join(&web).exists() && !etc.join(&other).exists());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::TryStreamExt;
@@ -38,6 +38,8 @@ use rtnetlink::{Handle, LinkBridge, LinkMacVlan, LinkUnspec, LinkVeth, RouteMess
 
 /// The directory of named network namespaces.
 const NETNS_DIR: &str = "/run/netns";
+/// Where a named namespace's own `/etc` files live (`ip netns exec` mounts them).
+pub const ETC_NETNS: &str = "/etc/netns";
 
 /// `IFLA_MACVLAN_MACADDR_MODE`: replace the source-mode allow-list (linux/if_link.h).
 const MACVLAN_MACADDR_SET: u32 = 3;
@@ -283,7 +285,8 @@ pub fn netns_list() -> Result<Vec<String>> {
 /// namespace (read-only if the old `/sys` could not be unmounted and was read-only).
 ///
 /// Call it in a single-threaded process, or on the thread that execs: only the calling thread
-/// changes namespaces, and it stays there. `/etc/netns/NAME` files are not bind-mounted.
+/// changes namespaces, and it stays there. The files of `/etc/netns/NAME` are mounted over
+/// their namesakes in `/etc`, as `ip netns exec` does.
 pub fn enter(ns: &str) -> Result<()> {
     let path = netns_path(ns).map_err(context("enter", Namespace(ns)))?;
     let handle = File::open(&path).map_err(context("open", Namespace(ns)))?;
@@ -308,7 +311,42 @@ pub fn enter(ns: &str) -> Result<()> {
         flags = MsFlags::MS_RDONLY;
     }
     mount(Some(ns), "/sys", Some("sysfs"), flags, None::<&str>)
-        .map_err(context("mount /sys of", Namespace(ns)))
+        .map_err(context("mount /sys of", Namespace(ns)))?;
+    bind_etc(ns);
+    Ok(())
+}
+
+/// Mounts each file of `/etc/netns/NAME` over its namesake in `/etc` (a workload's `hosts`
+/// and `resolv.conf`), as `ip netns exec` does; like it, a file that cannot be mounted is a
+/// warning, not a failure.
+fn bind_etc(ns: &str) {
+    if netns::is_path(ns) {
+        return;
+    }
+    let dir = Path::new(ETC_NETNS).join(ns);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let target = Path::new("/etc").join(&name);
+        if let Err(e) = mount(
+            Some(&entry.path()),
+            &target,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            eprintln!(
+                "warning: bind {} -> {}: {e}",
+                entry.path().display(),
+                target.display()
+            );
+        }
+    }
 }
 
 /// Named namespaces made for one run and removed on drop (so on every exit path), each with

@@ -171,6 +171,7 @@ impl Ctl {
                 Step::Endpoint { workload, network } => self.apply_endpoint(workload, network)?,
             }
         }
+        self.names_follow();
         Ok(steps.iter().map(ToString::to_string).collect())
     }
 

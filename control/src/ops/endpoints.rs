@@ -89,6 +89,7 @@ impl Ctl {
             self.forget_endpoint(workload, &net.name)?;
             return Err(e);
         }
+        self.names_follow();
         Ok(Some(ep))
     }
 
@@ -155,7 +156,9 @@ impl Ctl {
                 origin: origin.map(str::to_owned),
             },
         );
-        self.save()
+        self.save()?;
+        self.names_follow();
+        Ok(())
     }
 
     pub(super) fn plan_endpoint(
@@ -269,14 +272,24 @@ impl Ctl {
         if empty {
             self.remove_workload(workload)?;
         }
-        self.save()
+        self.save()?;
+        self.names_follow();
+        Ok(())
     }
 
     pub(super) fn remove_workload(&mut self, workload: &str) -> Result<(), CtlError> {
-        if let Some(w) = self.state.workloads.remove(workload)
-            && w.made_netns
-        {
-            gone(nl::netns_delete(workload))?;
+        if let Some(w) = self.state.workloads.remove(workload) {
+            if w.sandbox == Sandbox::Own
+                && let Err(e) = names::remove_names(workload)
+            {
+                eprintln!(
+                    "warning: the names of {workload} in {}: {e}",
+                    names::ETC_NETNS
+                );
+            }
+            if w.made_netns {
+                gone(nl::netns_delete(workload))?;
+            }
         }
         Ok(())
     }
@@ -312,6 +325,8 @@ impl Ctl {
             ));
         }
         self.remove_workload(workload)?;
-        self.save()
+        self.save()?;
+        self.names_follow();
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@ mod endpoints;
 mod engines;
 mod ids;
 mod link;
+mod names;
 mod networks;
 mod recover;
 mod render;
