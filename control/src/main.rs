@@ -11,7 +11,7 @@ use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::{Client, ClientError};
 use l2sw_control::modes::Mode;
 use l2sw_control::ops::{self, Ctl, CtlError};
-use l2sw_control::{explain, nl, show, state, topology, verify};
+use l2sw_control::{cni, explain, nl, show, state, topology, verify};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
 /// and says why each frame went where it went.
@@ -265,7 +265,7 @@ enum Command {
         #[arg(long)]
         in_memory: bool,
     },
-    /// Serve l2sw to a container engine (a long-lived process beside the daemon).
+    /// Serve l2sw to a container engine: Docker's network driver, or the CNI plugin.
     #[command(subcommand)]
     Plugin(PluginCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -309,6 +309,15 @@ enum PluginCmd {
         #[arg(long, default_value = "/run/docker/plugins")]
         plugin_dir: PathBuf,
     },
+    /// The CNI plugin of type `l2sw` (spec 0.4.0 and 1.0.0): one command read from the
+    /// CNI_* variables and the network configuration on stdin, the result on stdout.
+    ///
+    /// A runtime runs it by its type's file name: link l2ctl into the runtime's plugin
+    /// directory as `l2sw` (`ln -s /usr/local/bin/l2ctl /usr/lib/cni/l2sw`), and l2ctl started
+    /// as `l2sw` with CNI_COMMAND set is the plugin. --state-dir and --socket are the defaults
+    /// for configurations without "stateDir" and "socket".
+    #[command(verbatim_doc_comment)]
+    Cni,
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,7 +350,16 @@ enum NetworkCmd {
 }
 
 fn main() -> ExitCode {
+    if cni::invoked_as_plugin() {
+        return cni::main(&cni::Defaults::default());
+    }
     let cli = Cli::parse();
+    if let Command::Plugin(PluginCmd::Cni) = cli.command {
+        return cni::main(&cni::Defaults {
+            state_dir: cli.state_dir,
+            socket: cli.socket,
+        });
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -619,6 +637,8 @@ fn run(cli: Cli) -> Fallible {
             })?;
             eprintln!("l2ctl plugin: stopped, {} removed", socket.display());
         }
+        // Answered in main, before any other command.
+        Command::Plugin(PluginCmd::Cni) => {}
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "l2ctl", out);
         }

@@ -46,15 +46,21 @@ impl Ctl {
         if !hands_over {
             match &sandbox.netns {
                 None => {
-                    return refused(format!(
-                        "{} endpoint {workload}: no namespace given",
-                        sandbox.engine.name()
-                    ));
+                    return Err(CtlError::Sandbox {
+                        what: SandboxPart::Namespace,
+                        message: format!(
+                            "not given for {} endpoint {workload}",
+                            sandbox.engine.name()
+                        ),
+                    });
                 }
                 Some(ns) if !nl::netns_exists(ns) => {
-                    return refused(format!(
-                        "namespace {ns} does not exist (or is not a network namespace file)"
-                    ));
+                    return Err(CtlError::Sandbox {
+                        what: SandboxPart::Namespace,
+                        message: format!(
+                            "{ns} does not exist (or is not a network namespace file)"
+                        ),
+                    });
                 }
                 Some(_) => {}
             }
@@ -64,9 +70,12 @@ impl Ctl {
                 || interface == "."
                 || interface == ".."
             {
-                return refused(format!(
-                    "interface name {interface:?} is not valid (1 to {MAX_IFNAME} bytes, no '/', ':' or space)"
-                ));
+                return Err(CtlError::Sandbox {
+                    what: SandboxPart::Interface,
+                    message: format!(
+                        "{interface:?} is not valid (1 to {MAX_IFNAME} bytes, no '/', ':' or space)"
+                    ),
+                });
             }
         }
         let mut ep = self.plan_endpoint(workload, &net, req, origin)?;
@@ -117,5 +126,27 @@ impl Ctl {
             self.save()?;
         }
         Ok(())
+    }
+
+    /// Removes an engine's endpoint as [`Ctl::detach`] does, for engines that must be able
+    /// to clean up whatever state things are in (CNI's DEL): a daemon that is not running
+    /// holds no port to remove, so the link is deleted and the state forgets the endpoint and
+    /// frees its addresses anyway (a restarted daemon is given back only what is left).
+    pub fn detach_engine(&mut self, workload: &str, network: &str) -> Result<(), CtlError> {
+        match self.detach(workload, network) {
+            Err(CtlError::Daemon(ClientError::NoDaemon { .. })) => {
+                let peer = self
+                    .state
+                    .workloads
+                    .get(workload)
+                    .and_then(|w| w.endpoints.get(network))
+                    .and_then(|ep| ep.peer.clone());
+                if let Some(peer) = peer {
+                    gone(self.host.delete(&peer))?;
+                }
+                self.forget_endpoint(workload, network)
+            }
+            other => other,
+        }
     }
 }

@@ -67,6 +67,15 @@ pub enum CtlError {
     /// The request breaks a rule; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// The sandbox an engine gave (its namespace or interface name) cannot be used; nothing
+    /// was changed.
+    #[error("{what} {message}")]
+    Sandbox {
+        /// Which of the two.
+        what: SandboxPart,
+        /// Why, after the value.
+        message: String,
+    },
     /// An address could not be handed out or a pool made.
     #[error(transparent)]
     Ipam(#[from] IpamError),
@@ -79,6 +88,24 @@ pub enum CtlError {
     /// A link, address, route or namespace.
     #[error(transparent)]
     Netlink(#[from] NlError),
+}
+
+/// The part of an engine's sandbox a [`CtlError::Sandbox`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxPart {
+    /// The namespace (CNI_NETNS, Docker's sandbox key).
+    Namespace,
+    /// The interface name in it (CNI_IFNAME).
+    Interface,
+}
+
+impl std::fmt::Display for SandboxPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SandboxPart::Namespace => "namespace",
+            SandboxPart::Interface => "interface name",
+        })
+    }
 }
 
 /// l2ctl's view of the world: the locked state, the daemon, the host namespace.
