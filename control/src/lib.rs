@@ -1,6 +1,7 @@
 //! l2ctl's library: Docker-style networks, IPAM, namespaces and links, and the daemon client.
 //! The `l2ctl` binary is a thin command line over it; tests drive both.
 
+pub mod adapters;
 pub mod args;
 pub mod client;
 pub mod cni;
