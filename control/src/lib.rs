@@ -4,7 +4,6 @@
 pub mod adapters;
 pub mod args;
 pub mod client;
-pub mod cni;
 pub mod demo;
 pub mod embedded;
 pub mod explain;

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
+use l2sw_control::adapters::cni;
 use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::{Client, ClientError};
 use l2sw_control::modes::Mode;
 use l2sw_control::ops::{self, Ctl, CtlError};
-use l2sw_control::{cni, explain, nl, show, state, topology, verify};
+use l2sw_control::{explain, nl, show, state, topology, verify};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
 /// and says why each frame went where it went.

@@ -2,4 +2,5 @@
 //! (state, undo, daemon calls go through [`crate::ops::Ctl`]; no adapter talks to the daemon
 //! itself).
 
+pub mod cni;
 pub mod docker;
