@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
+use l2sw_control::adapters::cni;
 use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::{Client, ClientError};
 use l2sw_control::modes::Mode;
 use l2sw_control::ops::{self, Ctl, CtlError};
-use l2sw_control::{cni, explain, nl, show, state, topology, verify};
+use l2sw_control::{explain, nl, show, state, topology, verify};
 
 /// Control l2sw, a userspace L2 switch that forwards like the Linux bridge, macvlan and ipvlan
 /// and says why each frame went where it went.
@@ -277,7 +278,7 @@ enum Command {
         #[arg(long)]
         in_memory: bool,
     },
-    /// Run as a container engine's network plugin.
+    /// Serve l2sw to a container engine: Docker's network driver, or the CNI plugin.
     #[command(subcommand)]
     Plugin(PluginCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -289,6 +290,38 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PluginCmd {
+    /// Be Docker's network driver NAME: `docker network create -d NAME` makes l2sw networks.
+    ///
+    /// Serves Docker's remote network driver protocol on PLUGIN_DIR/NAME.sock, where Docker
+    /// looks for plugins, until SIGTERM or Ctrl-C (then the socket goes). Each Docker call is
+    /// an l2ctl operation on the same state (--state-dir) and daemon (--socket): the networks
+    /// appear in `l2ctl network ls` as docker-<first 12 hex of Docker's network ID>, each
+    /// container endpoint as workload d-<first 12 hex of its endpoint ID>; `l2ctl fdb`,
+    /// `stats`, `trace` and `capture` work on them. All it knows is in the state file, so a
+    /// restarted plugin loses nothing.
+    ///
+    /// Options (`-o KEY=VALUE`) mirror Docker's own drivers: type=bridge|macvlan|ipvlan
+    /// (default bridge), parent=IFACE[.VID], macvlan_mode=bridge|private|vepa|passthru|source,
+    /// ipvlan_mode=l2, ipvlan_flag=bridge|private|vepa, hairpin=true (bridge). Endpoint
+    /// option (--driver-opt): source_mac=MAC[,MAC…] (source mode). Docker's IPAM hands out
+    /// the addresses: --subnet, --gateway, --ip-range, --aux-address, --ip.
+    ///
+    /// Start it beside the daemon:
+    ///   sudo l2sw run &
+    ///   sudo l2ctl plugin docker &
+    ///   docker network create -d l2sw --subnet 10.20.0.0/24 front
+    ///   docker network create -d l2sw -o type=macvlan -o parent=eth1 \
+    ///       -o macvlan_mode=bridge --subnet 192.168.1.0/24 --gateway 192.168.1.1 lan
+    ///   docker run -d --network front --name web busybox sleep 600
+    #[command(verbatim_doc_comment)]
+    Docker {
+        /// The plugin's name, which `docker network create -d` takes.
+        #[arg(long, default_value = "l2sw")]
+        name: String,
+        /// Where Docker looks for plugin sockets.
+        #[arg(long, default_value = "/run/docker/plugins")]
+        plugin_dir: PathBuf,
+    },
     /// The CNI plugin of type `l2sw` (spec 0.4.0 and 1.0.0): one command read from the
     /// CNI_* variables and the network configuration on stdin, the result on stdout.
     ///
@@ -610,6 +643,23 @@ fn run(cli: Cli) -> Fallible {
             } else {
                 l2sw_control::demo::run(out)?;
             }
+        }
+        Command::Plugin(PluginCmd::Docker { name, plugin_dir }) => {
+            use l2sw_control::adapters::docker;
+            let socket = docker::socket_path(&plugin_dir, &name)?;
+            let driver = docker::DockerDriver {
+                state_dir: cli.state_dir.clone(),
+                socket: cli.socket.clone(),
+                host_netns: cli.host_netns.clone(),
+            };
+            let stop = interrupted()?;
+            docker::serve(&driver, &socket, &stop, || {
+                eprintln!(
+                    "l2ctl plugin: Docker network driver {name} listening on {}",
+                    socket.display()
+                );
+            })?;
+            eprintln!("l2ctl plugin: stopped, {} removed", socket.display());
         }
         // Answered in main, before any other command.
         Command::Plugin(PluginCmd::Cni) => {}

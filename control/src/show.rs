@@ -95,14 +95,28 @@ pub fn endpoint(
     ep: &Endpoint,
 ) -> io::Result<()> {
     let ips: Vec<String> = ep.ips.iter().map(ToString::to_string).collect();
+    let published = if ep.ports.is_empty() {
+        String::new()
+    } else {
+        format!(", published {}", ports(&ep.ports))
+    };
     writeln!(
         out,
-        "{workload}: {} on {network} ({}, {} port), {}",
+        "{workload}: {} on {network} ({}, {} port), {}{published}",
         ep.interface,
         ep.mac,
         ep.kind.name(),
         ips.join(", ")
     )
+}
+
+/// Published ports as `docker ps` shows them (`0.0.0.0:8080->80/tcp, …`), `-` for none.
+fn ports(maps: &[crate::nat::PortMap]) -> String {
+    if maps.is_empty() {
+        return "-".into();
+    }
+    let shown: Vec<String> = maps.iter().map(ToString::to_string).collect();
+    shown.join(", ")
 }
 
 /// `l2ctl ps`: each workload's networks, and whether it is still there (`gone`: its
@@ -156,6 +170,7 @@ pub fn workloads(
                         e.interface.clone(),
                         e.mac.to_string(),
                         ips.join(","),
+                        ports(&e.ports),
                         st.clone(),
                     ]);
                 }
@@ -174,6 +189,7 @@ pub fn workloads(
                     "-".into(),
                     "-".into(),
                     "-".into(),
+                    "-".into(),
                     st,
                 ]);
             }
@@ -188,6 +204,7 @@ pub fn workloads(
             "INTERFACE",
             "MAC",
             "ADDRESSES",
+            "PORTS",
             "STATE",
         ],
         &rows,

@@ -162,6 +162,7 @@ impl Network {
             parent,
             internal: false,
             hairpin: false,
+            masquerade: true,
             pools: Vec::new(),
             predefined: false,
             active: true,
@@ -171,6 +172,11 @@ impl Network {
             origin: None,
         }
     }
+}
+
+/// Networks saved before masquerade existed masquerade, as Docker's do by default.
+fn masquerade_default() -> bool {
+    true
 }
 
 /// One network.
@@ -192,6 +198,10 @@ pub struct Network {
     pub internal: bool,
     /// Bridge ports reflect frames back out (reflective relay, for VEPA neighbours).
     pub hairpin: bool,
+    /// A bridge network's IPv4 subnet is masqueraded on its way out of the host (Docker's
+    /// `enable_ip_masquerade`; `--masquerade=false` turns it off).
+    #[serde(default = "masquerade_default")]
+    pub masquerade: bool,
     /// One address pool per family.
     pub pools: Vec<Pool>,
     /// `bridge`, `host` and `none`: made by l2ctl itself, never removed.
@@ -266,6 +276,9 @@ pub struct Endpoint {
     pub ips: Vec<IpAddr>,
     /// Source-mode macvlan: the allowed source MACs.
     pub source_macs: Vec<Mac>,
+    /// Its published ports (`--publish`), one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::nat::PortMap>,
     /// The topology (`l2ctl up`) that made it.
     pub origin: Option<String>,
 }

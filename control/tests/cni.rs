@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use l2sw_control::adapters::cni::CniResult;
 use l2sw_control::client::Client;
-use l2sw_control::cni::CniResult;
 use l2sw_control::embedded::EmbeddedDaemon;
 use l2sw_control::nl::{self, Links};
 use l2sw_control::state::{State, Store};

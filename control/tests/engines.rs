@@ -24,6 +24,7 @@ fn attach(network: &str, ip: Option<&str>) -> AttachArgs {
         mac: None,
         port: EndpointKind::Veth,
         source_mac: Vec::new(),
+        publish: Vec::new(),
     }
 }
 

@@ -804,7 +804,8 @@ fn bad_input_is_refused_and_changes_nothing() {
     ]);
     lab.ok(&["attach", &a, "--network", "front"]);
     let state = std::fs::read_to_string(lab.state_file()).unwrap();
-    let namespaces = nl::netns_list().unwrap();
+    // This lab's namespaces only: other tests make and remove theirs meanwhile.
+    let namespaces = lab.our_namespaces();
     let host_links = Links::new(Some(&lab.host)).names().unwrap();
     let b = lab.w("b");
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -899,7 +900,7 @@ fn bad_input_is_refused_and_changes_nothing() {
             "state after {args:?}"
         );
     }
-    assert_eq!(nl::netns_list().unwrap(), namespaces);
+    assert_eq!(lab.our_namespaces(), namespaces);
     assert_eq!(Links::new(Some(&lab.host)).names().unwrap(), host_links);
     // A static address outside the range but inside the subnet is fine (Docker allows it).
     lab.ok(&["attach", &b, "--network", "front", "--ip", "10.73.0.100"]);
@@ -1021,6 +1022,7 @@ fn the_readme_demo_runs_and_leaves_nothing() {
         "reached",
         "not reached, as expected",
         "l2ctl host-access lan",
+        "10.30.0.250:8080, published to",
         "Everything the demo made is gone",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from\n{text}");

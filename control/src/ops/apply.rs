@@ -172,6 +172,7 @@ impl Ctl {
             }
         }
         self.names_follow();
+        self.nat_follow()?;
         Ok(steps.iter().map(ToString::to_string).collect())
     }
 

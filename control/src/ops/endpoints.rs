@@ -29,9 +29,13 @@ impl Ctl {
                     req.network
                 ));
             }
-            if !req.ip.is_empty() || req.mac.is_some() || !req.source_mac.is_empty() {
+            if !req.ip.is_empty()
+                || req.mac.is_some()
+                || !req.source_mac.is_empty()
+                || !req.publish.is_empty()
+            {
                 return refused(format!(
-                    "--ip, --mac and --source-mac need a network with endpoints, not {}",
+                    "--ip, --mac, --source-mac and --publish need a network with endpoints, not {}",
                     req.network
                 ));
             }
@@ -66,7 +70,11 @@ impl Ctl {
                 net.name
             ));
         }
-        let ep = self.plan_endpoint(workload, &net, req, origin)?;
+        let ports = self.check_publish(workload, &net, req)?;
+        let ep = Endpoint {
+            ports,
+            ..self.plan_endpoint(workload, &net, req, origin)?
+        };
         let w = self
             .state
             .workloads
@@ -83,7 +91,16 @@ impl Ctl {
         let done = self
             .make_netns(workload, fresh)
             .and_then(|()| self.apply_network(&net.name))
-            .and_then(|()| self.apply_endpoint(workload, &net.name));
+            .and_then(|()| self.apply_endpoint(workload, &net.name))
+            .and_then(|()| {
+                // Published ports are this request's; anything else in the table is not.
+                if ep.ports.is_empty() {
+                    self.nat_follow_or_warn();
+                    Ok(())
+                } else {
+                    self.nat_follow()
+                }
+            });
         if let Err(e) = done {
             let _ = self.undo_endpoint(workload, &net.name);
             self.forget_endpoint(workload, &net.name)?;
@@ -243,6 +260,7 @@ impl Ctl {
             mac,
             ips,
             source_macs: req.source_mac.clone(),
+            ports: Vec::new(),
             origin: origin.map(str::to_owned),
         })
     }
@@ -274,6 +292,7 @@ impl Ctl {
         }
         self.save()?;
         self.names_follow();
+        self.nat_follow_or_warn();
         Ok(())
     }
 

@@ -12,7 +12,8 @@
 //! pure; `networks` and `endpoints` change the state and its address pools (`engines`: the
 //! endpoints container engines ask for, in namespaces they own); `apply` brings
 //! the daemon and the kernel to the state, with the netlink steps of `link`;
-//! `undo` takes an operation's traces away again.
+//! `undo` takes an operation's traces away again; `published` checks `--publish` and keeps
+//! the NAT table (`crate::nat`) with the state.
 
 mod apply;
 mod endpoints;
@@ -21,6 +22,7 @@ mod ids;
 mod link;
 mod names;
 mod networks;
+mod published;
 mod recover;
 mod render;
 mod specs;
@@ -88,6 +90,9 @@ pub enum CtlError {
     /// A link, address, route or namespace.
     #[error(transparent)]
     Netlink(#[from] NlError),
+    /// The NAT and published ports' table.
+    #[error(transparent)]
+    Nat(#[from] crate::nat::NatError),
 }
 
 /// The part of an engine's sandbox a [`CtlError::Sandbox`] is about.

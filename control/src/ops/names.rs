@@ -169,6 +169,7 @@ mod tests {
             mac: Mac([2, 0, 0, 0, 0, 1]),
             ips: vec![ip.parse().unwrap()],
             source_macs: Vec::new(),
+            ports: Vec::new(),
             origin: None,
         }
     }

@@ -49,6 +49,7 @@ impl Ctl {
             parent,
             internal,
             hairpin: req.hairpin,
+            masquerade: req.masquerade && req.driver == Driver::Bridge && !internal,
             pools,
             predefined: false,
             active: true,
@@ -60,10 +61,11 @@ impl Ctl {
         let name = net.name.clone();
         self.state.networks.insert(name.clone(), net);
         self.save()?;
-        if let Err(e) = self.apply_network(&name) {
+        if let Err(e) = self.apply_network(&name).and_then(|()| self.nat_follow()) {
             self.undo_network(&name);
             self.state.networks.remove(&name);
             self.save()?;
+            self.nat_follow_or_warn();
             return Err(e);
         }
         self.network(&name)
@@ -230,7 +232,9 @@ impl Ctl {
         }
         self.undo_network(name);
         self.state.networks.remove(name);
-        self.save()
+        self.save()?;
+        self.nat_follow_or_warn();
+        Ok(())
     }
 
     /// `l2ctl host-access NET`: the host's own bridge-mode sub-interface on a macvlan (or
@@ -322,7 +326,7 @@ pub(super) fn predefined(host_netns: Option<&str>, host: &Links) -> Result<State
         },
         &in_use,
     )?;
-    let base = |name: &str, driver| Network {
+    let base = |name: &str, driver: Driver| Network {
         name: name.to_owned(),
         id: random_hex(6),
         driver,
@@ -330,6 +334,7 @@ pub(super) fn predefined(host_netns: Option<&str>, host: &Links) -> Result<State
         parent: None,
         internal: false,
         hairpin: false,
+        masquerade: driver == Driver::Bridge,
         pools: Vec::new(),
         predefined: true,
         active: false,

@@ -163,7 +163,7 @@ pub fn from_ctl(e: CtlError) -> CniError {
         CtlError::State(_) => Code::State,
         CtlError::Daemon(ClientError::NoDaemon { .. }) => Code::TryAgainLater,
         CtlError::Daemon(_) => Code::Daemon,
-        CtlError::Netlink(_) => Code::Netlink,
+        CtlError::Netlink(_) | CtlError::Nat(_) => Code::Netlink,
     };
     CniError::new(code, e.to_string())
 }
@@ -378,6 +378,7 @@ fn attach(
         mac: requested.mac,
         port: EndpointKind::Veth,
         source_mac: Vec::new(),
+        publish: Vec::new(),
     };
     let sandbox = EngineSandbox {
         engine: Engine::Cni,
