@@ -13,7 +13,7 @@ use crate::modes::{self, Mode};
 
 mod server;
 
-pub use server::{DEFAULT_LISTEN, Reply, TRACE_COUNT, Ui, UiError, bind, serve};
+pub use server::{DEFAULT_LISTEN, FROM_PAGE, Reply, TRACE_COUNT, Ui, UiError, bind, serve};
 
 const PAGE: &str = include_str!("ui/page.html");
 const STYLE: &str = include_str!("ui/style.css");

@@ -831,6 +831,51 @@ fn a_second_ui_on_a_busy_port_says_so() {
     );
 }
 
+/// The status line of a raw GET of `path` with these extra header lines.
+fn raw_get(addr: &str, path: &str, headers: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn another_sites_names_and_links_cannot_reach_verify_or_the_page() {
+    let (_ui, url) = ui(Path::new("/nonexistent/l2sw-ui-test.sock"));
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let ok = raw_get(addr, "/", &format!("Host: {addr}\r\n"));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let port = addr.rsplit(':').next().unwrap();
+    let ok = raw_get(addr, "/", &format!("Host: localhost:{port}\r\n"));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+    let no = raw_get(addr, "/", &format!("Host: evil.example:{port}\r\n"));
+    assert!(no.starts_with("HTTP/1.1 403"), "{no}");
+    assert!(no.contains("is not this server"), "{no}");
+    // A link or an <img> elsewhere cannot start verify (it builds namespaces as root).
+    let no = raw_get(addr, "/api/verify/bridge", &format!("Host: {addr}\r\n"));
+    assert!(no.starts_with("HTTP/1.1 403"), "{no}");
+    assert!(no.contains(l2sw_control::ui::FROM_PAGE), "{no}");
+    // Nothing but reading.
+    for method in ["POST", "PUT", "DELETE"] {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} /api/networks HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 405"), "{method}: {out}");
+    }
+}
+
 #[test]
 fn ui_listens_on_loopback_unless_asked() {
     let default: SocketAddr = l2sw_control::ui::DEFAULT_LISTEN.parse().unwrap();

@@ -595,7 +595,9 @@ const live = { network: null, since: 0, prev: {}, timer: null, records: [], flas
 const POLL_MS = 1000;
 
 async function getJson(url) {
-  const r = await fetch(url, { cache: "no-store" });
+  // The header tells the server the request is the page's own (another site's page cannot
+  // send it here); verify, which builds namespaces, needs it.
+  const r = await fetch(url, { cache: "no-store", headers: { "X-L2sw-Explorer": "1" } });
   const body = await r.json().catch(() => ({ error: "not JSON (" + r.status + ")" }));
   if (!r.ok) throw new Error(body.error || String(r.status));
   return body;

@@ -1,7 +1,9 @@
 //! `l2ctl ui`: the explorer page and a read-only JSON API over HTTP (tiny_http), on loopback
 //! unless told otherwise.
 //!
-//! Endpoints (GET and HEAD only; anything else is refused with 405):
+//! Endpoints (GET and HEAD only; anything else is refused with 405). On loopback, a request
+//! whose Host is a name other than `localhost` is refused (DNS rebinding), and `verify` runs
+//! only for requests with the [`FROM_PAGE`] header, which the page's scripts send:
 //! - `/`: the explorer, with the live view.
 //! - `/api/explain/MODE[?hairpin=off|on|both]`: `explain MODE --format json`.
 //! - `/api/networks`: the daemon's networks and their ports.
@@ -41,6 +43,9 @@ pub const TRACE_COUNT: u64 = 100_000;
 const SAMPLE: usize = 20;
 /// The records kept per network for pages that poll later.
 const RING: usize = 200;
+/// The header the explorer's scripts send with every API request; `verify` (which builds
+/// namespaces as root) is refused without it.
+pub const FROM_PAGE: &str = "X-L2sw-Explorer";
 /// How long the server waits for a request before looking at its stop flag.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -126,7 +131,31 @@ pub fn serve(server: &tiny_http::Server, ui: &Ui, stop: &AtomicBool) -> Result<(
                 });
             }
         };
-        let reply = ui.handle(req.method().as_str(), req.url());
+        let header = |name: &str| {
+            req.headers()
+                .iter()
+                .find(|h| h.field.to_string().eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_str().to_owned())
+        };
+        let host = header("Host");
+        let reply = if addr.ip().is_loopback() && !host_is_an_address(host.as_deref()) {
+            // A page of another site that renamed itself to 127.0.0.1 (DNS rebinding) asks
+            // with its own name: a server on loopback answers only its addresses.
+            Reply::html(
+                403,
+                super::error_page(
+                    403,
+                    &format!(
+                        "Host {:?} is not this server's address: l2ctl ui on loopback answers \
+                         requests for 127.0.0.1, [::1] or localhost only",
+                        host.unwrap_or_default()
+                    ),
+                ),
+            )
+        } else {
+            let from_page = header(FROM_PAGE).is_some_and(|v| v == "1");
+            ui.answer(req.method().as_str(), req.url(), from_page)
+        };
         let head = *req.method() == tiny_http::Method::Head;
         let body = if head {
             Vec::new()
@@ -218,8 +247,16 @@ impl Ui {
         })
     }
 
-    /// The answer to `method url`. Never panics, whatever the URL.
+    /// The answer to `method url` asked by the explorer's own page. Never panics, whatever
+    /// the URL.
     pub fn handle(&self, method: &str, url: &str) -> Reply {
+        self.answer(method, url, true)
+    }
+
+    /// The answer to `method url`; `from_page`: the request carries the [`FROM_PAGE`]
+    /// header, which the explorer's scripts send and which another site's page cannot send
+    /// here without this server's leave (a CORS preflight it never grants).
+    pub fn answer(&self, method: &str, url: &str, from_page: bool) -> Reply {
         if method != "GET" && method != "HEAD" {
             return Reply::json_error(
                 405,
@@ -239,6 +276,13 @@ impl Ui {
                 Ok(s) => to_json(&s),
                 Err(e) => daemon_error(&e),
             },
+            ["api", "verify", _] if !from_page => Reply::json_error(
+                403,
+                &format!(
+                    "verify runs only for the explorer's page (the {FROM_PAGE} header), \
+                     not for a link or another site"
+                ),
+            ),
             ["api", "verify", mode] => verify_json(mode, query),
             ["api", "networks", name, "trace"] => {
                 let since = param(query, "since").and_then(|s| s.parse::<u64>().ok());
@@ -327,6 +371,23 @@ impl Ui {
             }
         }
     }
+}
+
+/// Whether a Host header names an address (an IP literal or `localhost`, with or without a
+/// port) rather than some other name. No header (HTTP/1.0) passes.
+fn host_is_an_address(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, _)) => v6,
+            None => return false,
+        }
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
 }
 
 /// At most `max` of `items`, evenly spread, first and order kept.
@@ -470,6 +531,31 @@ mod tests {
             "/api/networks/a/b/c",
         ] {
             let _ = ui.handle("GET", url);
+        }
+    }
+
+    #[test]
+    fn verify_only_for_the_page_and_hosts_only_by_address() {
+        let ui = ui();
+        let r = ui.answer("GET", "/api/verify/bridge", false);
+        assert_eq!(r.status, 403);
+        assert!(r.body.contains(FROM_PAGE), "{}", r.body);
+        for ok in [
+            None,
+            Some("127.0.0.1:8017"),
+            Some("localhost:1"),
+            Some("[::1]:80"),
+            Some("LOCALHOST"),
+        ] {
+            assert!(host_is_an_address(ok), "{ok:?}");
+        }
+        for bad in [
+            Some("evil.example:8017"),
+            Some("evil.example"),
+            Some("[::1"),
+            Some(""),
+        ] {
+            assert!(!host_is_an_address(bad), "{bad:?}");
         }
     }
 
