@@ -154,7 +154,7 @@ function drawStage(e, step, hopIndex) {
     el("text", { x: b.x + b.w / 2, y: b.y + b.h / 2 - 12 }, g, b.label[0]);
     el("text", { x: b.x + b.w / 2, y: b.y + b.h / 2 + 12, class: "small" }, g, b.label[1]);
     if (key === active) {
-      const mk = el("text", { x: to.x + 22, y: to.y - 20, class: "mark " + (hop.host ? "ok" : "no") }, marks, hop.host ? "✓" : "✗");
+      const mk = el("text", { x: to.x + 8, y: to.y - 20, class: "mark " + (hop.host ? "ok" : "no") }, marks, hop.host ? "✓" : "✗");
       el("title", {}, mk, hop.host ? "the host side gets a copy" : "not to the host side: " + hop.kernel_fn + ": " + hop.why);
     }
   }
@@ -178,7 +178,7 @@ function drawStage(e, step, hopIndex) {
   for (const name of hop.ports) {
     const p = ports[name];
     if (!p) continue;
-    const mx = p.x + 26;
+    const mx = p.x + 12;
     const my = (p.y + p.endY) / 2;
     let mark, cls, tip;
     if (hop.egress.includes(name)) {
