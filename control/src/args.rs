@@ -125,6 +125,16 @@ pub struct NetworkArgs {
     #[arg(long = "vxlan-port")]
     #[serde(default)]
     pub vxlan_port: Option<u16>,
+    /// bridge: masquerade the network's IPv4 subnet on its way out of the host, with IPv4
+    /// forwarding on (Docker's default); `--masquerade=false` keeps it to the host and its
+    /// published ports.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(default = "yes")]
+    pub masquerade: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `l2ctl attach` and a topology's `[[workload.attach]]`.
@@ -154,6 +164,12 @@ pub struct AttachArgs {
     #[arg(long = "source-mac")]
     #[serde(default)]
     pub source_mac: Vec<Mac>,
+    /// `[HOST_IP:]HOST_PORT[-END]:PORT[-END][/tcp|udp]` (repeat): the host's port (on every
+    /// address of the host, or HOST_IP's) leads to the workload's PORT, as Docker's
+    /// `--publish`. Bridge networks with a way out only; IPv4.
+    #[arg(long, short = 'p', value_name = "SPEC")]
+    #[serde(default)]
+    pub publish: Vec<crate::nat::Publish>,
 }
 
 /// A topology file for `l2ctl up` / `l2ctl down`.

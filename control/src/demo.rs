@@ -10,7 +10,7 @@ use crate::args::{AttachArgs, Aux, NetworkArgs};
 use crate::embedded::EmbeddedDaemon;
 use crate::nl::{self, Links};
 use crate::ops::{Ctl, CtlError};
-use crate::probe::udp_reaches;
+use crate::probe::{udp_reaches, udp_reaches_port};
 use crate::show;
 use crate::state::{Driver, EndpointKind};
 
@@ -67,6 +67,7 @@ fn net(name: &str, driver: Driver) -> NetworkArgs {
         remote: Vec::new(),
         learn_remotes: false,
         vxlan_port: None,
+        masquerade: true,
     }
 }
 
@@ -77,6 +78,7 @@ fn attach(network: &str, port: EndpointKind) -> AttachArgs {
         mac: None,
         port,
         source_mac: Vec::new(),
+        publish: Vec::new(),
     }
 }
 
@@ -159,6 +161,33 @@ fn say_reach(
     Ok(())
 }
 
+/// What the demo's web publishes.
+const PUBLISHED: &str = "8080:80/udp";
+
+/// [`say_reach`] through a published port: `ports` is the host's and the workload's.
+fn say_reach_port(
+    out: &mut impl Write,
+    what: &str,
+    (from, to): (Option<&str>, Option<&str>),
+    ip: IpAddr,
+    ports: (u16, u16),
+) -> Result<(), DemoError> {
+    let got = udp_reaches_port(from, to, ip, Some(ports))?;
+    writeln!(
+        out,
+        "    {what}: {}",
+        if got {
+            "reached"
+        } else {
+            "NOT REACHED, which is a fault"
+        }
+    )?;
+    if !got {
+        return Err(CtlError::Refused(format!("demo check failed: {what}")).into());
+    }
+    Ok(())
+}
+
 fn ip_of(ctl: &Ctl, workload: &str, network: &str) -> Result<IpAddr, DemoError> {
     ctl.state
         .workloads
@@ -201,13 +230,21 @@ fn story(
         (db, EndpointKind::Veth),
         (cache, EndpointKind::Tap),
     ] {
+        let mut req = attach("front", kind);
         let flag = if kind == EndpointKind::Tap {
             " --port tap"
+        } else if w == web {
+            req.publish = vec![
+                PUBLISHED
+                    .parse()
+                    .map_err(|e: String| CtlError::Refused(e))?,
+            ];
+            " --publish 8080:80/udp"
         } else {
             ""
         };
         writeln!(out, "  $ l2ctl attach {w} --network front{flag}")?;
-        if let Some(ep) = ctl.attach(w, &attach("front", kind), None)? {
+        if let Some(ep) = ctl.attach(w, &req, None)? {
             write!(out, "    ")?;
             show::endpoint(out, w, "front", &ep)?;
         }
@@ -348,7 +385,21 @@ fn story(
 
     writeln!(
         out,
-        "\n3. Counters: every frame received, sent, or dropped with its reason."
+        "\n3. The outside world: {web} published its UDP port 80 on the host's port 8080 (attach\n   --publish 8080:80/udp above). The LAN station has no route to front, only to the host's\n   10.30.0.250 on lan0; the host's table ip l2sw leads the port to {web}:"
+    )?;
+    say_reach_port(
+        out,
+        &format!("LAN station -> host 10.30.0.250:8080, published to {web}:80"),
+        (Some(lan), Some(web)),
+        "10.30.0.250"
+            .parse()
+            .map_err(|_| CtlError::Refused("bad address".into()))?,
+        (8080, 80),
+    )?;
+
+    writeln!(
+        out,
+        "\n4. Counters: every frame received, sent, or dropped with its reason."
     )?;
     writeln!(out, "  $ l2ctl stats")?;
     let mut all = std::collections::BTreeMap::new();
@@ -357,7 +408,7 @@ fn story(
     }
     show::stats(&mut indent(out), &all, false)?;
 
-    writeln!(out, "\n4. Taking it all down.")?;
+    writeln!(out, "\n5. Taking it all down.")?;
     for (w, n) in [
         (web, "front"),
         (db, "front"),

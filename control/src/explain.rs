@@ -236,6 +236,9 @@ pub enum Format {
     Json,
     /// The docs/modes.md page (both upstream settings where they differ, whatever is asked).
     Markdown,
+    /// One self-contained page that steps through the frames (docs/modes.html; both upstream
+    /// settings, whatever is asked).
+    Html,
 }
 
 fn mode_name<S: Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
@@ -296,6 +299,7 @@ pub fn render(
             format!("{v:#}\n")
         }
         Format::Markdown => markdown::page(modes)?,
+        Format::Html => crate::ui::page(modes, false)?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! l2ctl's library: Docker-style networks, IPAM, namespaces and links, and the daemon client.
 //! The `l2ctl` binary is a thin command line over it; tests drive both.
 
+pub mod adapters;
 pub mod args;
 pub mod client;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod explain;
 pub mod ipam;
 pub mod memdemo;
 pub mod modes;
+pub mod nat;
 /// Namespaces, links, addresses and routes over rtnetlink (the `l2sw-netlink` crate, which the
 /// test sandbox shares).
 pub use l2sw_netlink as nl;
@@ -17,5 +19,6 @@ pub mod probe;
 pub mod show;
 pub mod state;
 pub mod topology;
+pub mod ui;
 pub mod verify;
 pub mod watch;

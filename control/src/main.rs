@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
+use l2sw_control::adapters::cni;
 use l2sw_control::args::{AttachArgs, NetworkArgs};
 use l2sw_control::client::{Client, ClientError};
 use l2sw_control::modes::Mode;
@@ -203,8 +204,9 @@ enum Command {
     Explain {
         /// The mode, or `all`.
         mode: String,
-        /// text (terminal diagrams), svg (one figure for a handout), json, or markdown (the
-        /// docs/modes.md page).
+        /// text (terminal diagrams), svg (one figure for a handout), json, markdown (the
+        /// docs/modes.md page), or html (one self-contained page that steps through the
+        /// frames: docs/modes.html).
         #[arg(long, value_enum, default_value_t = explain::Format::Text)]
         format: explain::Format,
         /// The upstream bridge of macvlan and ipvlan modes: off, on, or both (on shown where
@@ -228,6 +230,17 @@ enum Command {
         /// JSON instead of tables.
         #[arg(long)]
         json: bool,
+    },
+    /// Serve the mode explorer in a browser, and a read-only live view of the daemon's networks.
+    ///
+    /// The page of `explain --format html` (every mode, stepped frame by frame), plus each
+    /// network's counters and traced frames, read from the daemon (nothing is changed there).
+    /// Listens on loopback unless --listen says otherwise, and prints the URL. Stops with
+    /// Ctrl-C.
+    Ui {
+        /// The address to listen on (IP:PORT; port 0 picks a free one).
+        #[arg(long, default_value = l2sw_control::ui::DEFAULT_LISTEN)]
+        listen: String,
     },
     /// Create a topology's networks and workloads (idempotent).
     ///
@@ -265,6 +278,9 @@ enum Command {
         #[arg(long)]
         in_memory: bool,
     },
+    /// Serve l2sw to a container engine: Docker's network driver, or the CNI plugin.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -290,6 +306,51 @@ enum RemoteCmd {
         /// The remote host's VTEP address.
         vtep: std::net::Ipv4Addr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCmd {
+    /// Be Docker's network driver NAME: `docker network create -d NAME` makes l2sw networks.
+    ///
+    /// Serves Docker's remote network driver protocol on PLUGIN_DIR/NAME.sock, where Docker
+    /// looks for plugins, until SIGTERM or Ctrl-C (then the socket goes). Each Docker call is
+    /// an l2ctl operation on the same state (--state-dir) and daemon (--socket): the networks
+    /// appear in `l2ctl network ls` as docker-<first 12 hex of Docker's network ID>, each
+    /// container endpoint as workload d-<first 12 hex of its endpoint ID>; `l2ctl fdb`,
+    /// `stats`, `trace` and `capture` work on them. All it knows is in the state file, so a
+    /// restarted plugin loses nothing.
+    ///
+    /// Options (`-o KEY=VALUE`) mirror Docker's own drivers: type=bridge|macvlan|ipvlan
+    /// (default bridge), parent=IFACE[.VID], macvlan_mode=bridge|private|vepa|passthru|source,
+    /// ipvlan_mode=l2, ipvlan_flag=bridge|private|vepa, hairpin=true (bridge). Endpoint
+    /// option (--driver-opt): source_mac=MAC[,MAC…] (source mode). Docker's IPAM hands out
+    /// the addresses: --subnet, --gateway, --ip-range, --aux-address, --ip.
+    ///
+    /// Start it beside the daemon:
+    ///   sudo l2sw run &
+    ///   sudo l2ctl plugin docker &
+    ///   docker network create -d l2sw --subnet 10.20.0.0/24 front
+    ///   docker network create -d l2sw -o type=macvlan -o parent=eth1 \
+    ///       -o macvlan_mode=bridge --subnet 192.168.1.0/24 --gateway 192.168.1.1 lan
+    ///   docker run -d --network front --name web busybox sleep 600
+    #[command(verbatim_doc_comment)]
+    Docker {
+        /// The plugin's name, which `docker network create -d` takes.
+        #[arg(long, default_value = "l2sw")]
+        name: String,
+        /// Where Docker looks for plugin sockets.
+        #[arg(long, default_value = "/run/docker/plugins")]
+        plugin_dir: PathBuf,
+    },
+    /// The CNI plugin of type `l2sw` (spec 0.4.0 and 1.0.0): one command read from the
+    /// CNI_* variables and the network configuration on stdin, the result on stdout.
+    ///
+    /// A runtime runs it by its type's file name: link l2ctl into the runtime's plugin
+    /// directory as `l2sw` (`ln -s /usr/local/bin/l2ctl /usr/lib/cni/l2sw`), and l2ctl started
+    /// as `l2sw` with CNI_COMMAND set is the plugin. --state-dir and --socket are the defaults
+    /// for configurations without "stateDir" and "socket".
+    #[command(verbatim_doc_comment)]
+    Cni,
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,7 +388,16 @@ enum NetworkCmd {
 }
 
 fn main() -> ExitCode {
+    if cni::invoked_as_plugin() {
+        return cni::main(&cni::Defaults::default());
+    }
     let cli = Cli::parse();
+    if let Command::Plugin(PluginCmd::Cni) = cli.command {
+        return cni::main(&cni::Defaults {
+            state_dir: cli.state_dir,
+            socket: cli.socket,
+        });
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -533,6 +603,17 @@ fn run(cli: Cli) -> Fallible {
             let modes = Mode::parse_list(&mode)?;
             write!(out, "{}", explain::render(format, &modes, upstream)?)?;
         }
+        Command::Ui { listen } => {
+            let stop = interrupted()?;
+            let (server, addr) = l2sw_control::ui::bind(&listen)?;
+            let ui = l2sw_control::ui::Ui::new(Client::new(&cli.socket))?;
+            if !addr.ip().is_loopback() {
+                eprintln!("l2ctl: warning: {addr} is reachable from beyond this machine");
+            }
+            writeln!(out, "l2sw explorer: http://{addr}/  (Ctrl-C stops it)")?;
+            out.flush()?;
+            l2sw_control::ui::serve(&server, &ui, &stop)?;
+        }
         Command::Verify {
             mode,
             upstream,
@@ -600,6 +681,25 @@ fn run(cli: Cli) -> Fallible {
                 l2sw_control::demo::run(out)?;
             }
         }
+        Command::Plugin(PluginCmd::Docker { name, plugin_dir }) => {
+            use l2sw_control::adapters::docker;
+            let socket = docker::socket_path(&plugin_dir, &name)?;
+            let driver = docker::DockerDriver {
+                state_dir: cli.state_dir.clone(),
+                socket: cli.socket.clone(),
+                host_netns: cli.host_netns.clone(),
+            };
+            let stop = interrupted()?;
+            docker::serve(&driver, &socket, &stop, || {
+                eprintln!(
+                    "l2ctl plugin: Docker network driver {name} listening on {}",
+                    socket.display()
+                );
+            })?;
+            eprintln!("l2ctl plugin: stopped, {} removed", socket.display());
+        }
+        // Answered in main, before any other command.
+        Command::Plugin(PluginCmd::Cni) => {}
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "l2ctl", out);
         }

@@ -32,12 +32,29 @@ fn any(v4: bool) -> SocketAddr {
 /// Whether a UDP datagram sent from namespace `from` to `ip` reaches a socket listening in
 /// namespace `to` (`None`: this process's own namespace).
 pub fn udp_reaches(from: Option<&str>, to: Option<&str>, ip: IpAddr) -> io::Result<bool> {
+    udp_reaches_port(from, to, ip, None)
+}
+
+/// Whether a UDP datagram sent from namespace `from` to `ip:port` reaches a socket listening
+/// on `listen` in namespace `to`: a published port (`port` the host's, `listen` the
+/// workload's); `None` for both: one free port.
+pub fn udp_reaches_port(
+    from: Option<&str>,
+    to: Option<&str>,
+    ip: IpAddr,
+    ports: Option<(u16, u16)>,
+) -> io::Result<bool> {
     let rx = in_ns(to, || {
-        let s = UdpSocket::bind(any(ip.is_ipv4()))?;
+        let mut at = any(ip.is_ipv4());
+        at.set_port(ports.map_or(0, |(_, listen)| listen));
+        let s = UdpSocket::bind(at)?;
         s.set_read_timeout(Some(WAIT))?;
         Ok(s)
     })?;
-    let port = rx.local_addr()?.port();
+    let port = match ports {
+        Some((port, _)) => port,
+        None => rx.local_addr()?.port(),
+    };
     let tx = in_ns(from, || UdpSocket::bind(any(ip.is_ipv4())))?;
     let mut buf = [0u8; 64];
     for attempt in 0..ATTEMPTS {

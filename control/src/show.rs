@@ -96,14 +96,28 @@ pub fn endpoint(
     ep: &Endpoint,
 ) -> io::Result<()> {
     let ips: Vec<String> = ep.ips.iter().map(ToString::to_string).collect();
+    let published = if ep.ports.is_empty() {
+        String::new()
+    } else {
+        format!(", published {}", ports(&ep.ports))
+    };
     writeln!(
         out,
-        "{workload}: {} on {network} ({}, {} port), {}",
+        "{workload}: {} on {network} ({}, {} port), {}{published}",
         ep.interface,
         ep.mac,
         ep.kind.name(),
         ips.join(", ")
     )
+}
+
+/// Published ports as `docker ps` shows them (`0.0.0.0:8080->80/tcp, …`), `-` for none.
+fn ports(maps: &[crate::nat::PortMap]) -> String {
+    if maps.is_empty() {
+        return "-".into();
+    }
+    let shown: Vec<String> = maps.iter().map(ToString::to_string).collect();
+    shown.join(", ")
 }
 
 /// `l2ctl ps`: each workload's networks, and whether it is still there (`gone`: its
@@ -138,10 +152,16 @@ pub fn workloads(
     }
     let mut rows = Vec::new();
     for w in state.workloads.values() {
-        let ns = state.netns_of(w).unwrap_or_else(|| "(host)".into());
+        let ns = match &w.sandbox {
+            Sandbox::Engine(e) => e
+                .netns
+                .clone()
+                .unwrap_or_else(|| format!("({} has not joined)", e.engine.name())),
+            _ => state.netns_of(w).unwrap_or_else(|| "(host)".into()),
+        };
         let st = EndpointState::of(w, gone).describe().to_owned();
         match &w.sandbox {
-            Sandbox::Own => {
+            Sandbox::Own | Sandbox::Engine(_) => {
                 for (net, e) in &w.endpoints {
                     let ips: Vec<String> = e.ips.iter().map(ToString::to_string).collect();
                     rows.push(vec![
@@ -151,6 +171,7 @@ pub fn workloads(
                         e.interface.clone(),
                         e.mac.to_string(),
                         ips.join(","),
+                        ports(&e.ports),
                         st.clone(),
                     ]);
                 }
@@ -160,12 +181,13 @@ pub fn workloads(
                     Sandbox::None => "none".into(),
                     Sandbox::Host => "host".into(),
                     Sandbox::Container(o) => format!("container:{o}"),
-                    Sandbox::Own => String::new(),
+                    Sandbox::Own | Sandbox::Engine(_) => String::new(),
                 };
                 rows.push(vec![
                     w.name.clone(),
                     ns,
                     net,
+                    "-".into(),
                     "-".into(),
                     "-".into(),
                     "-".into(),
@@ -183,6 +205,7 @@ pub fn workloads(
             "INTERFACE",
             "MAC",
             "ADDRESSES",
+            "PORTS",
             "STATE",
         ],
         &rows,

@@ -166,6 +166,7 @@ impl Network {
             parent,
             internal: false,
             hairpin: false,
+            masquerade: true,
             pools: Vec::new(),
             predefined: false,
             active: true,
@@ -176,6 +177,11 @@ impl Network {
             overlay: None,
         }
     }
+}
+
+/// Networks saved before masquerade existed masquerade, as Docker's do by default.
+fn masquerade_default() -> bool {
+    true
 }
 
 /// One network.
@@ -197,6 +203,10 @@ pub struct Network {
     pub internal: bool,
     /// Bridge ports reflect frames back out (reflective relay, for VEPA neighbours).
     pub hairpin: bool,
+    /// A bridge network's IPv4 subnet is masqueraded on its way out of the host (Docker's
+    /// `enable_ip_masquerade`; `--masquerade=false` turns it off).
+    #[serde(default = "masquerade_default")]
+    pub masquerade: bool,
     /// One address pool per family.
     pub pools: Vec<Pool>,
     /// `bridge`, `host` and `none`: made by l2ctl itself, never removed.
@@ -295,6 +305,9 @@ pub struct Endpoint {
     pub ips: Vec<IpAddr>,
     /// Source-mode macvlan: the allowed source MACs.
     pub source_macs: Vec<Mac>,
+    /// Its published ports (`--publish`), one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::nat::PortMap>,
     /// The topology (`l2ctl up`) that made it.
     pub origin: Option<String>,
 }
@@ -311,6 +324,51 @@ pub enum Sandbox {
     Host,
     /// `container:OTHER`: OTHER's namespace.
     Container(String),
+    /// A namespace a container engine owns (Docker's sandbox, a CNI runtime's `CNI_NETNS`):
+    /// l2ctl never makes or deletes it, and the workload has the one endpoint the engine
+    /// asked for.
+    Engine(EngineSandbox),
+}
+
+/// The container engine that asked for an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Docker, through l2sw's remote network driver: Docker moves the workload's end of the
+    /// veth into the container and configures it there.
+    Docker,
+    /// A CNI runtime (podman, containerd): l2ctl moves the workload's end into `CNI_NETNS`
+    /// and configures it, as a CNI plugin must.
+    Cni,
+}
+
+impl Engine {
+    /// `docker` or `cni`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Cni => "cni",
+        }
+    }
+
+    /// Whether the engine moves the workload's end of the link into its namespace itself
+    /// (and sets its name, addresses and routes there), so l2ctl leaves it in the host
+    /// namespace for the engine to take.
+    pub fn moves_link(self) -> bool {
+        self == Engine::Docker
+    }
+}
+
+/// Where a container engine's workload lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSandbox {
+    /// Which engine.
+    pub engine: Engine,
+    /// The engine's id for what runs there (Docker's endpoint, `CNI_CONTAINERID`).
+    pub container: String,
+    /// The namespace file (`CNI_NETNS`, Docker's sandbox key once joined); `None` while the
+    /// engine has not said.
+    pub netns: Option<String>,
 }
 
 /// A workload: a namespace (or the host's) and its endpoints.
@@ -374,6 +432,7 @@ impl State {
         match &w.sandbox {
             Sandbox::Own | Sandbox::None => Some(w.name.clone()),
             Sandbox::Host => self.host_netns.clone(),
+            Sandbox::Engine(e) => e.netns.clone(),
             Sandbox::Container(other) => self
                 .workloads
                 .get(other)

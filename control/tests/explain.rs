@@ -331,6 +331,20 @@ fn docs_modes_md_is_up_to_date() {
 }
 
 #[test]
+fn docs_modes_html_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/modes.html");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let fresh = l2sw_control::ui::modes_html().unwrap();
+    let cli = explain::render(Format::Html, Mode::ALL, UpstreamHairpin::Both).unwrap();
+    assert!(fresh == cli, "the CLI's html must be docs/modes.html");
+    assert!(
+        committed == fresh,
+        "docs/modes.html is out of date: run `{}`",
+        l2sw_control::ui::REGENERATE
+    );
+}
+
+#[test]
 fn text_diagrams_fit_a_terminal() {
     for &mode in Mode::ALL {
         for hairpin in [false, true] {

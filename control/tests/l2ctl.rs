@@ -184,6 +184,17 @@ impl Drop for Lab {
         for ns in self.our_namespaces() {
             let _ = nl::netns_delete(&ns);
         }
+        // Names files of workloads a failed test left attached.
+        if let Ok(dirs) = std::fs::read_dir(nl::ETC_NETNS) {
+            for d in dirs.flatten() {
+                if d.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{}-", self.prefix))
+                {
+                    let _ = std::fs::remove_dir_all(d.path());
+                }
+            }
+        }
     }
 }
 
@@ -628,6 +639,48 @@ fn one_workload_on_two_networks() {
 }
 
 #[test]
+fn names_resolve_within_a_network_and_not_across() {
+    let Some(lab) = Lab::new("l2ctl-names") else {
+        return;
+    };
+    let (web, db, other) = (lab.w("web"), lab.w("db"), lab.w("other"));
+    lab.ok(&["network", "create", "front", "--subnet", "10.71.0.0/24"]);
+    lab.ok(&["network", "create", "side", "--subnet", "10.72.0.0/24"]);
+    lab.ok(&["attach", &web, "--network", "front"]);
+    lab.ok(&["attach", &db, "--network", "front", "--ip", "10.71.0.20"]);
+    lab.ok(&["attach", &other, "--network", "side"]);
+    let lookup = |from: &str, name: &str| {
+        lab.l2ctl(&["exec", from, "--", "getent", "-s", "files", "hosts", name])
+    };
+    let found = lookup(&web, &db);
+    assert!(found.status.success(), "{found:?}");
+    assert!(
+        String::from_utf8_lossy(&found.stdout).starts_with("10.71.0.20 "),
+        "{found:?}"
+    );
+    let ping = lab.l2ctl(&["exec", &web, "--", "ping", "-c", "1", "-W", "2", &db]);
+    assert!(ping.status.success(), "ping {db} from {web}: {ping:?}");
+    assert!(
+        !lookup(&other, &db).status.success(),
+        "{other} is on another network"
+    );
+    assert!(!lookup(&db, &other).status.success());
+    // The file follows the state: a peer that leaves is no longer listed.
+    let etc = std::path::Path::new(nl::ETC_NETNS);
+    let resolv = std::fs::read_to_string(etc.join(&web).join("resolv.conf")).unwrap();
+    assert!(
+        resolv.contains("nameserver") && !resolv.contains("127.0.0.53"),
+        "{resolv}"
+    );
+    lab.ok(&["detach", &db, "--network", "front"]);
+    assert!(!lookup(&web, &db).status.success());
+    assert!(!etc.join(&db).exists(), "{db}'s names outlive it");
+    lab.ok(&["detach", &web, "--network", "front"]);
+    lab.ok(&["detach", &other, "--network", "side"]);
+    assert!(!etc.join(&web).exists() && !etc.join(&other).exists());
+}
+
+#[test]
 fn host_access_lets_the_host_reach_macvlan_workloads() {
     let Some(mut lab) = Lab::new("l2ctl-hostaccess") else {
         return;
@@ -751,7 +804,8 @@ fn bad_input_is_refused_and_changes_nothing() {
     ]);
     lab.ok(&["attach", &a, "--network", "front"]);
     let state = std::fs::read_to_string(lab.state_file()).unwrap();
-    let namespaces = nl::netns_list().unwrap();
+    // This lab's namespaces only: other tests make and remove theirs meanwhile.
+    let namespaces = lab.our_namespaces();
     let host_links = Links::new(Some(&lab.host)).names().unwrap();
     let b = lab.w("b");
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -846,7 +900,7 @@ fn bad_input_is_refused_and_changes_nothing() {
             "state after {args:?}"
         );
     }
-    assert_eq!(nl::netns_list().unwrap(), namespaces);
+    assert_eq!(lab.our_namespaces(), namespaces);
     assert_eq!(Links::new(Some(&lab.host)).names().unwrap(), host_links);
     // A static address outside the range but inside the subnet is fine (Docker allows it).
     lab.ok(&["attach", &b, "--network", "front", "--ip", "10.73.0.100"]);
@@ -968,6 +1022,7 @@ fn the_readme_demo_runs_and_leaves_nothing() {
         "reached",
         "not reached, as expected",
         "l2ctl host-access lan",
+        "10.30.0.250:8080, published to",
         "Everything the demo made is gone",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from\n{text}");

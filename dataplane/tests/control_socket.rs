@@ -235,9 +235,11 @@ fn connections_over_the_limit_are_refused_and_counted() {
     );
     let again = d.connect();
     assert!(wait_closed(&again, Duration::from_secs(2)).is_empty());
-    // One goes, and a new one is served.
+    // One goes, and a new one is served. Until the daemon has seen the close, a try is
+    // refused like the two above (a loaded machine may take many tries).
     drop(open.into_iter().next());
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tries_refused = 0;
     loop {
         let s = d.connect();
         (&s).write_all(NETWORKS).unwrap();
@@ -246,6 +248,7 @@ fn connections_over_the_limit_are_refused_and_counted() {
         if BufReader::new(&s).read_line(&mut line).is_ok() && line.contains("\"ok\":true") {
             break;
         }
+        tries_refused += 1;
         assert!(Instant::now() < deadline, "a freed slot is served");
     }
     let log = d.stop();
@@ -254,7 +257,10 @@ fn connections_over_the_limit_are_refused_and_counted() {
         "{log}"
     );
     let refused = counter(&log, "refused");
-    assert!((2..=3).contains(&refused), "refused={refused}: {log}");
+    assert!(
+        (2..=2 + tries_refused).contains(&refused),
+        "refused={refused}, tries refused after the close {tries_refused}: {log}"
+    );
     assert!(counter(&log, "accepted") > MAX_CONNECTIONS as u64, "{log}");
 }
 

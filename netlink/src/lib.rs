@@ -38,6 +38,8 @@ use rtnetlink::{Handle, LinkBridge, LinkMacVlan, LinkUnspec, LinkVeth, RouteMess
 
 /// The directory of named network namespaces.
 const NETNS_DIR: &str = "/run/netns";
+/// Where a named namespace's own `/etc` files live (`ip netns exec` mounts them).
+pub const ETC_NETNS: &str = "/etc/netns";
 
 /// `IFLA_MACVLAN_MACADDR_MODE`: replace the source-mode allow-list (linux/if_link.h).
 const MACVLAN_MACADDR_SET: u32 = 3;
@@ -117,25 +119,31 @@ fn invalid(what: &str) -> Cause {
     Cause(io::Error::new(io::ErrorKind::InvalidInput, what))
 }
 
-/// Checks a namespace name the way `ip netns` does.
+/// Checks a namespace name the way `ip netns` does; an absolute path (a namespace file a
+/// container engine made) passes as well.
 fn check_name(name: &str) -> std::result::Result<(), Cause> {
-    if name.is_empty()
-        || name.len() > 255
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\0'])
-    {
+    if name.len() > 255 && !netns::is_path(name) || !netns::valid(name) {
         return Err(invalid(
-            "not a namespace name (1 to 255 bytes, no '/' or NUL, not \".\" or \"..\")",
+            "not a namespace name (1 to 255 bytes, no '/' or NUL, not \".\" or \"..\") nor an absolute path to a namespace file",
         ));
     }
     Ok(())
 }
 
-/// `/run/netns/NAME`, once the name is checked.
+/// Checks a name of a namespace l2ctl makes or deletes itself: a name, never a path.
+fn check_own_name(name: &str) -> std::result::Result<(), Cause> {
+    if netns::is_path(name) {
+        return Err(invalid(
+            "a namespace file given by path is its maker's: l2ctl only makes and deletes named namespaces",
+        ));
+    }
+    check_name(name)
+}
+
+/// `/run/netns/NAME` (or the absolute path itself), once the name is checked.
 fn netns_path(name: &str) -> std::result::Result<PathBuf, Cause> {
     check_name(name)?;
-    Ok(Path::new(NETNS_DIR).join(name))
+    Ok(netns::path(name))
 }
 
 /// Displays as `namespace "NAME"`, for error messages.
@@ -155,7 +163,8 @@ fn context<E: Into<Cause>>(
     move |e| NlError::new(op, object, e.into().0)
 }
 
-/// Whether the named namespace exists: `/run/netns/NAME` is a mounted namespace file.
+/// Whether the namespace exists: `/run/netns/NAME` (or the absolute path given) is a
+/// namespace file.
 pub fn netns_exists(name: &str) -> bool {
     netns_path(name)
         .ok()
@@ -167,6 +176,7 @@ pub fn netns_exists(name: &str) -> bool {
 ///
 /// Fails with [`NlError::is_exists`] if `/run/netns/NAME` is already there.
 pub fn netns_create(name: &str) -> Result<()> {
+    check_own_name(name).map_err(context("create", Namespace(name)))?;
     let path = netns_path(name).map_err(context("create", Namespace(name)))?;
     share_netns_dir()?;
     OpenOptions::new()
@@ -241,6 +251,7 @@ fn share_netns_dir() -> Result<()> {
 ///
 /// Fails with [`NlError::is_not_found`] if there is no such namespace.
 pub fn netns_delete(name: &str) -> Result<()> {
+    check_own_name(name).map_err(context("delete", Namespace(name)))?;
     let path = netns_path(name).map_err(context("delete", Namespace(name)))?;
     match umount2(&path, MntFlags::MNT_DETACH) {
         // EINVAL: a left-over file that is not mounted; ENOENT: reported by the removal.
@@ -274,7 +285,8 @@ pub fn netns_list() -> Result<Vec<String>> {
 /// namespace (read-only if the old `/sys` could not be unmounted and was read-only).
 ///
 /// Call it in a single-threaded process, or on the thread that execs: only the calling thread
-/// changes namespaces, and it stays there. `/etc/netns/NAME` files are not bind-mounted.
+/// changes namespaces, and it stays there. The files of `/etc/netns/NAME` are mounted over
+/// their namesakes in `/etc`, as `ip netns exec` does.
 pub fn enter(ns: &str) -> Result<()> {
     let path = netns_path(ns).map_err(context("enter", Namespace(ns)))?;
     let handle = File::open(&path).map_err(context("open", Namespace(ns)))?;
@@ -299,7 +311,42 @@ pub fn enter(ns: &str) -> Result<()> {
         flags = MsFlags::MS_RDONLY;
     }
     mount(Some(ns), "/sys", Some("sysfs"), flags, None::<&str>)
-        .map_err(context("mount /sys of", Namespace(ns)))
+        .map_err(context("mount /sys of", Namespace(ns)))?;
+    bind_etc(ns);
+    Ok(())
+}
+
+/// Mounts each file of `/etc/netns/NAME` over its namesake in `/etc` (a workload's `hosts`
+/// and `resolv.conf`), as `ip netns exec` does; like it, a file that cannot be mounted is a
+/// warning, not a failure.
+fn bind_etc(ns: &str) {
+    if netns::is_path(ns) {
+        return;
+    }
+    let dir = Path::new(ETC_NETNS).join(ns);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let target = Path::new("/etc").join(&name);
+        if let Err(e) = mount(
+            Some(&entry.path()),
+            &target,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            eprintln!(
+                "warning: bind {} -> {}: {e}",
+                entry.path().display(),
+                target.display()
+            );
+        }
+    }
 }
 
 /// Named namespaces made for one run and removed on drop (so on every exit path), each with

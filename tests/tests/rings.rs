@@ -35,12 +35,16 @@ fn frames() -> Vec<Vec<u8>> {
     out
 }
 
+/// How long a test waits for frames before it fails: generous, since a loaded machine (a
+/// whole `cargo test --workspace`, two cores) can keep the sender from running for a while.
+const PATIENCE: Duration = Duration::from_secs(10);
+
 /// Calls `read` until it has returned `want` items, sleeping while it returns none, and
-/// returns them; fails after 2 s. A V3 ring hands a block over when it is full or when its
-/// timer fires: 1 ms asked, but the kernel counts in jiffies (4 to 8 ms at HZ=250), so no
-/// fixed sleep is long enough on every machine.
+/// returns them; fails after [`PATIENCE`]. A V3 ring hands a block over when it is full or
+/// when its timer fires: 1 ms asked, but the kernel counts in jiffies (4 to 8 ms at HZ=250),
+/// so no fixed sleep is long enough on every machine.
 fn collect<T>(what: &str, want: usize, mut read: impl FnMut() -> Option<T>) -> Vec<T> {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + PATIENCE;
     let mut out = Vec::new();
     while out.len() < want {
         match read() {
@@ -48,7 +52,7 @@ fn collect<T>(what: &str, want: usize, mut read: impl FnMut() -> Option<T>) -> V
             None => {
                 assert!(
                     Instant::now() < deadline,
-                    "{what}: {} of {want} frames after 2 s",
+                    "{what}: {} of {want} frames after {PATIENCE:?}",
                     out.len()
                 );
                 std::thread::sleep(Duration::from_millis(1));
@@ -103,11 +107,11 @@ fn handover_delivers_every_frame_as_sent(handover: Handover) {
             assert!(tx.send(&f).unwrap());
         }
         // The status word tells, without a system call, that frames wait...
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + PATIENCE;
         while !ring.pending() {
             assert!(
                 Instant::now() < deadline,
-                "round {round}: nothing pending after 2 s"
+                "round {round}: nothing pending after {PATIENCE:?}"
             );
             std::thread::sleep(Duration::from_millis(1));
         }

@@ -4,6 +4,16 @@
 
 use super::*;
 
+/// Where a workload's end of a link lives.
+struct Home {
+    /// Its namespace (a name or a namespace file's path); `None`: not known yet (an engine
+    /// that has not joined), so the host namespace.
+    netns: Option<String>,
+    /// Whether l2ctl puts the link there and sets its name, MAC, addresses and routes (`false`:
+    /// the engine does, l2ctl hands the link over in the host namespace).
+    configure: bool,
+}
+
 impl Ctl {
     /// Brings the daemon and the host to `name`'s network: its host-access link, the daemon
     /// network with its own ports, the host port's address. Runs again without harm.
@@ -60,21 +70,39 @@ impl Ctl {
             .get(network)
             .cloned()
             .ok_or_else(|| CtlError::Refused(format!("{workload} is not attached to {network}")))?;
-        if !nl::netns_exists(workload) {
+        let home = self.home(workload)?;
+        if let Some(ns) = &home.netns
+            && !nl::netns_exists(ns)
+        {
             // Made (or found) at attach: lost since, so gone, never made again empty.
             return refused(gone_note(workload, network));
         }
-        let inside = Links::new(Some(workload));
+        let inside = match &home.netns {
+            Some(ns) if home.configure => Links::new(Some(ns)),
+            _ => self.host.clone(),
+        };
         let host_ns = self.state.host_netns.clone();
         let mut spec = sub_port(&net, workload, "", ep.mac, &ep.ips, &ep.source_macs);
         match (&ep.kind, &ep.peer) {
             (EndpointKind::Veth, Some(peer)) => {
                 if !self.host.exists(peer)? {
+                    if !home.configure && home.netns.is_some() {
+                        // The engine took its end into its namespace; a pair lost since is
+                        // not the engine's to be given again.
+                        return refused(gone_note(workload, network));
+                    }
                     let tmp = format!("l2w-{}", &peer[4..]);
                     let _ = gone(self.host.delete(&tmp));
                     self.host.create_veth(peer, &tmp)?;
-                    self.host.move_to(&tmp, workload)?;
-                    inside.rename(&tmp, &ep.interface)?;
+                    match (&home.netns, home.configure) {
+                        (Some(ns), true) => {
+                            self.host.move_to(&tmp, ns)?;
+                            inside.rename(&tmp, &ep.interface)?;
+                        }
+                        // Left in the host namespace, named as the endpoint says, for the
+                        // engine to take.
+                        _ => self.host.set_mac(&tmp, ep.mac)?,
+                    }
                 }
                 self.host.set_up(peer)?;
                 spec.interface = peer.clone();
@@ -104,6 +132,9 @@ impl Ctl {
                     .map(|p| (*ip, p.subnet().prefix_len()))
             })
             .collect();
+        if !home.configure {
+            return Ok(());
+        }
         configure(&inside, &ep.interface, ep.mac, &addrs)?;
         if let Some(o) = &net.overlay {
             // Docker's overlay MTU: the underlay's less VXLAN's 50 bytes, so that a frame and
@@ -123,6 +154,21 @@ impl Ctl {
         Ok(())
     }
 
+    /// Where `workload`'s end of its links goes, and whether l2ctl configures it there.
+    fn home(&self, workload: &str) -> Result<Home, CtlError> {
+        let w = self.workload(workload)?;
+        Ok(match &w.sandbox {
+            Sandbox::Engine(e) => Home {
+                netns: e.netns.clone(),
+                configure: !e.engine.moves_link(),
+            },
+            _ => Home {
+                netns: Some(workload.to_owned()),
+                configure: true,
+            },
+        })
+    }
+
     /// Brings a (restarted) daemon and the kernel back to the saved state: every network the
     /// daemon lacks, every port missing from one, except the endpoints of workloads whose
     /// namespace is gone; returns what it restored.
@@ -135,6 +181,8 @@ impl Ctl {
                 Step::Endpoint { workload, network } => self.apply_endpoint(workload, network)?,
             }
         }
+        self.names_follow();
+        self.nat_follow()?;
         Ok(steps.iter().map(ToString::to_string).collect())
     }
 
@@ -150,7 +198,9 @@ impl Ctl {
             .workloads
             .get(workload)
             .map(|w| match &w.sandbox {
-                Sandbox::Own => w.endpoints.keys().next().cloned().unwrap_or_default(),
+                Sandbox::Own | Sandbox::Engine(_) => {
+                    w.endpoints.keys().next().cloned().unwrap_or_default()
+                }
                 Sandbox::None => "none".to_owned(),
                 Sandbox::Host => "host".to_owned(),
                 Sandbox::Container(o) => format!("container:{o}"),

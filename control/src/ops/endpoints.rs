@@ -29,9 +29,13 @@ impl Ctl {
                     req.network
                 ));
             }
-            if !req.ip.is_empty() || req.mac.is_some() || !req.source_mac.is_empty() {
+            if !req.ip.is_empty()
+                || req.mac.is_some()
+                || !req.source_mac.is_empty()
+                || !req.publish.is_empty()
+            {
                 return refused(format!(
-                    "--ip, --mac and --source-mac need a network with endpoints, not {}",
+                    "--ip, --mac, --source-mac and --publish need a network with endpoints, not {}",
                     req.network
                 ));
             }
@@ -66,7 +70,11 @@ impl Ctl {
                 net.name
             ));
         }
-        let ep = self.plan_endpoint(workload, &net, req, origin)?;
+        let ports = self.check_publish(workload, &net, req)?;
+        let ep = Endpoint {
+            ports,
+            ..self.plan_endpoint(workload, &net, req, origin)?
+        };
         let w = self
             .state
             .workloads
@@ -83,12 +91,22 @@ impl Ctl {
         let done = self
             .make_netns(workload, fresh)
             .and_then(|()| self.apply_network(&net.name))
-            .and_then(|()| self.apply_endpoint(workload, &net.name));
+            .and_then(|()| self.apply_endpoint(workload, &net.name))
+            .and_then(|()| {
+                // Published ports are this request's; anything else in the table is not.
+                if ep.ports.is_empty() {
+                    self.nat_follow_or_warn();
+                    Ok(())
+                } else {
+                    self.nat_follow()
+                }
+            });
         if let Err(e) = done {
             let _ = self.undo_endpoint(workload, &net.name);
             self.forget_endpoint(workload, &net.name)?;
             return Err(e);
         }
+        self.names_follow();
         Ok(Some(ep))
     }
 
@@ -143,7 +161,7 @@ impl Ctl {
                     ));
                 }
             }
-            Sandbox::Host | Sandbox::Own => {}
+            Sandbox::Host | Sandbox::Own | Sandbox::Engine(_) => {}
         }
         self.state.workloads.insert(
             workload.to_owned(),
@@ -155,7 +173,9 @@ impl Ctl {
                 origin: origin.map(str::to_owned),
             },
         );
-        self.save()
+        self.save()?;
+        self.names_follow();
+        Ok(())
     }
 
     pub(super) fn plan_endpoint(
@@ -240,6 +260,7 @@ impl Ctl {
             mac,
             ips,
             source_macs: req.source_mac.clone(),
+            ports: Vec::new(),
             origin: origin.map(str::to_owned),
         })
     }
@@ -263,22 +284,31 @@ impl Ctl {
                 }
             }
         }
-        let empty = self
-            .state
-            .workloads
-            .get(workload)
-            .is_some_and(|w| w.endpoints.is_empty() && w.sandbox == Sandbox::Own);
+        let empty = self.state.workloads.get(workload).is_some_and(|w| {
+            w.endpoints.is_empty() && matches!(w.sandbox, Sandbox::Own | Sandbox::Engine(_))
+        });
         if empty {
             self.remove_workload(workload)?;
         }
-        self.save()
+        self.save()?;
+        self.names_follow();
+        self.nat_follow_or_warn();
+        Ok(())
     }
 
     pub(super) fn remove_workload(&mut self, workload: &str) -> Result<(), CtlError> {
-        if let Some(w) = self.state.workloads.remove(workload)
-            && w.made_netns
-        {
-            gone(nl::netns_delete(workload))?;
+        if let Some(w) = self.state.workloads.remove(workload) {
+            if w.sandbox == Sandbox::Own
+                && let Err(e) = names::remove_names(workload)
+            {
+                eprintln!(
+                    "warning: the names of {workload} in {}: {e}",
+                    names::ETC_NETNS
+                );
+            }
+            if w.made_netns {
+                gone(nl::netns_delete(workload))?;
+            }
         }
         Ok(())
     }
@@ -290,7 +320,7 @@ impl Ctl {
         match (&w.sandbox, network) {
             (Sandbox::None, "none") | (Sandbox::Host, "host") => {}
             (Sandbox::Container(o), n) if n.strip_prefix("container:") == Some(o) => {}
-            (Sandbox::Own, n) if w.endpoints.contains_key(n) => {
+            (Sandbox::Own | Sandbox::Engine(_), n) if w.endpoints.contains_key(n) => {
                 if w.endpoints.len() == 1 && !joiners.is_empty() {
                     return refused(format!(
                         "{} share the namespace of {workload}: detach them before its last network",
@@ -314,6 +344,8 @@ impl Ctl {
             ));
         }
         self.remove_workload(workload)?;
-        self.save()
+        self.save()?;
+        self.names_follow();
+        Ok(())
     }
 }

@@ -9,15 +9,20 @@
 //! One concern per module, each of the pure ones testable without root: `validate` (what
 //! people type), `ids` (ids and MACs), `specs` (the daemon's port tables), `render`
 //! (reports) and `recover` (what a restarted daemon lacks, which workloads are gone) are
-//! pure; `networks` and `endpoints` change the state and its address pools; `apply` brings
+//! pure; `networks` and `endpoints` change the state and its address pools (`engines`: the
+//! endpoints container engines ask for, in namespaces they own); `apply` brings
 //! the daemon and the kernel to the state, with the netlink steps of `link`;
-//! `undo` takes an operation's traces away again.
+//! `undo` takes an operation's traces away again; `published` checks `--publish` and keeps
+//! the NAT table (`crate::nat`) with the state.
 
 mod apply;
 mod endpoints;
+mod engines;
 mod ids;
 mod link;
+mod names;
 mod networks;
+mod published;
 mod recover;
 mod render;
 mod specs;
@@ -66,6 +71,15 @@ pub enum CtlError {
     /// The request breaks a rule; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// The sandbox an engine gave (its namespace or interface name) cannot be used; nothing
+    /// was changed.
+    #[error("{what} {message}")]
+    Sandbox {
+        /// Which of the two.
+        what: SandboxPart,
+        /// Why, after the value.
+        message: String,
+    },
     /// An address could not be handed out or a pool made.
     #[error(transparent)]
     Ipam(#[from] IpamError),
@@ -78,6 +92,27 @@ pub enum CtlError {
     /// A link, address, route or namespace.
     #[error(transparent)]
     Netlink(#[from] NlError),
+    /// The NAT and published ports' table.
+    #[error(transparent)]
+    Nat(#[from] crate::nat::NatError),
+}
+
+/// The part of an engine's sandbox a [`CtlError::Sandbox`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxPart {
+    /// The namespace (CNI_NETNS, Docker's sandbox key).
+    Namespace,
+    /// The interface name in it (CNI_IFNAME).
+    Interface,
+}
+
+impl std::fmt::Display for SandboxPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SandboxPart::Namespace => "namespace",
+            SandboxPart::Interface => "interface name",
+        })
+    }
 }
 
 /// l2ctl's view of the world: the locked state, the daemon, the host namespace.

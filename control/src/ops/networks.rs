@@ -50,6 +50,7 @@ impl Ctl {
             parent,
             internal,
             hairpin: req.hairpin,
+            masquerade: req.masquerade && req.driver == Driver::Bridge && !internal,
             pools,
             predefined: false,
             active: true,
@@ -62,10 +63,11 @@ impl Ctl {
         let name = net.name.clone();
         self.state.networks.insert(name.clone(), net);
         self.save()?;
-        if let Err(e) = self.apply_network(&name) {
+        if let Err(e) = self.apply_network(&name).and_then(|()| self.nat_follow()) {
             self.undo_network(&name);
             self.state.networks.remove(&name);
             self.save()?;
+            self.nat_follow_or_warn();
             return Err(e);
         }
         self.network(&name)
@@ -373,7 +375,9 @@ impl Ctl {
         }
         self.undo_network(name);
         self.state.networks.remove(name);
-        self.save()
+        self.save()?;
+        self.nat_follow_or_warn();
+        Ok(())
     }
 
     /// `l2ctl host-access NET`: the host's own bridge-mode sub-interface on a macvlan (or
@@ -465,7 +469,7 @@ pub(super) fn predefined(host_netns: Option<&str>, host: &Links) -> Result<State
         },
         &in_use,
     )?;
-    let base = |name: &str, driver| Network {
+    let base = |name: &str, driver: Driver| Network {
         name: name.to_owned(),
         id: random_hex(6),
         driver,
@@ -473,6 +477,7 @@ pub(super) fn predefined(host_netns: Option<&str>, host: &Links) -> Result<State
         parent: None,
         internal: false,
         hairpin: false,
+        masquerade: driver == Driver::Bridge,
         pools: Vec::new(),
         predefined: true,
         active: false,

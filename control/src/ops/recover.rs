@@ -107,6 +107,7 @@ mod tests {
             mac: Mac([2, 0, 0, 0, 0, 1]),
             ips: Vec::new(),
             source_macs: Vec::new(),
+            ports: Vec::new(),
             origin: None,
         };
         Workload {

@@ -47,6 +47,9 @@ pub struct InspectOptions {
     pub mode: Option<MacvlanMode>,
     /// The parent (`eth1.10`).
     pub parent: Option<String>,
+    /// A bridge network's subnet is masqueraded on its way out (Docker's
+    /// `enable_ip_masquerade`).
+    pub masquerade: bool,
 }
 
 /// A network's IPAM.
@@ -96,6 +99,8 @@ pub struct InspectEndpoint {
     pub ipv6_address: Option<String>,
     /// Source-mode macvlan: the allowed source MACs.
     pub source_macs: Vec<Mac>,
+    /// Its published ports, as Docker shows them (`0.0.0.0:8080->80/tcp`).
+    pub ports: Vec<String>,
     /// Whether the endpoint is there, or gone with its namespace.
     pub state: EndpointState,
 }
@@ -165,6 +170,7 @@ pub(super) fn inspect(state: &State, net: &Network, gone: &BTreeSet<String>) -> 
                 ipv4_address: cidr(true),
                 ipv6_address: cidr(false),
                 source_macs: e.source_macs.clone(),
+                ports: e.ports.iter().map(ToString::to_string).collect(),
                 state: EndpointState::of(w, gone),
             };
             (w.name.clone(), ep)
@@ -177,6 +183,7 @@ pub(super) fn inspect(state: &State, net: &Network, gone: &BTreeSet<String>) -> 
         options: InspectOptions {
             mode: net.mode,
             parent: net.parent.as_ref().map(ToString::to_string),
+            masquerade: net.masquerade,
         },
         internal: net.internal,
         hairpin: net.hairpin,
@@ -200,6 +207,10 @@ pub(super) fn describe(w: &Workload) -> String {
         Sandbox::None => "on none".into(),
         Sandbox::Host => "on host".into(),
         Sandbox::Container(o) => format!("container:{o}"),
+        Sandbox::Engine(e) => {
+            let n: Vec<&str> = w.endpoints.keys().map(String::as_str).collect();
+            format!("on {} ({} {})", n.join(", "), e.engine.name(), e.container)
+        }
     }
 }
 
@@ -242,6 +253,7 @@ mod tests {
             mac: Mac([2, 0x42, 10, 20, 0, 2]),
             ips: vec!["10.20.0.2".parse().unwrap()],
             source_macs: vec![Mac([2, 0, 0, 0, 0, 7])],
+            ports: Vec::new(),
             origin: None,
         };
         state.workloads.insert(

@@ -1,6 +1,8 @@
-//! Running code inside a named network namespace (`ip netns` puts them in `/run/netns`). The
-//! work runs on a thread of its own that enters the namespace and ends with the work, so no
-//! other thread's namespace ever changes. Sockets opened there stay in that namespace.
+//! Running code inside a network namespace: a named one (`ip netns` puts them in `/run/netns`)
+//! or, given an absolute path, a namespace file a container engine made (Docker's sandbox key,
+//! CNI's `CNI_NETNS`, `/proc/PID/ns/net`). The work runs on a thread of its own that enters
+//! the namespace and ends with the work, so no other thread's namespace ever changes. Sockets
+//! opened there stay in that namespace.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -8,14 +10,34 @@ use std::path::PathBuf;
 
 use super::SysError;
 
-/// Where `ip netns add NAME` puts the namespace handle.
+/// The namespace's file: where `ip netns add NAME` puts it, or `name` itself when it is an
+/// absolute path.
 pub fn path(name: &str) -> PathBuf {
-    PathBuf::from("/run/netns").join(name)
+    if is_path(name) {
+        PathBuf::from(name)
+    } else {
+        PathBuf::from("/run/netns").join(name)
+    }
+}
+
+/// Whether `name` is an absolute path to a namespace file rather than a namespace's name.
+pub fn is_path(name: &str) -> bool {
+    name.starts_with('/')
+}
+
+/// Whether `name` can name a namespace: a name as `ip netns` takes it (no '/', not empty,
+/// not "." or ".."), or an absolute path without "." or ".." components.
+pub fn valid(name: &str) -> bool {
+    if is_path(name) {
+        !name.contains('\0') && !name.split('/').any(|c| c == "." || c == "..")
+    } else {
+        !(name.contains(['/', '\0']) || name.is_empty() || name == "." || name == "..")
+    }
 }
 
 /// Runs `work` on a fresh thread inside the network namespace `name` and returns its result.
 pub fn run_in<T: Send>(name: &str, work: impl FnOnce() -> T + Send) -> Result<T, SysError> {
-    if name.contains('/') || name.is_empty() || name == "." || name == ".." {
+    if !valid(name) {
         return Err(SysError::new(
             "open namespace",
             name,
@@ -42,4 +64,26 @@ pub fn run_in<T: Send>(name: &str, work: impl FnOnce() -> T + Send) -> Result<T,
             ))
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths_are_told_apart() {
+        assert_eq!(path("web"), PathBuf::from("/run/netns/web"));
+        assert_eq!(path("/proc/1/ns/net"), PathBuf::from("/proc/1/ns/net"));
+        for good in [
+            "web",
+            "cni-1234",
+            "/var/run/docker/netns/abc",
+            "/proc/7/ns/net",
+        ] {
+            assert!(valid(good), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "/run/netns/../x", "/./x", "a\0b"] {
+            assert!(!valid(bad), "{bad:?}");
+        }
+    }
 }

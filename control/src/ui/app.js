@@ -1,0 +1,737 @@
+// The l2sw mode explorer. It renders the explanations embedded in the page (the JSON of
+// `l2ctl explain`) and decides nothing itself: every mark is a hop's egress, every reason the
+// hop's rule. State lives in the URL fragment (#mode=M&hairpin=on&frame=N&hop=K), so a view
+// can be linked, and tests can open one.
+"use strict";
+
+const DATA = JSON.parse(document.getElementById("l2sw-data").textContent);
+const EXPS = DATA.explanations;
+const SVGNS = "http://www.w3.org/2000/svg";
+const UPLINK = "uplink";
+const UPSTREAM = "upstream";
+const $ = (id) => document.getElementById(id);
+
+// The distinct modes, in order, each with its explanations by hairpin setting.
+const MODES = [];
+for (const e of EXPS) {
+  let m = MODES.find((x) => x.name === e.mode);
+  if (!m) {
+    m = { name: e.mode, about: e.about, by: {} };
+    MODES.push(m);
+  }
+  m.by[hairpinKey(e.upstream_hairpin)] = e;
+}
+
+function hairpinKey(h) {
+  return h === null || h === undefined ? "none" : h ? "on" : "off";
+}
+
+const state = { mode: 0, hairpin: false, frame: 0, hop: 0, playing: null };
+
+function current() {
+  const m = MODES[state.mode];
+  return m.by[state.hairpin ? "on" : "off"] || m.by.off || m.by.none;
+}
+
+// Who receives a frame, walking its hops: every port a hop sent it out of, except the wire
+// to the other switch (it arrives there as the next hop's way in). The same rule as the core
+// run that made the data; the test holds the two together.
+function walkReceivers(step, upto) {
+  const got = [];
+  const hops = upto === undefined ? step.hops : step.hops.slice(0, upto + 1);
+  for (const h of hops) {
+    for (const p of h.egress) {
+      if (p !== UPLINK) got.push(p);
+    }
+  }
+  return got.sort();
+}
+
+function reached(receivers) {
+  if (receivers.length === 0) return "nobody receives it";
+  const names = [];
+  for (let i = 0; i < receivers.length; ) {
+    const r = receivers[i];
+    let n = 0;
+    while (receivers[i + n] === r) n++;
+    names.push(n === 1 ? r : r + " (" + n + " copies)");
+    i += n;
+  }
+  if (names.length === 1) return names[0] + " receives it";
+  return names.slice(0, -1).join(", ") + " and " + names[names.length - 1] + " receive it";
+}
+
+// ---- the topology, laid out once per explanation ----
+
+function el(name, attrs, parent, text) {
+  const n = document.createElementNS(SVGNS, name);
+  for (const k in attrs) n.setAttribute(k, attrs[k]);
+  if (text !== undefined) n.textContent = text;
+  if (parent) parent.appendChild(n);
+  return n;
+}
+
+function spread(n, from, to) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(from + ((i + 0.5) * (to - from)) / n);
+  return out;
+}
+
+// Positions: every station, each switch's box, where each port of each switch meets it.
+function layout(e) {
+  const local = e.members.filter((m) => !m.outside);
+  const outside = e.members.filter((m) => m.outside);
+  const up = e.upstream_hairpin !== null && e.upstream_hairpin !== undefined;
+  const L = { up: up, height: up ? 670 : 340, st: {}, sw: {}, port: {} };
+  const xs = spread(local.length, 220, 980);
+  local.forEach((m, i) => (L.st[m.name] = { x: xs[i], y: 62, m: m }));
+  L.sw.local = { x: 200, y: 170, w: 780, h: 120, label: e.switch };
+  L.port.local = {};
+  local.forEach((m, i) => (L.port.local[m.name] = { x: xs[i], y: 170, end: L.st[m.name], endY: 96 }));
+  L.host = { local: { x: 20, y: 200, w: 150, h: 60, label: e.switch === "bridge" ? ["host", "(bridge device)"] : ["host", "(uplink's stack)"] } };
+  if (up) {
+    const ux = 590;
+    L.port.local[UPLINK] = { x: ux, y: 290, end: { x: ux, y: 420 }, endY: 420, wire: true };
+    L.sw.upstream = { x: 360, y: 420, w: 460, h: 120, label: "upstream bridge" };
+    L.port.upstream = {};
+    L.port.upstream[UPLINK] = { x: ux, y: 420, end: { x: ux, y: 290 }, endY: 290, wire: true };
+    const oxs = spread(outside.length, 360, 820);
+    outside.forEach((m, i) => {
+      L.st[m.name] = { x: oxs[i], y: 622, m: m };
+      L.port.upstream[m.name] = { x: oxs[i], y: 540, end: L.st[m.name], endY: 588 };
+    });
+    L.host.upstream = { x: 150, y: 450, w: 170, h: 60, label: ["host", "(bridge device)"] };
+  }
+  return L;
+}
+
+function swKey(h) {
+  return h.switch === UPSTREAM ? "upstream" : "local";
+}
+
+function hostPoint(L, key) {
+  const b = L.host[key];
+  return { x: b.x + b.w, y: b.y + b.h / 2 };
+}
+
+function drawStage(e, step, hopIndex) {
+  const svg = $("topo");
+  const L = layout(e);
+  svg.setAttribute("viewBox", "0 0 1000 " + L.height);
+  while (svg.lastChild && svg.lastChild.id !== "topo-title") svg.removeChild(svg.lastChild);
+  $("topo-title").textContent = "Topology of " + e.mode + ": " + e.members.map((m) => m.name).join(", ");
+  const hop = step.hops[hopIndex];
+  const active = swKey(hop);
+  const links = el("g", {}, svg);
+  const marks = el("g", {}, svg);
+  // Earlier hops of this frame: the way it came, drawn faint.
+  const past = new Set();
+  step.hops.slice(0, hopIndex).forEach((h) => {
+    past.add(swKey(h) + ":" + h.ingress);
+    h.egress.forEach((p) => past.add(swKey(h) + ":" + p));
+  });
+  for (const key of Object.keys(L.port)) {
+    for (const name of Object.keys(L.port[key])) {
+      const p = L.port[key][name];
+      let cls = "link";
+      if (key === active) {
+        if (hop.egress.includes(name)) cls += " sent";
+        else if (name === hop.ingress) cls += " in";
+        else cls += " not";
+      } else if (past.has(key + ":" + name)) cls += " past";
+      el("line", { x1: p.x, y1: p.y, x2: p.end.x, y2: p.endY, class: cls, "data-port": key + ":" + name }, links);
+    }
+  }
+  for (const key of Object.keys(L.host)) {
+    const b = L.host[key];
+    const s = L.sw[key];
+    const to = hostPoint(L, key);
+    let cls = "link";
+    if (key === active) cls += hop.host ? " sent" : " not";
+    el("line", { x1: to.x, y1: to.y, x2: s.x, y2: to.y, class: cls }, links);
+    const g = el("g", { class: "host" }, svg);
+    el("rect", { x: b.x, y: b.y, width: b.w, height: b.h, rx: 8 }, g);
+    el("text", { x: b.x + b.w / 2, y: b.y + b.h / 2 - 12 }, g, b.label[0]);
+    el("text", { x: b.x + b.w / 2, y: b.y + b.h / 2 + 12, class: "small" }, g, b.label[1]);
+    if (key === active) {
+      const mk = el("text", { x: to.x + 8, y: to.y - 20, class: "mark " + (hop.host ? "ok" : "no") }, marks, hop.host ? "✓" : "✗");
+      el("title", {}, mk, hop.host ? "the host side gets a copy" : "not to the host side: " + hop.kernel_fn + ": " + hop.why);
+    }
+  }
+  for (const key of Object.keys(L.sw)) {
+    const s = L.sw[key];
+    const g = el("g", { class: "sw" + (key === active ? " active" : ""), "data-switch": key }, svg);
+    el("rect", { x: s.x, y: s.y, width: s.w, height: s.h, rx: 12 }, g);
+    el("text", { x: s.x + 16, y: s.y + 36, class: "name" }, g, s.label);
+    if (key === active) el("text", { x: s.x + 16, y: s.y + 68, class: "fn" }, g, hop.kernel_fn);
+  }
+  for (const name of Object.keys(L.st)) {
+    const st = L.st[name];
+    const g = el("g", { class: "st" + (name === step.from ? " sender" : ""), "data-station": name }, svg);
+    el("circle", { cx: st.x, cy: st.y, r: 34 }, g);
+    el("text", { x: st.x, y: st.y }, g, name);
+    el("title", {}, g, name + " " + st.m.mac + (st.m.ip ? " " + st.m.ip : "") + ": " + st.m.role);
+  }
+  // The marks of the switch deciding now: the way in, ✓ on each port sent to, ✗ with the
+  // rule on the others.
+  const ports = L.port[active] || {};
+  for (const name of hop.ports) {
+    const p = ports[name];
+    if (!p) continue;
+    const mx = p.x + 12;
+    const my = (p.y + p.endY) / 2;
+    let mark, cls, tip;
+    if (hop.egress.includes(name)) {
+      const back = name === hop.ingress ? " (back out the way it came in)" : "";
+      [mark, cls, tip] = [back ? "⇢ ✓" : "✓", "ok", "sent out of " + name + back];
+    } else if (name === hop.ingress) {
+      [mark, cls, tip] = ["⇢ in", "in", "the frame came in here"];
+    } else {
+      [mark, cls, tip] = ["✗", "no", "not sent out of " + name + ": " + hop.kernel_fn + ": " + hop.why];
+    }
+    const t = el("text", { x: mx, y: my, class: "mark " + cls, "data-mark": name }, marks, mark);
+    el("title", {}, t, tip);
+  }
+  if (hop.learned) {
+    const s = L.sw[active];
+    const text = "FDB: " + hop.learned.mac + " → " + hop.learned.port + (hop.learned.moved_from ? " (moved from " + hop.learned.moved_from + ")" : "");
+    const g = el("g", { "data-learned": hop.learned.mac }, svg);
+    el("rect", { x: s.x + 10, y: s.y + s.h - 38, width: 440, height: 30, rx: 6, class: "learn-bg" }, g);
+    el("text", { x: s.x + 20, y: s.y + s.h - 17, class: "learn" }, g, text);
+  }
+  animate(svg, L, hop, active);
+}
+
+// Dots: one into the switch by the way in, then one out of every port sent to (the copies
+// fanning out). Skipped when the reader asked for less motion.
+function animate(svg, L, hop, active) {
+  if (window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+  const ports = L.port[active] || {};
+  const inP = ports[hop.ingress];
+  const paths = [];
+  if (inP) paths.push({ from: { x: inP.end.x, y: inP.endY }, to: { x: inP.x, y: inP.y }, t0: 0 });
+  for (const name of hop.egress) {
+    const p = ports[name];
+    if (p) paths.push({ from: { x: p.x, y: p.y }, to: { x: p.end.x, y: p.endY }, t0: 0.5 });
+  }
+  if (hop.host) {
+    const h = hostPoint(L, active);
+    paths.push({ from: { x: L.sw[active].x, y: h.y }, to: h, t0: 0.5 });
+  }
+  const dots = paths.map((p) => el("circle", { r: 11, cx: p.from.x, cy: p.from.y, class: "dot" }, svg));
+  const start = performance.now();
+  const dur = 900;
+  function frame(now) {
+    const t = Math.min(1, (now - start) / dur);
+    paths.forEach((p, i) => {
+      const u = Math.max(0, Math.min(1, (t - p.t0) / 0.5));
+      dots[i].setAttribute("cx", p.from.x + (p.to.x - p.from.x) * u);
+      dots[i].setAttribute("cy", p.from.y + (p.to.y - p.from.y) * u);
+      dots[i].style.visibility = t < p.t0 ? "hidden" : "visible";
+    });
+    if (t < 1 && dots.length && dots[0].isConnected) requestAnimationFrame(frame);
+  }
+  requestAnimationFrame(frame);
+}
+
+// ---- the words beside the picture ----
+
+function h(tag, text, cls) {
+  const n = document.createElement(tag);
+  if (text !== undefined) n.textContent = text;
+  if (cls) n.className = cls;
+  return n;
+}
+
+function drawDetail(e, step, hopIndex) {
+  const d = $("detail");
+  d.replaceChildren();
+  const hop = step.hops[hopIndex];
+  d.appendChild(h("h3", "Frame " + (state.frame + 1) + " of " + e.steps.length + ": " + step.what));
+  d.appendChild(h("p", step.header, "hdr"));
+  const title = hop.switch === UPSTREAM ? "upstream bridge" : hop.switch;
+  d.appendChild(h("p", "Switch " + (hopIndex + 1) + " of " + step.hops.length + ": " + title + ", in by " + hop.ingress + " (" + hop.action + ")"));
+  const ul = h("ul");
+  ul.id = "port-marks";
+  for (const p of hop.ports) {
+    let li;
+    if (p === hop.ingress && !hop.egress.includes(p)) li = h("li", "⇢ " + p + ": the way in", "in");
+    else if (hop.egress.includes(p)) li = h("li", "✓ " + p + (p === UPLINK ? (hop.switch === UPSTREAM ? ": back down the uplink" : ": on to the upstream bridge") : ": receives a copy"), "ok");
+    else li = h("li", "✗ " + p + ": not sent (" + hop.kernel_fn + ")", "no");
+    li.dataset.port = p;
+    li.dataset.sent = hop.egress.includes(p) ? "yes" : "no";
+    ul.appendChild(li);
+  }
+  const hostLi = hop.host ? h("li", "✓ host side: gets a copy", "ok") : h("li", "✗ host side: no copy", "no");
+  ul.appendChild(hostLi);
+  d.appendChild(ul);
+  const why = h("p", "", "why");
+  why.appendChild(h("code", hop.kernel_fn));
+  why.appendChild(document.createTextNode(": " + hop.why));
+  d.appendChild(why);
+  if (hop.drop) d.appendChild(h("p", "✗ dropped: " + hop.drop.reason + " (" + hop.drop.description + ")", "no"));
+  if (hop.learned) {
+    const l = hop.learned;
+    d.appendChild(h("p", "FDB learns " + l.mac + " on " + l.port + (l.moved_from ? " (moved from " + l.moved_from + ")" : "")));
+  }
+  const so_far = walkReceivers(step, hopIndex);
+  const last = hopIndex === step.hops.length - 1;
+  const res = h("p", (last ? "⇒ " : "so far: ") + reached(so_far), "result");
+  res.id = "result";
+  res.dataset.receivers = so_far.join(",");
+  res.dataset.final = last ? "yes" : "no";
+  d.appendChild(res);
+  if (last && step.other_upstream) {
+    d.appendChild(h("p", "with hairpin " + (e.upstream_hairpin ? "off" : "on") + " upstream: " + reached(step.other_upstream) + " (press H)"));
+  }
+  if (last) drawSides(e, state.frame, d);
+  if (last && step.hashed) {
+    d.appendChild(h("p", "note: the kernel filters multicast through a hash, so an unjoined group can slip through there; l2sw filters exactly"));
+  }
+}
+
+// ---- the kernel beside l2sw (`verify`, served by `l2ctl ui` run as root) ----
+
+// Matrices of `verify --json`, by mode and upstream setting.
+const VERIFIED = {};
+
+function verifyKey(mode, hairpin) {
+  return mode + "|" + hairpin;
+}
+
+function verifiedRow(e, i) {
+  const m = VERIFIED[verifyKey(e.mode, hairpinKey(e.upstream_hairpin))];
+  return m ? m.rows[i] : null;
+}
+
+// "agree", "hashed" or "differ", with the words and the mark that say it without colour.
+function agreement(row) {
+  if (row.mark === "same") return ["agree", "✓ kernel and l2sw agree"];
+  if (row.mark === "hashed-multicast") return ["hashed", "~ the kernel's multicast hash let an unjoined group through (tolerated)"];
+  return ["differ", "✗ kernel and l2sw differ"];
+}
+
+function drawSides(e, i, d) {
+  const row = verifiedRow(e, i);
+  if (!row) return;
+  const [cls, words] = agreement(row);
+  const box = h("div", undefined, "side " + cls);
+  box.id = "sides";
+  box.dataset.mark = row.mark;
+  box.appendChild(h("p", "Kernel beside l2sw (verify): " + words, "result"));
+  const m = VERIFIED[verifyKey(e.mode, hairpinKey(e.upstream_hairpin))];
+  const ul = h("ul");
+  for (const who of m.receivers) {
+    const k = row.kernel.filter((x) => x === who).length;
+    const l = row.l2sw.filter((x) => x === who).length;
+    const mark = (n) => (n === 0 ? "✗" : n === 1 ? "✓" : "✓×" + n);
+    const li = h("li", who + ": kernel " + mark(k) + " | l2sw " + mark(l), k === l ? "ok" : "no");
+    li.dataset.who = who;
+    ul.appendChild(li);
+  }
+  box.appendChild(ul);
+  d.appendChild(box);
+}
+
+async function runVerify() {
+  const e = current();
+  const status = $("verify-status");
+  const hp = e.upstream_hairpin ? "on" : "off";
+  status.className = "";
+  status.textContent = "running verify " + e.mode + " (upstream hairpin " + hp + ") on the kernel and on l2sw…";
+  $("verify").disabled = true;
+  try {
+    const m = await getJson("/api/verify/" + encodeURIComponent(e.mode) + "?hairpin=" + hp);
+    VERIFIED[verifyKey(m.mode, hairpinKey(m.upstream_hairpin))] = m;
+    const differ = m.rows.filter((r) => r.mark === "differ").length;
+    status.textContent = (differ ? "✗ " : "✓ ") + m.mode + ": kernel and l2sw agree on " + (m.rows.length - differ) + " of " + m.rows.length + " frames";
+    status.className = differ ? "error" : "ok";
+    status.dataset.done = verifyKey(m.mode, hairpinKey(m.upstream_hairpin));
+  } catch (err) {
+    status.textContent = "✗ verify: " + err.message;
+    status.className = "error";
+    status.dataset.done = "error";
+  }
+  $("verify").disabled = false;
+  render();
+}
+
+function drawFrames(e) {
+  const ol = $("frame-list");
+  ol.replaceChildren();
+  e.steps.forEach((s, i) => {
+    const li = h("li");
+    const b = h("button", (i + 1) + ". " + s.what + " ⇒ " + reached(walkReceivers(s)));
+    b.type = "button";
+    b.dataset.step = String(i + 1);
+    b.dataset.receivers = walkReceivers(s).join(",");
+    const row = verifiedRow(e, i);
+    if (row) {
+      const [cls, words] = agreement(row);
+      b.classList.add(cls);
+      b.dataset.verify = row.mark;
+      b.textContent = words.slice(0, 1) + " " + b.textContent;
+      b.title = words;
+    }
+    if (i === state.frame) b.setAttribute("aria-current", "step");
+    b.addEventListener("click", () => {
+      pause();
+      go(i, 0);
+    });
+    li.appendChild(b);
+    ol.appendChild(li);
+  });
+}
+
+// Every explanation's frames as the page walks them, for people who read with a screen
+// reader and for the browser test.
+function drawWalk() {
+  const body = $("walk").tBodies[0];
+  body.replaceChildren();
+  for (const e of EXPS) {
+    e.steps.forEach((s, i) => {
+      const tr = h("tr");
+      tr.dataset.mode = e.mode;
+      tr.dataset.hairpin = hairpinKey(e.upstream_hairpin);
+      tr.dataset.step = String(i + 1);
+      tr.dataset.receivers = walkReceivers(s).join(",");
+      tr.appendChild(h("td", e.mode + " (upstream hairpin " + hairpinKey(e.upstream_hairpin) + ")"));
+      tr.appendChild(h("td", (i + 1) + ". " + s.what));
+      tr.appendChild(h("td", reached(walkReceivers(s))));
+      body.appendChild(tr);
+    });
+  }
+}
+
+function render() {
+  const e = current();
+  const step = e.steps[state.frame];
+  $("mode").value = MODES[state.mode].name;
+  const hp = $("hairpin");
+  const hasUp = !!MODES[state.mode].by.on;
+  hp.disabled = !hasUp;
+  hp.setAttribute("aria-pressed", hasUp && state.hairpin ? "true" : "false");
+  hp.textContent = hasUp ? "Upstream hairpin: " + (state.hairpin ? "on ✓" : "off ✗") : "No upstream bridge";
+  $("play").disabled = !!state.playing;
+  $("pause").disabled = !state.playing;
+  const about = $("about");
+  about.replaceChildren();
+  about.appendChild(h("strong", e.mode + ": "));
+  about.appendChild(document.createTextNode(e.about));
+  document.body.dataset.mode = e.mode;
+  document.body.dataset.hairpin = hairpinKey(e.upstream_hairpin);
+  document.body.dataset.frame = String(state.frame + 1);
+  document.body.dataset.hop = String(state.hop + 1);
+  drawStage(e, step, state.hop);
+  drawDetail(e, step, state.hop);
+  drawFrames(e);
+  writeHash();
+}
+
+// ---- moving about ----
+
+function go(frame, hop) {
+  const e = current();
+  state.frame = Math.max(0, Math.min(frame, e.steps.length - 1));
+  state.hop = Math.max(0, Math.min(hop, e.steps[state.frame].hops.length - 1));
+  render();
+}
+
+function step() {
+  const e = current();
+  if (state.hop + 1 < e.steps[state.frame].hops.length) return go(state.frame, state.hop + 1), true;
+  if (state.frame + 1 < e.steps.length) return go(state.frame + 1, 0), true;
+  return false;
+}
+
+function back() {
+  if (state.hop > 0) return go(state.frame, state.hop - 1);
+  if (state.frame > 0) {
+    const prev = current().steps[state.frame - 1];
+    go(state.frame - 1, prev.hops.length - 1);
+  }
+}
+
+function play() {
+  if (state.playing) return;
+  const e = current();
+  const f = e.steps[state.frame];
+  if (state.frame === e.steps.length - 1 && state.hop === f.hops.length - 1) go(0, 0);
+  state.playing = setInterval(() => {
+    if (!step()) pause();
+  }, 1600);
+  render();
+}
+
+function pause() {
+  if (!state.playing) return;
+  clearInterval(state.playing);
+  state.playing = null;
+  render();
+}
+
+function setMode(i) {
+  state.mode = (i + MODES.length) % MODES.length;
+  go(0, 0);
+}
+
+function toggleHairpin() {
+  if (!MODES[state.mode].by.on) return;
+  state.hairpin = !state.hairpin;
+  go(state.frame, state.hop);
+}
+
+function writeHash() {
+  const hash = "#mode=" + MODES[state.mode].name + "&hairpin=" + (state.hairpin ? "on" : "off") + "&frame=" + (state.frame + 1) + "&hop=" + (state.hop + 1);
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
+// #mode=M&hairpin=on|off&frame=N&hop=K|end (all optional).
+function readHash() {
+  const q = {};
+  for (const kv of location.hash.replace(/^#/, "").split("&")) {
+    const [k, v] = kv.split("=");
+    if (k) q[decodeURIComponent(k)] = decodeURIComponent(v || "");
+  }
+  const i = MODES.findIndex((m) => m.name === q.mode);
+  if (i >= 0) state.mode = i;
+  const bad = q.mode && i < 0 ? q.mode : null;
+  if (q.hairpin) state.hairpin = q.hairpin === "on";
+  const frame = Math.max(0, (parseInt(q.frame, 10) || 1) - 1);
+  const e = current();
+  const f = e.steps[Math.min(frame, e.steps.length - 1)];
+  const hop = q.hop === "end" ? f.hops.length - 1 : Math.max(0, (parseInt(q.hop, 10) || 1) - 1);
+  go(frame, hop);
+  if (bad !== null) showError("✗ unknown mode \"" + bad + "\": choose one of " + MODES.map((m) => m.name).join(", "));
+}
+
+// A message where the mode's summary goes, in words and with a ✗ (an unknown mode in a link).
+function showError(message) {
+  const p = h("p", message, "error");
+  p.id = "error";
+  p.setAttribute("role", "alert");
+  $("about").prepend(p);
+}
+
+function setup() {
+  const sel = $("mode");
+  MODES.forEach((m, i) => {
+    const o = document.createElement("option");
+    o.value = m.name;
+    o.textContent = m.name + (m.by.on ? " (upstream bridge)" : "");
+    sel.appendChild(o);
+    o.dataset.index = String(i);
+  });
+  sel.addEventListener("change", () => setMode(MODES.findIndex((m) => m.name === sel.value)));
+  $("hairpin").addEventListener("click", toggleHairpin);
+  $("step").addEventListener("click", () => { pause(); step(); });
+  $("back").addEventListener("click", () => { pause(); back(); });
+  $("play").addEventListener("click", play);
+  $("pause").addEventListener("click", pause);
+  $("verify").addEventListener("click", runVerify);
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target && ev.target.tagName === "SELECT") return;
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const k = ev.key;
+    if (k === "ArrowRight") { pause(); step(); }
+    else if (k === "ArrowLeft") { pause(); back(); }
+    else if (k === " ") { state.playing ? pause() : play(); }
+    else if (k === "h" || k === "H") toggleHairpin();
+    else if (k === "m") setMode(state.mode + 1);
+    else if (k === "M") setMode(state.mode - 1);
+    else if (/^[1-9]$/.test(k)) { pause(); go(parseInt(k, 10) - 1, 0); }
+    else if ((k === "k" || k === "K") && LIVE && !$("verify").disabled) runVerify();
+    else return;
+    ev.preventDefault();
+  });
+  window.addEventListener("hashchange", readHash);
+  drawWalk();
+  if (/(^#|&)tour=1(&|$)/.test(location.hash)) tour();
+  readHash();
+  if (LIVE) setupLive();
+}
+
+// #tour=1: the keyboard walk a reader would do, done at once (for the browser test and for
+// checking a page by eye): every mode (M), each upstream setting (H), every frame stepped
+// (→) hop by hop to its end, writing what the page then shows into #tour.
+function tour() {
+  const key = (k) => document.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+  const list = $("tour") || document.body.appendChild(h("ol", undefined, "sr-only"));
+  list.id = "tour";
+  state.hairpin = false;
+  setMode(0);
+  let guard = 100000;
+  for (let mi = 0; mi < MODES.length; mi++) {
+    for (const hp of MODES[mi].by.on ? [false, true] : [false]) {
+      if (state.hairpin !== hp) key("h");
+      key("1");
+      for (;;) {
+        const res = $("result");
+        if (res.dataset.final === "yes") {
+          const li = h("li", document.body.dataset.mode + " " + document.body.dataset.hairpin + " " + document.body.dataset.frame + ": " + res.textContent);
+          li.dataset.mode = document.body.dataset.mode;
+          li.dataset.hairpin = document.body.dataset.hairpin;
+          li.dataset.step = document.body.dataset.frame;
+          li.dataset.receivers = res.dataset.receivers;
+          li.dataset.marked = Array.from(document.querySelectorAll("#port-marks li"))
+            .filter((x) => x.dataset.sent === "yes").map((x) => x.dataset.port).join(",");
+          list.appendChild(li);
+        }
+        const before = document.body.dataset.frame + "/" + document.body.dataset.hop;
+        key("ArrowRight");
+        if (before === document.body.dataset.frame + "/" + document.body.dataset.hop || --guard < 0) break;
+      }
+    }
+    key("m");
+  }
+  state.hairpin = false;
+  setMode(0);
+}
+
+// ---- a running network, from the daemon (served by `l2ctl ui` only) ----
+
+const live = { network: null, since: 0, prev: {}, timer: null, records: [], flashes: [] };
+// How often the live view asks for counters and traced frames.
+const POLL_MS = 1000;
+
+async function getJson(url) {
+  // The header tells the server the request is the page's own (another site's page cannot
+  // send it here); verify, which builds namespaces, needs it.
+  const r = await fetch(url, { cache: "no-store", headers: { "X-L2sw-Explorer": "1" } });
+  const body = await r.json().catch(() => ({ error: "not JSON (" + r.status + ")" }));
+  if (!r.ok) throw new Error(body.error || String(r.status));
+  return body;
+}
+
+async function setupLive() {
+  $("live").hidden = false;
+  $("verify").hidden = false;
+  for (const x of document.querySelectorAll(".live-only")) x.hidden = false;
+  const sel = $("network");
+  sel.addEventListener("change", () => watch(sel.value));
+  try {
+    const nets = await getJson("/api/networks");
+    sel.replaceChildren();
+    for (const n of nets) {
+      const o = document.createElement("option");
+      o.value = n.name;
+      o.textContent = n.name + " (" + n.ports.length + " ports)";
+      sel.appendChild(o);
+    }
+    const want = new URLSearchParams(location.search).get("network");
+    const name = want || (nets[0] && nets[0].name);
+    if (name) {
+      sel.value = name;
+      watch(name);
+    } else {
+      $("live-status").textContent = "The daemon has no networks.";
+    }
+  } catch (err) {
+    $("live-status").textContent = "✗ " + err.message;
+    $("live-status").className = "error";
+  }
+}
+
+function watch(name) {
+  live.network = name;
+  live.since = 0;
+  live.prev = {};
+  live.records = [];
+  $("feed").replaceChildren();
+  if (live.timer) clearInterval(live.timer);
+  tick();
+  live.timer = setInterval(tick, POLL_MS);
+}
+
+async function tick() {
+  const name = live.network;
+  const status = $("live-status");
+  try {
+    const [stats, feed] = await Promise.all([
+      getJson("/api/networks/" + encodeURIComponent(name) + "/stats"),
+      getJson("/api/networks/" + encodeURIComponent(name) + "/trace?since=" + live.since),
+    ]);
+    if (name !== live.network) return;
+    status.textContent = "✓ live: " + name;
+    status.className = "ok";
+    drawCounters(stats);
+    drawFeed(feed);
+  } catch (err) {
+    status.textContent = "✗ " + name + ": " + err.message;
+    status.className = "error";
+  }
+}
+
+function drawCounters(stats) {
+  const body = $("counters").tBodies[0];
+  body.replaceChildren();
+  const boxes = $("live-ports");
+  if (boxes.children.length !== stats.ports.length) {
+    boxes.replaceChildren();
+    for (const p of stats.ports) {
+      const b = h("span", p.name, "port");
+      b.dataset.port = p.name;
+      boxes.appendChild(b);
+    }
+  }
+  for (const p of stats.ports) {
+    const tr = h("tr");
+    tr.dataset.port = p.name;
+    const drops = Object.entries(p.drops || {}).map(([k, v]) => k + " " + v).join(", ") || "0";
+    const prev = live.prev[p.name] || {};
+    for (const [k, v] of [["name", p.name], ["rx", p.rx], ["tx", p.tx], ["forwarded", p.forwarded], ["drops", drops]]) {
+      const td = h("td", String(v));
+      td.dataset.k = k;
+      if (k !== "name" && prev[k] !== undefined && prev[k] !== v) td.className = "rose";
+      tr.appendChild(td);
+    }
+    live.prev[p.name] = { rx: p.rx, tx: p.tx, forwarded: p.forwarded, drops: drops };
+    body.appendChild(tr);
+  }
+}
+
+function drawFeed(feed) {
+  live.since = feed.last;
+  $("feed-stats").textContent = feed.seen + " frames traced, " + feed.sampled_out + " left out by sampling, " + feed.lost + " lost";
+  const ol = $("feed");
+  for (const r of feed.records) {
+    const li = h("li");
+    const to = r.egress.concat(r.host ? ["(host)"] : []);
+    const b = h("button", "#" + r.n + " in " + r.ingress + ": " + r.summary + (r.drop ? "  ✗ " + r.drop : "  → " + (to.join(", ") || "nobody")));
+    b.type = "button";
+    b.dataset.n = String(r.n);
+    b.addEventListener("click", () => showRecord(r));
+    li.appendChild(b);
+    ol.insertBefore(li, ol.firstChild);
+    while (ol.children.length > 50) ol.removeChild(ol.lastChild);
+  }
+  // The frames of this poll, one after another across the poll's second: each lights its
+  // way in and the ports it went out of.
+  for (const t of live.flashes) clearTimeout(t);
+  live.flashes = feed.records.map((r, i) => setTimeout(() => flashPorts(r), (i * POLL_MS) / feed.records.length));
+}
+
+function flashPorts(r) {
+  const now = $("live-now");
+  now.textContent = "#" + r.n + " in " + r.ingress + ": " + r.summary + (r.drop ? "  ✗ dropped: " + r.drop : "  → " + (r.egress.concat(r.host ? ["(host)"] : []).join(", ") || "nobody"));
+  now.dataset.n = String(r.n);
+  for (const b of $("live-ports").children) {
+    b.className = "port";
+    if (b.dataset.port === r.ingress) b.className = "port in";
+    else if (r.egress.includes(b.dataset.port)) b.className = "port sent";
+  }
+}
+
+function showRecord(r) {
+  flashPorts(r);
+  const lines = [
+    "#" + r.n + "  in " + r.ingress + ", " + r.len + " bytes" + (r.vid ? ", vlan " + r.vid : ""),
+    r.summary,
+    r.learned ? "learn: source " + r.learned : "learn: nothing",
+    "rule:  " + r.kernel_fn + ": " + r.rule,
+    r.drop ? "✗ dropped: " + r.drop + " (" + (r.drop_why || "") + ")" : "✓ to: " + (r.egress.concat(r.host ? ["(host)"] : []).join(", ") || "nobody"),
+  ];
+  $("feed-detail").textContent = lines.join("\n");
+}
+
+setup();
