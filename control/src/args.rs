@@ -125,6 +125,12 @@ pub struct NetworkArgs {
     #[arg(long = "vxlan-port")]
     #[serde(default)]
     pub vxlan_port: Option<u16>,
+    /// overlay: learn which VTEP each remote MAC is behind (the kernel's vxlan_snoop; on by
+    /// default). `--learning=false`, as a kernel vxlan device's `nolearning`: frames to remote
+    /// MACs go to every VTEP of the flood list.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(default = "yes")]
+    pub learning: bool,
     /// bridge: masquerade the network's IPv4 subnet on its way out of the host, with IPv4
     /// forwarding on (Docker's default); `--masquerade=false` keeps it to the host and its
     /// published ports.

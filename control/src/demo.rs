@@ -67,6 +67,7 @@ fn net(name: &str, driver: Driver) -> NetworkArgs {
         remote: Vec::new(),
         learn_remotes: false,
         vxlan_port: None,
+        learning: true,
         masquerade: true,
     }
 }

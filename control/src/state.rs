@@ -241,8 +241,15 @@ pub struct Overlay {
     pub remotes: Vec<std::net::Ipv4Addr>,
     /// Frames from any sender are accepted (and it is learned as a remote).
     pub learn_remotes: bool,
+    /// Remote MACs are learned behind their VTEPs (else they go to the whole flood list).
+    #[serde(default = "learning_default")]
+    pub learning: bool,
     /// The workloads' MTU: the underlay's less the 50 bytes VXLAN adds.
     pub mtu: u32,
+}
+
+fn learning_default() -> bool {
+    true
 }
 
 /// The name of an overlay network's VXLAN port in the daemon.

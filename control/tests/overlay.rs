@@ -362,7 +362,7 @@ struct World {
     mac3: Mac,
 }
 
-fn create_overlay(host: &L2swHost, me: usize, others: &[usize], range: &str) {
+fn create_overlay(host: &L2swHost, me: usize, others: &[usize], range: &str, extra: &[&str]) {
     let s = |a: Ipv4Addr| a.to_string();
     let local = s(UNDERLAY[me]);
     let mut args = vec![
@@ -373,18 +373,24 @@ fn create_overlay(host: &L2swHost, me: usize, others: &[usize], range: &str) {
         args.extend(["--remote", r]);
     }
     args.extend(["--subnet", "10.42.0.0/24", "--ip-range", range]);
+    args.extend_from_slice(extra);
     host.ok(&args);
 }
 
 impl World {
     fn new(test: &str) -> Option<World> {
+        World::with(test, &[])
+    }
+
+    /// The same, with more options for H1's `network create`.
+    fn with(test: &str, h1_options: &[&str]) -> Option<World> {
         let mut fab = Fabric::new(test)?;
         let [h1, h2, _] = fab.hosts.clone();
         let (a1, a2) = (fab.w("a1"), fab.w("a2"));
         let (l1, l2) = (L2swHost::new(h1), L2swHost::new(h2));
         // IPAM is partitioned per host with --ip-range; the kernel host's workload is static.
-        create_overlay(&l1, 0, &[1, 2], "10.42.0.0/26");
-        create_overlay(&l2, 1, &[0, 2], "10.42.0.64/26");
+        create_overlay(&l1, 0, &[1, 2], "10.42.0.0/26", h1_options);
+        create_overlay(&l2, 1, &[0, 2], "10.42.0.64/26", &[]);
         l1.ok(&["attach", &a1, "--network", "ov"]);
         l2.ok(&["attach", &a2, "--network", "ov", "--port", "tap"]);
         let mac3 = Mac([2, 0x42, 10, 42, 0, 130]);
@@ -543,6 +549,29 @@ fn a_host_that_leaves_is_forgotten_and_the_others_go_on() {
     assert!(pings(&w.a2, w.ip1, t), "H2 is back");
     let e = w.l1.fails(&["network", "remote", "add", "ov", "192.0.2.2"]);
     assert!(e.contains("already"), "{e}");
+}
+
+#[test]
+fn without_learning_remote_macs_go_to_every_vtep() {
+    // H1 as a kernel VTEP with `nolearning`: no remote MAC is learned behind a VTEP, and
+    // frames to them go to the whole flood list, which still reaches them.
+    let Some(w) = World::with("overlay-nolearn", &["--learning=false"]) else {
+        return;
+    };
+    let t = Duration::from_secs(10);
+    assert!(pings(&w.a1, w.ip2, t) && pings(&w.a1, w.ip3, t));
+    assert!(pings(&w.w3, w.ip1, t) && pings(&w.a2, w.ip1, t));
+    assert_eq!(w.l1.vtep_of("ov", w.mac2), None, "H1 learns no VTEP");
+    assert_eq!(w.l1.vtep_of("ov", w.mac3), None, "H1 learns no VTEP");
+    let st = w.l1.vxlan_stats("ov");
+    assert_eq!(st["overlay"]["learning"], false, "{st}");
+    // H2 learns as before.
+    assert_eq!(w.l2.vtep_of("ov", w.mac1).as_deref(), Some("192.0.2.1"));
+    // Learning is an overlay's setting; a bridge network refuses it by name.
+    let out =
+        w.l1.l2ctl(&["network", "create", "plain", "--learning=false"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("--learning"), "{e}");
 }
 
 #[test]
@@ -735,7 +764,7 @@ fn receivers(test: &str, l2sw: [bool; 3]) -> Option<Vec<(String, Vec<usize>)>> {
         if l2sw[i] {
             let host = L2swHost::new(fab.hosts[i].clone());
             let range = format!("10.42.0.{}/28", 16 * (i + 1));
-            create_overlay(&host, i, &others, &range);
+            create_overlay(&host, i, &others, &range, &[]);
             let w = fab.w(&format!("c{i}"));
             host.ok(&[
                 "attach",

@@ -83,9 +83,10 @@ impl Ctl {
                 || !req.remote.is_empty()
                 || req.learn_remotes
                 || req.vxlan_port.is_some()
+                || !req.learning
             {
                 return refused(format!(
-                    "--vni, --local, --remote, --learn-remotes and --vxlan-port apply to overlay networks, not to a {} network",
+                    "--vni, --local, --remote, --learn-remotes, --vxlan-port and --learning apply to overlay networks, not to a {} network",
                     req.driver.name()
                 ));
             }
@@ -114,7 +115,7 @@ impl Ctl {
             port,
             remotes: req.remote.clone(),
             learn_remotes: req.learn_remotes,
-            learning: true,
+            learning: req.learning,
         };
         cfg.check()
             .map_err(|e| CtlError::Refused(format!("overlay: {e}")))?;
@@ -142,6 +143,7 @@ impl Ctl {
             port,
             remotes: req.remote.clone(),
             learn_remotes: req.learn_remotes,
+            learning: req.learning,
             mtu,
         }))
     }

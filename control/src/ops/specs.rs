@@ -63,7 +63,7 @@ pub(super) fn fixed_ports(
                 port: Some(o.port),
                 remotes: o.remotes.clone(),
                 learn_remotes: Some(o.learn_remotes),
-                learning: None,
+                learning: Some(o.learning),
             }),
             ..PortSpec::default()
         });

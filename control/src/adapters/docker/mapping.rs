@@ -162,6 +162,7 @@ pub fn network_args(req: &CreateNetworkRequest) -> Result<NetworkArgs, CtlError>
         remote: Vec::new(),
         learn_remotes: false,
         vxlan_port: None,
+        learning: true,
     };
     for data in req.ipv4_data.iter().chain(&req.ipv6_data) {
         ipam(&mut args, data)?;
