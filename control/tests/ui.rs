@@ -387,8 +387,28 @@ const SHOWN: &str = r##"
              result: r.textContent,
              sent: marks.filter((x) => x.dataset.sent === "yes").map((x) => x.dataset.port),
              not: marks.filter((x) => x.dataset.sent === "no").map((x) => x.textContent),
-             pressed: document.getElementById("hairpin").getAttribute("aria-pressed") };
+             pressed: document.getElementById("hairpin").getAttribute("aria-pressed"),
+             active: Array.from(document.querySelectorAll("#topo .sw.active"))
+               .map((x) => x.dataset.switch),
+             overlay: document.getElementById("overlay")?.textContent ?? null,
+             vteps: Array.from(document.querySelectorAll("#topo [data-vtep]"))
+               .map((x) => x.dataset.vtep),
+             vtep_ok: Array.from(document.querySelectorAll("#topo [data-vtep-mark=ok]"))
+               .map((x) => x.dataset.vtepIp) };
 "##;
+
+/// The IPv4 addresses named in `s` (the VTEPs an overlay hop's words name).
+fn addresses(s: &str) -> Vec<String> {
+    let mut a: Vec<String> = s
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| w.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_owned)
+        .collect();
+    a.sort();
+    a.dedup();
+    a
+}
 
 #[test]
 fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
@@ -399,9 +419,20 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
     let (_ui, url) = ui(Path::new("/nonexistent/l2sw-ui-test.sock"));
     b.open(&format!("{url}#mode=bridge&hairpin=off&frame=1&hop=1"));
     b.screenshot("explorer-bridge");
+    // The overlay: its first frame (a broadcast) on h1, fanning out to the other VTEPs, then
+    // taken in on h2.
+    b.open(&format!("{url}#mode=overlay&frame=1&hop=1"));
+    std::thread::sleep(Duration::from_millis(900));
+    b.screenshot("explorer-overlay");
+    b.key(ARROW_RIGHT);
+    std::thread::sleep(Duration::from_millis(700));
+    b.screenshot("explorer-overlay-h2");
+    b.open(&format!("{url}#mode=bridge&hairpin=off&frame=1&hop=1"));
     let modes: BTreeSet<&String> = want.keys().map(|(m, _)| m).collect();
     let mut seen = BTreeSet::new();
     let mut frames = 0;
+    let mut overlay_hops = 0;
+    assert!(modes.contains(&"overlay".to_owned()), "{modes:?}");
     for _ in 0..modes.len() {
         let mode = b.js(SHOWN)["mode"].as_str().unwrap().to_owned();
         let settings: &[&str] = if want.contains_key(&(mode.clone(), "on".into())) {
@@ -432,6 +463,21 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
                 let hop = &step["hops"][h as usize - 1];
                 let ctx = format!("{mode} hairpin {hp} frame {f} hop {h}: {s}");
                 assert_eq!(names(&s["sent"]), names(&hop["egress"]), "✓ marks of {ctx}");
+                assert_eq!(s["active"], json!([hop["switch"]]), "switch lit: {ctx}");
+                // An overlay hop's words, beside the bridge's rule; the VTEPs it marks ✓
+                // are the ones those words name.
+                match hop["overlay"].as_str() {
+                    Some(o) => {
+                        let shown = s["overlay"].as_str().unwrap_or_default();
+                        assert_eq!(shown, format!("VXLAN: {o}"), "{ctx}");
+                        assert_eq!(s["vteps"].as_array().map(Vec::len), Some(3), "{ctx}");
+                        if o.starts_with("vxlan_xmit") {
+                            assert_eq!(names(&s["vtep_ok"]), addresses(o), "{ctx}");
+                        }
+                        overlay_hops += 1;
+                    }
+                    None => assert_eq!(s["overlay"], Value::Null, "{ctx}"),
+                }
                 let kfn = hop["kernel_fn"].as_str().unwrap();
                 for not in s["not"].as_array().unwrap() {
                     let t = not.as_str().unwrap();
@@ -463,6 +509,14 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
         .map(|e| e["steps"].as_array().unwrap().len())
         .sum();
     assert_eq!(frames, total);
+    let want_overlay = want
+        .values()
+        .flat_map(|e| e["steps"].as_array().unwrap())
+        .flat_map(|s| s["hops"].as_array().unwrap())
+        .filter(|h| h["overlay"].is_string())
+        .count();
+    assert!(want_overlay > 0);
+    assert_eq!(overlay_hops, want_overlay, "every overlay hop's words shown");
 }
 
 #[test]
