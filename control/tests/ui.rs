@@ -516,7 +516,10 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
         .filter(|h| h["overlay"].is_string())
         .count();
     assert!(want_overlay > 0);
-    assert_eq!(overlay_hops, want_overlay, "every overlay hop's words shown");
+    assert_eq!(
+        overlay_hops, want_overlay,
+        "every overlay hop's words shown"
+    );
 }
 
 #[test]
