@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use l2sw::wire::Mac;
 use l2sw_control::embedded::EmbeddedDaemon;
 use l2sw_control::nl;
 use l2sw_control::probe::udp_reaches;
@@ -811,6 +812,91 @@ fn the_live_view_shows_counters_rise_and_frames_pass_while_traffic_runs() {
     for w in [&a, &c] {
         lab.l2ctl(&["detach", w, "--network", "front"]);
     }
+}
+
+#[test]
+fn the_live_view_shows_an_overlay_networks_vxlan_port() {
+    let test = "the_live_view_shows_an_overlay_networks_vxlan_port";
+    let Some(mut sandbox) = Sandbox::new("ui-overlay") else {
+        return;
+    };
+    let Some(b) = Browser::start(test) else {
+        return;
+    };
+    // The underlay: this host's VTEP address on a veth to a namespace that answers nothing
+    // (the remote VTEP is absent; the copies for it still leave by the vxlan port).
+    let host = sandbox.netns("host");
+    let far = sandbox.netns("far");
+    sandbox.veth(
+        &host,
+        "eth0",
+        Mac([2, 0, 0, 0xfb, 0, 1]),
+        &far,
+        "eth0",
+        Mac([2, 0, 0, 0xfb, 0, 2]),
+    );
+    sandbox
+        .links(&host)
+        .add_address("eth0", IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 24)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Some(EmbeddedDaemon::start(&dir.path().join("l2sw.sock")).unwrap());
+    let lab = Lab {
+        _sandbox: sandbox,
+        host,
+        dir,
+        daemon,
+        prefix: format!("v{}", std::process::id() % 100_000),
+    };
+    let a = format!("{}-a", lab.prefix);
+    lab.l2ctl(&[
+        "network",
+        "create",
+        "ov",
+        "-d",
+        "overlay",
+        "--vni",
+        "4242",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--subnet",
+        "10.91.0.0/24",
+    ]);
+    lab.l2ctl(&["attach", &a, "--network", "ov"]);
+    // Datagrams to an address nobody has: ARP broadcasts, flooded into the overlay.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, a) = (stop.clone(), a.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = udp_reaches(Some(&a), None, "10.91.0.250".parse().unwrap());
+            }
+        })
+    };
+    let (_ui, url) = ui(&lab.socket());
+    b.open(&format!("{url}?network=ov"));
+    wait_for(30, "the vxlan port's tx counter to rise", || {
+        let v = b.js(
+            "const td = document.querySelector('#counters tbody tr[data-port=vxlan] td[data-k=tx]');\
+             return td ? +td.textContent : null",
+        );
+        v.as_u64().filter(|&n| n > 0)
+    });
+    let into = wait_for(30, "a traced frame sent into the overlay", || {
+        let v = b.js("return Array.from(document.querySelectorAll('#feed li'))\
+             .map((li) => li.textContent).filter((t) => t.includes('vxlan'))");
+        v.as_array()?.first()?.as_str().map(str::to_owned)
+    });
+    assert!(into.contains(" in "), "{into}");
+    let status = b.js("return document.getElementById('live-status').textContent");
+    assert_eq!(status, json!("✓ live: ov"));
+    b.js("document.getElementById('live').scrollIntoView(); return null");
+    b.screenshot("live-overlay");
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
+    lab.l2ctl(&["detach", &a, "--network", "ov"]);
 }
 
 #[test]
