@@ -499,3 +499,37 @@ fn the_overlay_explains_head_end_replication_learned_vteps_and_split_horizon() {
         "local traffic never enters the overlay"
     );
 }
+
+#[test]
+fn receivers_are_the_member_ports_sent_to_as_the_explorer_counts_them() {
+    // The explorer (control/src/ui/app.js, walkReceivers) counts a port as a receiver when a
+    // member owns it; every other port is a way between switches (`uplink`, `vxlan`). Held
+    // here against the core's receivers, for every mode, the overlay too.
+    for &mode in Mode::ALL {
+        for hairpin in [false, true] {
+            let e = explain(mode, hairpin).unwrap();
+            let members: Vec<&str> = e.members.iter().map(|m| m.name).collect();
+            for s in &e.steps {
+                let ctx = format!("{mode}, hairpin {hairpin}, {:?}", s.what);
+                for h in &s.hops {
+                    for p in &h.ports {
+                        assert!(
+                            members.contains(&p.as_str()) || p == "uplink" || p == "vxlan",
+                            "{ctx}: port {p} of {} is neither a member's nor a way between switches",
+                            h.switch
+                        );
+                    }
+                }
+                let mut walked: Vec<String> = s
+                    .hops
+                    .iter()
+                    .flat_map(|h| &h.egress)
+                    .filter(|p| members.contains(&p.as_str()))
+                    .cloned()
+                    .collect();
+                walked.sort();
+                assert_eq!(walked, s.receivers, "{ctx}");
+            }
+        }
+    }
+}

@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use l2sw::wire::Mac;
 use l2sw_control::embedded::EmbeddedDaemon;
 use l2sw_control::nl;
 use l2sw_control::probe::udp_reaches;
@@ -387,8 +388,28 @@ const SHOWN: &str = r##"
              result: r.textContent,
              sent: marks.filter((x) => x.dataset.sent === "yes").map((x) => x.dataset.port),
              not: marks.filter((x) => x.dataset.sent === "no").map((x) => x.textContent),
-             pressed: document.getElementById("hairpin").getAttribute("aria-pressed") };
+             pressed: document.getElementById("hairpin").getAttribute("aria-pressed"),
+             active: Array.from(document.querySelectorAll("#topo .sw.active"))
+               .map((x) => x.dataset.switch),
+             overlay: document.getElementById("overlay")?.textContent ?? null,
+             vteps: Array.from(document.querySelectorAll("#topo [data-vtep]"))
+               .map((x) => x.dataset.vtep),
+             vtep_ok: Array.from(document.querySelectorAll("#topo [data-vtep-mark=ok]"))
+               .map((x) => x.dataset.vtepIp) };
 "##;
+
+/// The IPv4 addresses named in `s` (the VTEPs an overlay hop's words name).
+fn addresses(s: &str) -> Vec<String> {
+    let mut a: Vec<String> = s
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| w.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_owned)
+        .collect();
+    a.sort();
+    a.dedup();
+    a
+}
 
 #[test]
 fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
@@ -399,9 +420,20 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
     let (_ui, url) = ui(Path::new("/nonexistent/l2sw-ui-test.sock"));
     b.open(&format!("{url}#mode=bridge&hairpin=off&frame=1&hop=1"));
     b.screenshot("explorer-bridge");
+    // The overlay: its first frame (a broadcast) on h1, fanning out to the other VTEPs, then
+    // taken in on h2.
+    b.open(&format!("{url}#mode=overlay&frame=1&hop=1"));
+    std::thread::sleep(Duration::from_millis(900));
+    b.screenshot("explorer-overlay");
+    b.key(ARROW_RIGHT);
+    std::thread::sleep(Duration::from_millis(700));
+    b.screenshot("explorer-overlay-h2");
+    b.open(&format!("{url}#mode=bridge&hairpin=off&frame=1&hop=1"));
     let modes: BTreeSet<&String> = want.keys().map(|(m, _)| m).collect();
     let mut seen = BTreeSet::new();
     let mut frames = 0;
+    let mut overlay_hops = 0;
+    assert!(modes.contains(&"overlay".to_owned()), "{modes:?}");
     for _ in 0..modes.len() {
         let mode = b.js(SHOWN)["mode"].as_str().unwrap().to_owned();
         let settings: &[&str] = if want.contains_key(&(mode.clone(), "on".into())) {
@@ -432,6 +464,21 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
                 let hop = &step["hops"][h as usize - 1];
                 let ctx = format!("{mode} hairpin {hp} frame {f} hop {h}: {s}");
                 assert_eq!(names(&s["sent"]), names(&hop["egress"]), "✓ marks of {ctx}");
+                assert_eq!(s["active"], json!([hop["switch"]]), "switch lit: {ctx}");
+                // An overlay hop's words, beside the bridge's rule; the VTEPs it marks ✓
+                // are the ones those words name.
+                match hop["overlay"].as_str() {
+                    Some(o) => {
+                        let shown = s["overlay"].as_str().unwrap_or_default();
+                        assert_eq!(shown, format!("VXLAN: {o}"), "{ctx}");
+                        assert_eq!(s["vteps"].as_array().map(Vec::len), Some(3), "{ctx}");
+                        if o.starts_with("vxlan_xmit") {
+                            assert_eq!(names(&s["vtep_ok"]), addresses(o), "{ctx}");
+                        }
+                        overlay_hops += 1;
+                    }
+                    None => assert_eq!(s["overlay"], Value::Null, "{ctx}"),
+                }
                 let kfn = hop["kernel_fn"].as_str().unwrap();
                 for not in s["not"].as_array().unwrap() {
                     let t = not.as_str().unwrap();
@@ -463,6 +510,17 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
         .map(|e| e["steps"].as_array().unwrap().len())
         .sum();
     assert_eq!(frames, total);
+    let want_overlay = want
+        .values()
+        .flat_map(|e| e["steps"].as_array().unwrap())
+        .flat_map(|s| s["hops"].as_array().unwrap())
+        .filter(|h| h["overlay"].is_string())
+        .count();
+    assert!(want_overlay > 0);
+    assert_eq!(
+        overlay_hops, want_overlay,
+        "every overlay hop's words shown"
+    );
 }
 
 #[test]
@@ -754,6 +812,91 @@ fn the_live_view_shows_counters_rise_and_frames_pass_while_traffic_runs() {
     for w in [&a, &c] {
         lab.l2ctl(&["detach", w, "--network", "front"]);
     }
+}
+
+#[test]
+fn the_live_view_shows_an_overlay_networks_vxlan_port() {
+    let test = "the_live_view_shows_an_overlay_networks_vxlan_port";
+    let Some(mut sandbox) = Sandbox::new("ui-overlay") else {
+        return;
+    };
+    let Some(b) = Browser::start(test) else {
+        return;
+    };
+    // The underlay: this host's VTEP address on a veth to a namespace that answers nothing
+    // (the remote VTEP is absent; the copies for it still leave by the vxlan port).
+    let host = sandbox.netns("host");
+    let far = sandbox.netns("far");
+    sandbox.veth(
+        &host,
+        "eth0",
+        Mac([2, 0, 0, 0xfb, 0, 1]),
+        &far,
+        "eth0",
+        Mac([2, 0, 0, 0xfb, 0, 2]),
+    );
+    sandbox
+        .links(&host)
+        .add_address("eth0", IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 24)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Some(EmbeddedDaemon::start(&dir.path().join("l2sw.sock")).unwrap());
+    let lab = Lab {
+        _sandbox: sandbox,
+        host,
+        dir,
+        daemon,
+        prefix: format!("v{}", std::process::id() % 100_000),
+    };
+    let a = format!("{}-a", lab.prefix);
+    lab.l2ctl(&[
+        "network",
+        "create",
+        "ov",
+        "-d",
+        "overlay",
+        "--vni",
+        "4242",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--subnet",
+        "10.91.0.0/24",
+    ]);
+    lab.l2ctl(&["attach", &a, "--network", "ov"]);
+    // Datagrams to an address nobody has: ARP broadcasts, flooded into the overlay.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, a) = (stop.clone(), a.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = udp_reaches(Some(&a), None, "10.91.0.250".parse().unwrap());
+            }
+        })
+    };
+    let (_ui, url) = ui(&lab.socket());
+    b.open(&format!("{url}?network=ov"));
+    wait_for(30, "the vxlan port's tx counter to rise", || {
+        let v = b.js(
+            "const td = document.querySelector('#counters tbody tr[data-port=vxlan] td[data-k=tx]');\
+             return td ? +td.textContent : null",
+        );
+        v.as_u64().filter(|&n| n > 0)
+    });
+    let into = wait_for(30, "a traced frame sent into the overlay", || {
+        let v = b.js("return Array.from(document.querySelectorAll('#feed li'))\
+             .map((li) => li.textContent).filter((t) => t.includes('vxlan'))");
+        v.as_array()?.first()?.as_str().map(str::to_owned)
+    });
+    assert!(into.contains(" in "), "{into}");
+    let status = b.js("return document.getElementById('live-status').textContent");
+    assert_eq!(status, json!("✓ live: ov"));
+    b.js("document.getElementById('live').scrollIntoView(); return null");
+    b.screenshot("live-overlay");
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
+    lab.l2ctl(&["detach", &a, "--network", "ov"]);
 }
 
 #[test]

@@ -33,15 +33,23 @@ function current() {
   return m.by[state.hairpin ? "on" : "off"] || m.by.off || m.by.none;
 }
 
-// Who receives a frame, walking its hops: every port a hop sent it out of, except the wire
-// to the other switch (it arrives there as the next hop's way in). The same rule as the core
+// Whether `port` is a way between switches rather than a member's port: `uplink` (to the
+// upstream bridge) in the macvlan and ipvlan modes, `vxlan` (into the overlay) on each host
+// of the overlay. Told from the data, not from a list of names: every port that is no
+// member's is one.
+function isWire(e, port) {
+  return !e.members.some((m) => m.name === port);
+}
+
+// Who receives a frame, walking its hops: every port a hop sent it out of, except the ways
+// between switches (it arrives over them as a later hop's way in). The same rule as the core
 // run that made the data; the test holds the two together.
-function walkReceivers(step, upto) {
+function walkReceivers(e, step, upto) {
   const got = [];
   const hops = upto === undefined ? step.hops : step.hops.slice(0, upto + 1);
   for (const h of hops) {
     for (const p of h.egress) {
-      if (p !== UPLINK) got.push(p);
+      if (!isWire(e, p)) got.push(p);
     }
   }
   return got.sort();
@@ -77,22 +85,25 @@ function spread(n, from, to) {
   return out;
 }
 
-// Positions: every station, each switch's box, where each port of each switch meets it.
+// Positions: every station, each switch's box, where each port of each switch meets it, each
+// switch's host side. An overlay's hosts side by side instead.
 function layout(e) {
+  const hosts = overlayHosts(e);
+  if (hosts.length) return overlayLayout(e, hosts);
   const local = e.members.filter((m) => !m.outside);
   const outside = e.members.filter((m) => m.outside);
   const up = e.upstream_hairpin !== null && e.upstream_hairpin !== undefined;
   const L = { up: up, height: up ? 670 : 340, st: {}, sw: {}, port: {} };
   const xs = spread(local.length, 220, 980);
   local.forEach((m, i) => (L.st[m.name] = { x: xs[i], y: 62, m: m }));
-  L.sw.local = { x: 200, y: 170, w: 780, h: 120, label: e.switch };
+  L.sw.local = { x: 200, y: 170, w: 780, h: 120, label: e.switch, name: e.switch };
   L.port.local = {};
   local.forEach((m, i) => (L.port.local[m.name] = { x: xs[i], y: 170, end: L.st[m.name], endY: 96 }));
   L.host = { local: { x: 20, y: 200, w: 150, h: 60, label: e.switch === "bridge" ? ["host", "(bridge device)"] : ["host", "(uplink's stack)"] } };
   if (up) {
     const ux = 590;
     L.port.local[UPLINK] = { x: ux, y: 290, end: { x: ux, y: 420 }, endY: 420, wire: true };
-    L.sw.upstream = { x: 360, y: 420, w: 460, h: 120, label: "upstream bridge" };
+    L.sw.upstream = { x: 360, y: 420, w: 460, h: 120, label: "upstream bridge", name: UPSTREAM };
     L.port.upstream = {};
     L.port.upstream[UPLINK] = { x: ux, y: 420, end: { x: ux, y: 290 }, endY: 290, wire: true };
     const oxs = spread(outside.length, 360, 820);
@@ -102,16 +113,119 @@ function layout(e) {
     });
     L.host.upstream = { x: 150, y: 450, w: 170, h: 60, label: ["host", "(bridge device)"] };
   }
+  // Each host side joins its switch's left edge.
+  for (const key of Object.keys(L.host)) {
+    const b = L.host[key];
+    const to = { x: b.x + b.w, y: b.y + b.h / 2 };
+    b.link = { sw: { x: L.sw[key].x, y: to.y }, host: to };
+    b.mark = { x: to.x + 8, y: to.y - 20 };
+  }
   return L;
 }
 
-function swKey(h) {
+// The hosts of an overlay, when the hops cross more than one switch and none is the upstream
+// bridge: each switch with its members (the ports that are members'), its ways into the
+// overlay (the others), and its VTEP, from its members' roles ("… on h1 (VTEP 192.0.2.1)").
+// In the order their members are listed.
+function overlayHosts(e) {
+  const by = new Map();
+  for (const s of e.steps) {
+    for (const hop of s.hops) {
+      if (hop.switch === UPSTREAM) return [];
+      if (!by.has(hop.switch)) by.set(hop.switch, new Set());
+      hop.ports.forEach((p) => by.get(hop.switch).add(p));
+    }
+  }
+  if (by.size < 2) return [];
+  const hosts = Array.from(by.entries()).map(([name, ports]) => {
+    const members = e.members.filter((m) => ports.has(m.name));
+    const wires = Array.from(ports).filter((p) => isWire(e, p));
+    let vtep = null;
+    for (const m of members) {
+      const r = /\(VTEP ([^)\s]+)\)/.exec(m.role);
+      if (r) vtep = r[1];
+    }
+    return { name: name, members: members, wires: wires, vtep: vtep };
+  });
+  const first = (hs) => {
+    const i = e.members.findIndex((m) => hs.members.includes(m));
+    return i < 0 ? e.members.length : i;
+  };
+  hosts.sort((x, y) => first(x) - first(y) || (x.name < y.name ? -1 : 1));
+  return hosts;
+}
+
+// An overlay: the hosts side by side, each a bridge with its workloads above, its host side
+// (the bridge device) and its VXLAN port below, the port ending at the host's VTEP on the
+// underlay that joins them all.
+function overlayLayout(e, hosts) {
+  const L = { up: false, overlay: true, height: 600, st: {}, sw: {}, port: {}, host: {}, vtep: {} };
+  const cols = spread(hosts.length, 0, 1000);
+  const half = Math.min(150, 500 / hosts.length - 14);
+  hosts.forEach((hs, i) => {
+    const c = cols[i];
+    const k = hs.name;
+    L.sw[k] = { x: c - half, y: 150, w: 2 * half, h: 130, label: hs.name + " bridge", name: hs.name };
+    L.port[k] = {};
+    const xs = spread(hs.members.length, c - half, c + half);
+    hs.members.forEach((m, j) => {
+      L.st[m.name] = { x: xs[j], y: 62, m: m };
+      L.port[k][m.name] = { x: xs[j], y: 150, end: L.st[m.name], endY: 96 };
+    });
+    const vx = c + half / 2;
+    for (const w of hs.wires) L.port[k][w] = { x: vx, y: 280, end: { x: vx, y: 440 }, endY: 440, wire: true };
+    L.vtep[k] = { x: vx, y: 440, ip: hs.vtep, host: hs.name };
+    const hx = c - half / 2;
+    L.host[k] = {
+      x: hx - 70, y: 330, w: 140, h: 56, label: ["host", "(bridge device)"],
+      link: { sw: { x: hx, y: 280 }, host: { x: hx, y: 330 } },
+      mark: { x: hx + 10, y: 305 },
+    };
+  });
+  L.underlay = { x: 20, y: 480, w: 960, h: 96 };
+  return L;
+}
+
+// The box a hop's switch is drawn as: by its name (an overlay's hosts, the upstream bridge),
+// else the mode's own switch.
+function swKey(L, h) {
+  if (L.sw[h.switch]) return h.switch;
   return h.switch === UPSTREAM ? "upstream" : "local";
 }
 
-function hostPoint(L, key) {
-  const b = L.host[key];
-  return { x: b.x + b.w, y: b.y + b.h / 2 };
+// Where the overlay carries hop `i`'s frame: `to`, the hosts of the later hops that take it
+// in by their way into the overlay (head-end replication: one copy to each one's VTEP), when
+// the hop sent it into the overlay; `from`, the host of the earlier hop that sent it there,
+// when the hop took it in from the overlay.
+function overlayFlow(e, step, i) {
+  const hop = step.hops[i];
+  const to = [];
+  if (hop.egress.some((p) => isWire(e, p))) {
+    for (const x of step.hops.slice(i + 1)) {
+      if (x.switch !== hop.switch && isWire(e, x.ingress) && !to.includes(x.switch)) to.push(x.switch);
+    }
+  }
+  let from = null;
+  if (isWire(e, hop.ingress)) {
+    for (let j = i - 1; j >= 0 && from === null; j--) {
+      const x = step.hops[j];
+      if (x.switch !== hop.switch && x.egress.some((p) => isWire(e, p))) from = x.switch;
+    }
+  }
+  return { to: to, from: from };
+}
+
+// The way a copy takes across the underlay from host a's VTEP to host b's, in lane `lane`
+// (copies side by side, not on top of each other).
+function underlayRoute(L, a, b, lane) {
+  const va = L.vtep[a];
+  const vb = L.vtep[b];
+  const y = L.underlay.y + 18 + 14 * lane;
+  return [{ x: va.x, y: va.y + 40 }, { x: va.x, y: y }, { x: vb.x, y: y }, { x: vb.x, y: vb.y + 40 }];
+}
+
+function polyline(points, cls, parent) {
+  return el("polyline", { points: points.map((p) => p.x + "," + p.y).join(" "), class: cls }, parent);
 }
 
 function drawStage(e, step, hopIndex) {
@@ -119,16 +233,21 @@ function drawStage(e, step, hopIndex) {
   const L = layout(e);
   svg.setAttribute("viewBox", "0 0 1000 " + L.height);
   while (svg.lastChild && svg.lastChild.id !== "topo-title") svg.removeChild(svg.lastChild);
-  $("topo-title").textContent = "Topology of " + e.mode + ": " + e.members.map((m) => m.name).join(", ");
+  const hosts = overlayHosts(e);
+  $("topo-title").textContent = "Topology of " + e.mode + ": " + (hosts.length
+    ? hosts.map((hs) => hs.name + " (" + hs.members.map((m) => m.name).join(", ") + (hs.vtep ? "; VTEP " + hs.vtep : "") + ")").join(", ") + ", joined by VXLAN over the underlay"
+    : e.members.map((m) => m.name).join(", "));
   const hop = step.hops[hopIndex];
-  const active = swKey(hop);
+  const active = swKey(L, hop);
+  const flow = L.overlay ? overlayFlow(e, step, hopIndex) : { to: [], from: null };
+  if (L.underlay) drawUnderlay(svg, L);
   const links = el("g", {}, svg);
   const marks = el("g", {}, svg);
   // Earlier hops of this frame: the way it came, drawn faint.
   const past = new Set();
   step.hops.slice(0, hopIndex).forEach((h) => {
-    past.add(swKey(h) + ":" + h.ingress);
-    h.egress.forEach((p) => past.add(swKey(h) + ":" + p));
+    past.add(swKey(L, h) + ":" + h.ingress);
+    h.egress.forEach((p) => past.add(swKey(L, h) + ":" + p));
   });
   for (const key of Object.keys(L.port)) {
     for (const name of Object.keys(L.port[key])) {
@@ -140,27 +259,28 @@ function drawStage(e, step, hopIndex) {
         else cls += " not";
       } else if (past.has(key + ":" + name)) cls += " past";
       el("line", { x1: p.x, y1: p.y, x2: p.end.x, y2: p.endY, class: cls, "data-port": key + ":" + name }, links);
+      // An overlay's way between hosts is named where it leaves the bridge.
+      if (L.overlay && p.wire) el("text", { x: p.x - 10, y: p.y + 22, class: "portname" }, links, name);
     }
   }
+  if (L.overlay) drawOverlayFlow(L, hop, active, flow, links, marks);
   for (const key of Object.keys(L.host)) {
     const b = L.host[key];
-    const s = L.sw[key];
-    const to = hostPoint(L, key);
     let cls = "link";
     if (key === active) cls += hop.host ? " sent" : " not";
-    el("line", { x1: to.x, y1: to.y, x2: s.x, y2: to.y, class: cls }, links);
+    el("line", { x1: b.link.host.x, y1: b.link.host.y, x2: b.link.sw.x, y2: b.link.sw.y, class: cls }, links);
     const g = el("g", { class: "host" }, svg);
     el("rect", { x: b.x, y: b.y, width: b.w, height: b.h, rx: 8 }, g);
     el("text", { x: b.x + b.w / 2, y: b.y + b.h / 2 - 12 }, g, b.label[0]);
     el("text", { x: b.x + b.w / 2, y: b.y + b.h / 2 + 12, class: "small" }, g, b.label[1]);
     if (key === active) {
-      const mk = el("text", { x: to.x + 8, y: to.y - 20, class: "mark " + (hop.host ? "ok" : "no") }, marks, hop.host ? "✓" : "✗");
+      const mk = el("text", { x: b.mark.x, y: b.mark.y, class: "mark " + (hop.host ? "ok" : "no") }, marks, hop.host ? "✓" : "✗");
       el("title", {}, mk, hop.host ? "the host side gets a copy" : "not to the host side: " + hop.kernel_fn + ": " + hop.why);
     }
   }
   for (const key of Object.keys(L.sw)) {
     const s = L.sw[key];
-    const g = el("g", { class: "sw" + (key === active ? " active" : ""), "data-switch": key }, svg);
+    const g = el("g", { class: "sw" + (key === active ? " active" : ""), "data-switch": s.name }, svg);
     el("rect", { x: s.x, y: s.y, width: s.w, height: s.h, rx: 12 }, g);
     el("text", { x: s.x + 16, y: s.y + 36, class: "name" }, g, s.label);
     if (key === active) el("text", { x: s.x + 16, y: s.y + 68, class: "fn" }, g, hop.kernel_fn);
@@ -196,37 +316,102 @@ function drawStage(e, step, hopIndex) {
     const s = L.sw[active];
     const text = "FDB: " + hop.learned.mac + " → " + hop.learned.port + (hop.learned.moved_from ? " (moved from " + hop.learned.moved_from + ")" : "");
     const g = el("g", { "data-learned": hop.learned.mac }, svg);
-    el("rect", { x: s.x + 10, y: s.y + s.h - 38, width: 440, height: 30, rx: 6, class: "learn-bg" }, g);
-    el("text", { x: s.x + 20, y: s.y + s.h - 17, class: "learn" }, g, text);
+    el("rect", { x: s.x + 10, y: s.y + s.h - 38, width: Math.min(440, s.w - 20), height: 30, rx: 6, class: "learn-bg" }, g);
+    el("text", { x: s.x + 20, y: s.y + s.h - 17, class: "learn" + (s.w < 460 ? " narrow" : "") }, g, text);
   }
-  animate(svg, L, hop, active);
+  animate(svg, L, hop, active, flow);
+}
+
+// The underlay an overlay's hosts share, and each host's VTEP on it.
+function drawUnderlay(svg, L) {
+  const u = L.underlay;
+  const g = el("g", { class: "underlay" }, svg);
+  el("rect", { x: u.x, y: u.y, width: u.w, height: u.h, rx: 40 }, g);
+  el("text", { x: u.x + u.w / 2, y: u.y + u.h - 18 }, g, "underlay: VXLAN (UDP 4789) between the VTEPs");
+  for (const key of Object.keys(L.vtep)) {
+    const v = L.vtep[key];
+    const b = el("g", { class: "vtep", "data-vtep": v.ip || "" }, svg);
+    el("rect", { x: v.x - 80, y: v.y, width: 160, height: 40, rx: 6 }, b);
+    el("text", { x: v.x, y: v.y + 20 }, b, v.ip ? "VTEP " + v.ip : "VTEP");
+    el("title", {}, b, v.host + "'s VXLAN tunnel endpoint" + (v.ip ? " " + v.ip : ""));
+  }
+}
+
+// The overlay's part of a hop: the copies it sent over the underlay (one per VTEP, ✓ at each
+// VTEP sent to, ✗ at the others), or the copy it took in, and from where.
+function drawOverlayFlow(L, hop, active, flow, links, marks) {
+  const words = hop.overlay ? ": " + hop.overlay : "";
+  flow.to.forEach((k, lane) => polyline(underlayRoute(L, active, k, lane), "link sent", links));
+  if (flow.from !== null && L.vtep[flow.from]) polyline(underlayRoute(L, flow.from, active, 0), "link in", links);
+  const sent = hop.egress.some((p) => L.port[active] && L.port[active][p] && L.port[active][p].wire);
+  for (const key of Object.keys(L.vtep)) {
+    const v = L.vtep[key];
+    let mark = null;
+    if (key === flow.from) mark = ["⇢", "in", "the copy came from this VTEP" + words];
+    else if (sent && key !== active) {
+      mark = flow.to.includes(key)
+        ? ["✓", "ok", "one copy to " + key + "'s VTEP" + words]
+        : ["✗", "no", "no copy to " + key + "'s VTEP" + words];
+    }
+    if (!mark) continue;
+    const t = el("text", { x: v.x - 112, y: v.y + 20, class: "mark " + mark[1], "data-vtep-mark": mark[1], "data-vtep-ip": v.ip || "" }, marks, mark[0]);
+    el("title", {}, t, mark[2]);
+  }
+}
+
+// A point `u` (0 to 1) of the way along `pts`.
+function along(pts, u) {
+  const seg = [];
+  let total = 0;
+  for (let i = 1; i < pts.length; i++) {
+    const d = Math.hypot(pts[i].x - pts[i - 1].x, pts[i].y - pts[i - 1].y);
+    seg.push(d);
+    total += d;
+  }
+  let left = u * total;
+  for (let i = 0; i < seg.length; i++) {
+    if (left <= seg[i] || i === seg.length - 1) {
+      const f = seg[i] === 0 ? 1 : Math.min(1, left / seg[i]);
+      return { x: pts[i].x + (pts[i + 1].x - pts[i].x) * f, y: pts[i].y + (pts[i + 1].y - pts[i].y) * f };
+    }
+    left -= seg[i];
+  }
+  return pts[pts.length - 1];
 }
 
 // Dots: one into the switch by the way in, then one out of every port sent to (the copies
-// fanning out). Skipped when the reader asked for less motion.
-function animate(svg, L, hop, active) {
+// fanning out; over an overlay, on to every VTEP sent to). Skipped when the reader asked for
+// less motion.
+function animate(svg, L, hop, active, flow) {
   if (window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches) return;
   const ports = L.port[active] || {};
   const inP = ports[hop.ingress];
   const paths = [];
-  if (inP) paths.push({ from: { x: inP.end.x, y: inP.endY }, to: { x: inP.x, y: inP.y }, t0: 0 });
+  if (inP) {
+    const down = [{ x: inP.end.x, y: inP.endY }, { x: inP.x, y: inP.y }];
+    const over = inP.wire && flow.from !== null && L.vtep ? underlayRoute(L, flow.from, active, 0) : [];
+    paths.push({ pts: over.concat(down), t0: 0 });
+  }
   for (const name of hop.egress) {
     const p = ports[name];
-    if (p) paths.push({ from: { x: p.x, y: p.y }, to: { x: p.end.x, y: p.endY }, t0: 0.5 });
+    if (!p) continue;
+    const out = [{ x: p.x, y: p.y }, { x: p.end.x, y: p.endY }];
+    if (p.wire && flow.to.length) flow.to.forEach((k, lane) => paths.push({ pts: out.concat(underlayRoute(L, active, k, lane)), t0: 0.5 }));
+    else paths.push({ pts: out, t0: 0.5 });
   }
   if (hop.host) {
-    const h = hostPoint(L, active);
-    paths.push({ from: { x: L.sw[active].x, y: h.y }, to: h, t0: 0.5 });
+    const b = L.host[active];
+    paths.push({ pts: [b.link.sw, b.link.host], t0: 0.5 });
   }
-  const dots = paths.map((p) => el("circle", { r: 11, cx: p.from.x, cy: p.from.y, class: "dot" }, svg));
+  const dots = paths.map((p) => el("circle", { r: 11, cx: p.pts[0].x, cy: p.pts[0].y, class: "dot" }, svg));
   const start = performance.now();
-  const dur = 900;
+  const dur = L.overlay ? 1300 : 900;
   function frame(now) {
     const t = Math.min(1, (now - start) / dur);
     paths.forEach((p, i) => {
-      const u = Math.max(0, Math.min(1, (t - p.t0) / 0.5));
-      dots[i].setAttribute("cx", p.from.x + (p.to.x - p.from.x) * u);
-      dots[i].setAttribute("cy", p.from.y + (p.to.y - p.from.y) * u);
+      const at = along(p.pts, Math.max(0, Math.min(1, (t - p.t0) / 0.5)));
+      dots[i].setAttribute("cx", at.x);
+      dots[i].setAttribute("cy", at.y);
       dots[i].style.visibility = t < p.t0 ? "hidden" : "visible";
     });
     if (t < 1 && dots.length && dots[0].isConnected) requestAnimationFrame(frame);
@@ -243,6 +428,16 @@ function h(tag, text, cls) {
   return n;
 }
 
+// What a ✓ on port `p` of hop `i` means: a copy for a member, or the frame on its way to the
+// next switch (the upstream bridge, back down the uplink, or the overlay's other hosts).
+function sentWords(e, step, i, p) {
+  if (!isWire(e, p)) return ": receives a copy";
+  const hop = step.hops[i];
+  if (p === UPLINK) return hop.switch === UPSTREAM ? ": back down the uplink" : ": on to the upstream bridge";
+  const to = overlayFlow(e, step, i).to;
+  return ": into the overlay" + (to.length ? ", one copy to " + to.join(" and ") : "");
+}
+
 function drawDetail(e, step, hopIndex) {
   const d = $("detail");
   d.replaceChildren();
@@ -256,7 +451,7 @@ function drawDetail(e, step, hopIndex) {
   for (const p of hop.ports) {
     let li;
     if (p === hop.ingress && !hop.egress.includes(p)) li = h("li", "⇢ " + p + ": the way in", "in");
-    else if (hop.egress.includes(p)) li = h("li", "✓ " + p + (p === UPLINK ? (hop.switch === UPSTREAM ? ": back down the uplink" : ": on to the upstream bridge") : ": receives a copy"), "ok");
+    else if (hop.egress.includes(p)) li = h("li", "✓ " + p + sentWords(e, step, hopIndex, p), "ok");
     else li = h("li", "✗ " + p + ": not sent (" + hop.kernel_fn + ")", "no");
     li.dataset.port = p;
     li.dataset.sent = hop.egress.includes(p) ? "yes" : "no";
@@ -269,12 +464,24 @@ function drawDetail(e, step, hopIndex) {
   why.appendChild(h("code", hop.kernel_fn));
   why.appendChild(document.createTextNode(": " + hop.why));
   d.appendChild(why);
+  if (hop.overlay) {
+    // What the VXLAN port did: the kernel function first, as for the bridge's rule.
+    const ov = h("p", "", "why overlay");
+    ov.id = "overlay";
+    const m = /^(\w+)([\s\S]*)$/.exec(hop.overlay);
+    ov.appendChild(h("strong", "VXLAN: "));
+    if (m) {
+      ov.appendChild(h("code", m[1]));
+      ov.appendChild(document.createTextNode(m[2]));
+    } else ov.appendChild(document.createTextNode(hop.overlay));
+    d.appendChild(ov);
+  }
   if (hop.drop) d.appendChild(h("p", "✗ dropped: " + hop.drop.reason + " (" + hop.drop.description + ")", "no"));
   if (hop.learned) {
     const l = hop.learned;
     d.appendChild(h("p", "FDB learns " + l.mac + " on " + l.port + (l.moved_from ? " (moved from " + l.moved_from + ")" : "")));
   }
-  const so_far = walkReceivers(step, hopIndex);
+  const so_far = walkReceivers(e, step, hopIndex);
   const last = hopIndex === step.hops.length - 1;
   const res = h("p", (last ? "⇒ " : "so far: ") + reached(so_far), "result");
   res.id = "result";
@@ -361,10 +568,10 @@ function drawFrames(e) {
   ol.replaceChildren();
   e.steps.forEach((s, i) => {
     const li = h("li");
-    const b = h("button", (i + 1) + ". " + s.what + " ⇒ " + reached(walkReceivers(s)));
+    const b = h("button", (i + 1) + ". " + s.what + " ⇒ " + reached(walkReceivers(e, s)));
     b.type = "button";
     b.dataset.step = String(i + 1);
-    b.dataset.receivers = walkReceivers(s).join(",");
+    b.dataset.receivers = walkReceivers(e, s).join(",");
     const row = verifiedRow(e, i);
     if (row) {
       const [cls, words] = agreement(row);
@@ -394,10 +601,10 @@ function drawWalk() {
       tr.dataset.mode = e.mode;
       tr.dataset.hairpin = hairpinKey(e.upstream_hairpin);
       tr.dataset.step = String(i + 1);
-      tr.dataset.receivers = walkReceivers(s).join(",");
+      tr.dataset.receivers = walkReceivers(e, s).join(",");
       tr.appendChild(h("td", e.mode + " (upstream hairpin " + hairpinKey(e.upstream_hairpin) + ")"));
       tr.appendChild(h("td", (i + 1) + ". " + s.what));
-      tr.appendChild(h("td", reached(walkReceivers(s))));
+      tr.appendChild(h("td", reached(walkReceivers(e, s))));
       body.appendChild(tr);
     });
   }
