@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use l2sw_tests::l2ctl::L2ctl;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -61,40 +62,27 @@ impl Lab {
         format!("{}-{short}", self.prefix)
     }
 
+    /// l2ctl on this test's daemon, state and host namespace.
+    fn ctl(&self) -> L2ctl {
+        L2ctl::new(
+            env!("CARGO_BIN_EXE_l2ctl"),
+            self.dir.path(),
+            Some(&self.host),
+        )
+    }
+
     fn l2ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_l2ctl"))
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--host-netns", &self.host])
-            .args(args)
-            .output()
-            .unwrap()
+        self.ctl().run(args)
     }
 
     /// Runs l2ctl; it must succeed. Returns its output.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.l2ctl(args);
-        assert!(
-            out.status.success(),
-            "l2ctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.ctl().ok(args)
     }
 
     /// Runs l2ctl; it must fail. Returns its error message.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.l2ctl(args);
-        assert!(
-            !out.status.success(),
-            "l2ctl {} should have failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        self.ctl().fails(args)
     }
 
     fn inspect(&self, net: &str) -> Value {
@@ -1039,13 +1027,9 @@ fn the_readme_demo_runs_and_leaves_nothing() {
 impl Lab {
     /// Runs l2ctl in the background with `args` while UDP probes flow a → b, until it exits.
     fn while_traffic(&self, args: &[&str], a: &str, b: &str, net: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_l2ctl"))
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--host-netns", &self.host])
-            .args(args)
+        let mut child = self
+            .ctl()
+            .command(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

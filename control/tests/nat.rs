@@ -7,10 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use l2sw_tests::l2ctl::L2ctl;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -83,38 +84,23 @@ impl Lab {
         format!("{}-{short}", self.prefix)
     }
 
-    fn l2ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_l2ctl"))
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--host-netns", &self.host])
-            .args(args)
-            .output()
-            .unwrap()
+    /// l2ctl on this test's daemon, state and host namespace.
+    fn ctl(&self) -> L2ctl {
+        L2ctl::new(
+            env!("CARGO_BIN_EXE_l2ctl"),
+            self.dir.path(),
+            Some(&self.host),
+        )
     }
 
+    /// Runs l2ctl; it must succeed. Returns its output.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.l2ctl(args);
-        assert!(
-            out.status.success(),
-            "l2ctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.ctl().ok(args)
     }
 
+    /// Runs l2ctl; it must fail. Returns its error message.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.l2ctl(args);
-        assert!(
-            !out.status.success(),
-            "l2ctl {} should have failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        self.ctl().fails(args)
     }
 
     fn inspect(&self, net: &str) -> Value {

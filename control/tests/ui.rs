@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use l2sw_tests::l2ctl::L2ctl;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -660,22 +661,12 @@ impl Lab {
     }
 
     fn l2ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_l2ctl"))
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--host-netns", &self.host])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "l2ctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        L2ctl::new(
+            env!("CARGO_BIN_EXE_l2ctl"),
+            self.dir.path(),
+            Some(&self.host),
+        )
+        .ok(args)
     }
 
     fn ip(&self, workload: &str, net: &str) -> IpAddr {

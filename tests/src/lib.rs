@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod docker;
+pub mod l2ctl;
 pub mod lab;
 pub mod rootfs;
 
