@@ -68,7 +68,8 @@ pub fn error_page(status: u16, message: &str) -> String {
     )
 }
 
-/// `s` with the characters HTML gives a meaning escaped.
+/// `s` with the characters HTML and SVG (XML) give a meaning escaped, for content and
+/// attribute values alike.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -5,6 +5,8 @@ use std::fmt::{self, Write as _};
 
 use super::text::{HASH_NOTE, contrast, hairpin_text, learned_text, reached, rows, wrap_lines};
 use super::{Explanation, Hop, StepView, UPSTREAM};
+// SVG content and attribute values escape the same five characters as HTML.
+use crate::ui::escape as esc;
 
 /// `e` as one standalone SVG figure: every step stacked, each switch a box, ports as rounded
 /// boxes, the frame's way as arrows, receivers highlighted, ports it did not reach dashed and
@@ -19,22 +21,6 @@ pub fn render_svg_many(all: &[Explanation]) -> String {
     // Writing into a String cannot fail.
     let _ = all.iter().try_for_each(|e| svg.explanation(e));
     svg.finish()
-}
-
-/// Escapes text for SVG content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// SVG geometry, in pixels.
