@@ -143,6 +143,32 @@ fn yes() -> bool {
     true
 }
 
+impl NetworkArgs {
+    /// `network create NAME -d DRIVER` with every other option at its default, as the
+    /// command line and a topology file leave them.
+    pub fn new(name: impl Into<String>, driver: Driver) -> NetworkArgs {
+        NetworkArgs {
+            name: name.into(),
+            driver,
+            mode: None,
+            parent: None,
+            subnet: Vec::new(),
+            gateway: Vec::new(),
+            ip_range: Vec::new(),
+            aux_address: Vec::new(),
+            internal: false,
+            hairpin: false,
+            vni: None,
+            local: None,
+            remote: Vec::new(),
+            learn_remotes: false,
+            vxlan_port: None,
+            learning: true,
+            masquerade: true,
+        }
+    }
+}
+
 /// `l2ctl attach` and a topology's `[[workload.attach]]`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

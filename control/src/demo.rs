@@ -51,25 +51,7 @@ impl Drop for Cleanup {
 }
 
 fn net(name: &str, driver: Driver) -> NetworkArgs {
-    NetworkArgs {
-        name: name.into(),
-        driver,
-        mode: None,
-        parent: None,
-        subnet: Vec::new(),
-        gateway: Vec::new(),
-        ip_range: Vec::new(),
-        aux_address: Vec::new(),
-        internal: false,
-        hairpin: false,
-        vni: None,
-        local: None,
-        remote: Vec::new(),
-        learn_remotes: false,
-        vxlan_port: None,
-        learning: true,
-        masquerade: true,
-    }
+    NetworkArgs::new(name, driver)
 }
 
 fn attach(network: &str, port: EndpointKind) -> AttachArgs {

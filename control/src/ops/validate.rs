@@ -118,6 +118,20 @@ mod tests {
     }
 
     #[test]
+    fn network_args_new_is_the_command_lines_defaults() {
+        for d in [
+            Driver::Bridge,
+            Driver::Macvlan,
+            Driver::Ipvlan,
+            Driver::Overlay,
+        ] {
+            let mut parsed = args(d, None);
+            parsed.name = "front".into();
+            assert_eq!(parsed, NetworkArgs::new("front", d));
+        }
+    }
+
+    #[test]
     fn names_are_checked_before_anything_changes() {
         assert!(valid_name("network", "front-1.a_b").is_ok());
         for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(65)] {

@@ -144,25 +144,15 @@ pub fn network_args(req: &CreateNetworkRequest) -> Result<NetworkArgs, CtlError>
         Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
         Some(other) => return refused(format!("option {INTERNAL}={other}: expected a boolean")),
     };
+    // The overlay's options stay unset: Docker's own overlay driver is a swarm's, and l2sw's
+    // overlay is l2ctl's (-d overlay).
     let mut args = NetworkArgs {
-        name: network_name(&req.network_id)?,
-        driver,
         mode: mode.map(str::to_owned),
         parent: get("parent").map(str::to_owned),
-        subnet: Vec::new(),
-        gateway: Vec::new(),
-        ip_range: Vec::new(),
-        aux_address: Vec::new(),
         internal,
         hairpin,
         masquerade,
-        // Docker's own overlay driver is a swarm's; l2sw's overlay is l2ctl's (-d overlay).
-        vni: None,
-        local: None,
-        remote: Vec::new(),
-        learn_remotes: false,
-        vxlan_port: None,
-        learning: true,
+        ..NetworkArgs::new(network_name(&req.network_id)?, driver)
     };
     for data in req.ipv4_data.iter().chain(&req.ipv6_data) {
         ipam(&mut args, data)?;
