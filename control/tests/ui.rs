@@ -424,10 +424,15 @@ fn the_explorer_shows_what_explain_json_says_for_every_mode_and_frame() {
     // The overlay: its first frame (a broadcast) on h1, fanning out to the other VTEPs, then
     // taken in on h2.
     b.open(&format!("{url}#mode=overlay&frame=1&hop=1"));
-    std::thread::sleep(Duration::from_millis(900));
+    let at_rest = || {
+        wait_for(10, "the animation to end", || {
+            (b.js("return document.body.dataset.moving ?? null") == json!("no")).then_some(())
+        })
+    };
+    at_rest();
     b.screenshot("explorer-overlay");
     b.key(ARROW_RIGHT);
-    std::thread::sleep(Duration::from_millis(700));
+    at_rest();
     b.screenshot("explorer-overlay-h2");
     b.open(&format!("{url}#mode=bridge&hairpin=off&frame=1&hop=1"));
     let modes: BTreeSet<&String> = want.keys().map(|(m, _)| m).collect();

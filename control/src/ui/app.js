@@ -382,8 +382,14 @@ function along(pts, u) {
 // Dots: one into the switch by the way in, then one out of every port sent to (the copies
 // fanning out; over an overlay, on to every VTEP sent to). Skipped when the reader asked for
 // less motion.
+// body[data-moving] is "yes" while the dots run and "no" once they rest (for screenshots).
 function animate(svg, L, hop, active, flow) {
-  if (window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+  const moving = document.body.dataset;
+  moving.moving = "yes";
+  if (window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches) {
+    moving.moving = "no";
+    return;
+  }
   const ports = L.port[active] || {};
   const inP = ports[hop.ingress];
   const paths = [];
@@ -414,7 +420,9 @@ function animate(svg, L, hop, active, flow) {
       dots[i].setAttribute("cy", at.y);
       dots[i].style.visibility = t < p.t0 ? "hidden" : "visible";
     });
-    if (t < 1 && dots.length && dots[0].isConnected) requestAnimationFrame(frame);
+    if (dots.length && !dots[0].isConnected) return; // a newer hop's animation took over
+    if (t < 1 && dots.length) requestAnimationFrame(frame);
+    else moving.moving = "no";
   }
   requestAnimationFrame(frame);
 }
