@@ -777,6 +777,11 @@ fn the_live_view_shows_counters_rise_and_frames_pass_while_traffic_runs() {
         detail.contains("to:") || detail.contains("dropped"),
         "{detail}"
     );
+    assert_eq!(
+        b.js("return document.getElementById('overlay-live').hidden"),
+        json!(true),
+        "a bridge network has no overlay panel"
+    );
     b.screenshot("live-front");
 
     // An `l2ctl trace` of the same network meanwhile takes the recording over and stops it
@@ -888,6 +893,24 @@ fn the_live_view_shows_an_overlay_networks_vxlan_port() {
     assert!(into.contains(" in "), "{into}");
     let status = b.js("return document.getElementById('live-status').textContent");
     assert_eq!(status, json!("✓ live: ov"));
+    // The overlay's own panel: its VNI and settings, and the remote's copies counted.
+    let about = b.js("return document.getElementById('overlay-about').textContent");
+    let about = about.as_str().unwrap_or_default();
+    assert!(
+        about.contains("VNI 4242") && about.contains("192.0.2.1:4789"),
+        "{about}"
+    );
+    wait_for(30, "the remote VTEP's tx counter to rise", || {
+        let v = b.js(
+            "const td = document.querySelector('#remotes tbody tr[data-vtep=\"192.0.2.2\"] td[data-k=tx]');\
+             return td ? +td.textContent : null",
+        );
+        v.as_u64().filter(|&n| n > 0)
+    });
+    assert_eq!(
+        b.js("return document.getElementById('overlay-live').hidden"),
+        json!(false)
+    );
     b.js("document.getElementById('live').scrollIntoView(); return null");
     b.screenshot("live-overlay");
     stop.store(true, Ordering::Relaxed);

@@ -903,6 +903,31 @@ function drawCounters(stats) {
     live.prev[p.name] = { rx: p.rx, tx: p.tx, forwarded: p.forwarded, drops: drops };
     body.appendChild(tr);
   }
+  drawOverlay(stats.ports.find((p) => p.overlay));
+}
+
+// An overlay network's VXLAN port: its VNI and settings, and each remote VTEP's counters.
+function drawOverlay(port) {
+  $("overlay-live").hidden = !port;
+  if (!port) return;
+  const o = port.overlay;
+  const onOff = (b) => (b ? "on" : "off");
+  $("overlay-about").textContent =
+    port.name + ": VNI " + o.vni + ", local VTEP " + o.local + ":" + o.port + ", learning " + onOff(o.learning) +
+    ", frames from unknown VTEPs " + (o.learn_remotes ? "accepted" : "refused") + " (" + o.counters.unknown_sender + " so far)";
+  const body = $("remotes").tBodies[0];
+  body.replaceChildren();
+  for (const r of o.remotes) {
+    const tr = h("tr");
+    tr.dataset.vtep = r.vtep;
+    const how = r.flood ? "flood list" : "static or learned";
+    for (const [k, v] of [["vtep", r.vtep], ["how", how], ["rx", r.counters.rx], ["tx", r.counters.tx], ["tx_dropped", r.counters.tx_dropped]]) {
+      const td = h("td", String(v));
+      td.dataset.k = k;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
 }
 
 function drawFeed(feed) {
