@@ -11,6 +11,8 @@ use std::time::Duration;
 use l2sw::api::proto::{CaptureTaken, TraceTaken};
 use l2sw::api::{ApiError, ErrorKind, FdbRow, NetworkInfo, NetworkStats, Reply, Request, Response};
 use l2sw::config::{NetworkSpec, PortSpec, StormSpec};
+use l2sw::fwd::Vid;
+use l2sw::wire::Mac;
 
 /// How long a request may take: starting a network opens every port.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -180,6 +182,33 @@ impl Client {
         self.act(&Request::RemovePort {
             network: network.to_owned(),
             port: port.to_owned(),
+        })
+    }
+
+    /// Puts `mac` behind remote VTEP `vtep` of overlay port `port` (a static entry).
+    pub fn add_static_remote(
+        &self,
+        network: &str,
+        port: &str,
+        mac: Mac,
+        vtep: std::net::Ipv4Addr,
+    ) -> Result<(), ClientError> {
+        self.act(&Request::AddStatic {
+            network: network.to_owned(),
+            mac,
+            port: port.to_owned(),
+            vid: Vid::UNAWARE,
+            sticky: false,
+            vtep: Some(vtep),
+        })
+    }
+
+    /// Removes the static entry of `mac`.
+    pub fn remove_static(&self, network: &str, mac: Mac) -> Result<(), ClientError> {
+        self.act(&Request::RemoveStatic {
+            network: network.to_owned(),
+            mac,
+            vid: Vid::UNAWARE,
         })
     }
 

@@ -306,6 +306,25 @@ enum RemoteCmd {
         /// The remote host's VTEP address.
         vtep: std::net::Ipv4Addr,
     },
+    /// Pin a MAC behind a remote VTEP (a static entry, as `bridge fdb append MAC dev vx0 dst
+    /// IP` on a kernel VTEP): frames to it go to that VTEP alone, never moved by learning,
+    /// and that VTEP's packets are accepted. With `--learning=false`, the way to give remote
+    /// MACs their VTEPs. Kept in l2ctl's state: a restarted daemon gets it back.
+    Pin {
+        /// The overlay network.
+        name: String,
+        /// The station's MAC.
+        mac: l2sw::wire::Mac,
+        /// The remote VTEP it is behind.
+        vtep: std::net::Ipv4Addr,
+    },
+    /// Remove a MAC's pin; a VTEP only pins named (not in the flood list) is refused again.
+    Unpin {
+        /// The overlay network.
+        name: String,
+        /// The station's MAC.
+        mac: l2sw::wire::Mac,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -450,6 +469,18 @@ fn run(cli: Cli) -> Fallible {
                 restore(&mut ctl);
                 ctl.remove_remote(&name, vtep)?;
                 writeln!(out, "{name}: remote {vtep} removed")?;
+            }
+            NetworkCmd::Remote(RemoteCmd::Pin { name, mac, vtep }) => {
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                ctl.pin_remote(&name, mac, vtep)?;
+                writeln!(out, "{name}: {mac} pinned behind {vtep}")?;
+            }
+            NetworkCmd::Remote(RemoteCmd::Unpin { name, mac }) => {
+                let mut ctl = open()?;
+                restore(&mut ctl);
+                ctl.unpin_remote(&name, mac)?;
+                writeln!(out, "{name}: {mac} unpinned")?;
             }
             NetworkCmd::Ls { json } => {
                 let ctl = open()?;

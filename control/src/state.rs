@@ -244,6 +244,9 @@ pub struct Overlay {
     /// Remote MACs are learned behind their VTEPs (else they go to the whole flood list).
     #[serde(default = "learning_default")]
     pub learning: bool,
+    /// Static entries: MACs put behind remote VTEPs (`network remote pin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statics: Vec<l2sw::config::VxlanStatic>,
     /// The workloads' MTU: the underlay's less the 50 bytes VXLAN adds.
     pub mtu: u32,
 }

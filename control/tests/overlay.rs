@@ -46,6 +46,15 @@ impl L2swHost {
         L2swHost { ns, dir, daemon }
     }
 
+    /// Stops the daemon and starts a fresh one with nothing in it; `l2ctl sync` restores.
+    fn restart(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.stop();
+        }
+        self.daemon = Some(EmbeddedDaemon::start(&self.socket()).unwrap());
+        self.ok(&["sync"]);
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.path().join("l2sw.sock")
     }
@@ -553,6 +562,44 @@ fn without_learning_remote_macs_go_to_every_vtep() {
     assert_eq!(st["overlay"]["learning"], false, "{st}");
     // H2 learns as before.
     assert_eq!(w.l2.vtep_of("ov", w.mac1).as_deref(), Some("192.0.2.1"));
+
+    // Pinned, as `bridge fdb append MAC dev vx0 dst IP`: the MAC has its VTEP, and keeps
+    // it across a daemon restart (l2ctl's state has it).
+    let mac3 = w.mac3.to_string();
+    let out =
+        w.l1.ok(&["network", "remote", "pin", "ov", &mac3, "192.0.2.3"]);
+    assert!(out.contains("pinned behind 192.0.2.3"), "{out}");
+    assert_eq!(w.l1.vtep_of("ov", w.mac3).as_deref(), Some("192.0.2.3"));
+    assert!(pings(&w.a1, w.ip3, t));
+    let mut w = w;
+    w.l1.restart();
+    assert_eq!(w.l1.vtep_of("ov", w.mac3).as_deref(), Some("192.0.2.3"));
+    assert!(pings(&w.a1, w.ip3, t), "pinned, after a restart");
+    // Refused by value, changing nothing.
+    for (args, says) in [
+        (
+            vec!["ov", &*mac3, "192.0.2.2"],
+            "already pinned behind 192.0.2.3",
+        ),
+        (vec!["ov", "02:00:00:00:00:99", "192.0.2.1"], "local VTEP"),
+        (
+            vec!["ov", "01:00:5e:00:00:01", "192.0.2.2"],
+            "never stations",
+        ),
+        (vec!["nope", &*mac3, "192.0.2.2"], "nope"),
+    ] {
+        let mut a = vec!["network", "remote", "pin"];
+        a.extend(args);
+        let e = w.l1.fails(&a);
+        assert!(e.contains(says), "{a:?}: {e}");
+    }
+    let e =
+        w.l1.fails(&["network", "remote", "unpin", "ov", "02:00:00:00:00:99"]);
+    assert!(e.contains("not pinned"), "{e}");
+    // Unpinned: no VTEP again; the flood list still reaches it.
+    w.l1.ok(&["network", "remote", "unpin", "ov", &mac3]);
+    assert_eq!(w.l1.vtep_of("ov", w.mac3), None);
+    assert!(pings(&w.a1, w.ip3, t));
     // Learning is an overlay's setting; a bridge network refuses it by name.
     let out =
         w.l1.l2ctl(&["network", "create", "plain", "--learning=false"]);

@@ -364,6 +364,20 @@ pub struct VxlanSpec {
     /// Learn which VTEP each remote MAC is behind (default on); off for static remote entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learning: Option<bool>,
+    /// Static entries: each MAC behind a remote VTEP (`bridge fdb add MAC dev vx dst IP` on
+    /// a kernel VTEP), in the FDB from the start; that VTEP's packets are accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statics: Vec<VxlanStatic>,
+}
+
+/// One static entry of an overlay port: a MAC behind a remote VTEP.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanStatic {
+    /// The station.
+    pub mac: Mac,
+    /// The remote VTEP it is behind.
+    pub vtep: Ipv4Addr,
 }
 
 impl VxlanSpec {
@@ -377,6 +391,7 @@ impl VxlanSpec {
             remotes: self.remotes.clone(),
             learn_remotes: self.learn_remotes.unwrap_or(false),
             learning: self.learning.unwrap_or(true),
+            statics: self.statics.iter().map(|s| (s.mac, s.vtep)).collect(),
         };
         cfg.check().map_err(|e| format!("vxlan: {e}"))?;
         Ok(cfg)

@@ -11,7 +11,7 @@ use crate::config::{
     Config, ConfigFileError, NetworkMode, NetworkPlan, NetworkSpec, PortKind, PortPlace,
 };
 use crate::engine::{Engine, EngineStats, Job, Polling, WAKER};
-use crate::fwd::{ConfigError, Switch};
+use crate::fwd::{ConfigError, Switch, Vid};
 use crate::port::Port;
 use crate::port::af_packet::{AfPacketPort, Options};
 use crate::port::sys::SysError;
@@ -47,6 +47,18 @@ pub enum DaemonError {
         /// Why.
         #[source]
         source: io::Error,
+    },
+    /// An overlay port's static entry was refused.
+    #[error("network {network:?}: port {port:?}: static entry {mac}: {message}")]
+    Static {
+        /// The network.
+        network: String,
+        /// The overlay port.
+        port: String,
+        /// The entry's MAC.
+        mac: crate::wire::Mac,
+        /// Why.
+        message: String,
     },
 }
 
@@ -250,11 +262,19 @@ pub fn build(plan: NetworkPlan) -> Result<Engine, DaemonError> {
     let mut sw = Switch::new(plan.switch).map_err(config_err)?;
     let max = sw.config().max_frame();
     let mut opened = Vec::new();
+    let mut statics = Vec::new();
     for (cfg, place) in plan.ports {
         let port = open_port(&place, max).map_err(|source| DaemonError::Port {
             network: network.clone(),
             source,
         })?;
+        if let Some(v) = &place.vxlan {
+            statics.extend(
+                v.statics
+                    .iter()
+                    .map(|&(mac, vtep)| (cfg.name.clone(), mac, vtep)),
+            );
+        }
         let id = sw.add_port(cfg).map_err(config_err)?;
         tracing::info!(network = %network, port = %id, interface = %place.interface, kind = ?place.kind, netns = ?place.netns, "port attached");
         opened.push((id, port));
@@ -267,6 +287,17 @@ pub fn build(plan: NetworkPlan) -> Result<Engine, DaemonError> {
             .map_err(|source| DaemonError::Thread {
                 network: network.clone(),
                 source,
+            })?;
+    }
+    // An overlay port's static entries, once the port is in (they name it and its VTEPs).
+    for (port, mac, vtep) in statics {
+        engine
+            .add_static_remote(Vid::UNAWARE, mac, &port, vtep)
+            .map_err(|e| DaemonError::Static {
+                network: network.clone(),
+                port,
+                mac,
+                message: e.to_string(),
             })?;
     }
     engine.program_filters();

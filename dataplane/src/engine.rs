@@ -754,6 +754,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Removes the operator entry for `mac` on `vid` (`bridge fdb del`). A remote VTEP no
+    /// flood list holds and no other static entry names is forgotten with it: its packets
+    /// are an unknown sender's again.
+    pub fn remove_static(&mut self, vid: Vid, mac: Mac) -> Result<(), ChangeError> {
+        let fdb = self.sw.fdb_mut().ok_or(ChangeError::NoFdb)?;
+        let Some(vtep) = fdb.remove_static(vid, mac)? else {
+            return Ok(());
+        };
+        if fdb.names_vtep(vtep) {
+            return Ok(());
+        }
+        for p in self.ports.iter_mut().flatten() {
+            if let Some(o) = p.as_vxlan_mut() {
+                o.forget_remote(vtep.0);
+            }
+        }
+        Ok(())
+    }
+
     /// The overlay port `port`, or why not.
     fn overlay_mut(&mut self, port: &str) -> Result<&mut VxlanPort, ChangeError> {
         let id = self.port_id(port)?;

@@ -597,6 +597,7 @@ fn overlay_port(local: Ipv4Addr, remote: Ipv4Addr) -> Result<VxlanConfig, BenchE
         remotes: vec![remote],
         learn_remotes: false,
         learning: true,
+        statics: Vec::new(),
     })
 }
 

@@ -116,6 +116,7 @@ impl Ctl {
             remotes: req.remote.clone(),
             learn_remotes: req.learn_remotes,
             learning: req.learning,
+            statics: Vec::new(),
         };
         cfg.check()
             .map_err(|e| CtlError::Refused(format!("overlay: {e}")))?;
@@ -144,6 +145,7 @@ impl Ctl {
             remotes: req.remote.clone(),
             learn_remotes: req.learn_remotes,
             learning: req.learning,
+            statics: Vec::new(),
             mtu,
         }))
     }
@@ -212,6 +214,75 @@ impl Ctl {
             .and_then(|n| n.overlay.as_mut())
         {
             o.remotes.retain(|r| *r != vtep);
+            // The daemon forgot every MAC behind it, static ones too.
+            o.statics.retain(|s| s.vtep != vtep);
+        }
+        self.save()
+    }
+
+    /// The overlay of network `name`, or why it has none.
+    fn overlay_of(&self, name: &str) -> Result<Overlay, CtlError> {
+        let net = self.network(name)?;
+        net.overlay.clone().ok_or_else(|| {
+            CtlError::Refused(format!(
+                "network {name} is a {} network, not an overlay",
+                net.driver.name()
+            ))
+        })
+    }
+
+    /// `l2ctl network remote pin`: `mac` is behind remote VTEP `vtep` (as `bridge fdb add MAC
+    /// dev vx dst IP` on a kernel VTEP): frames to it go to that VTEP alone, and that VTEP's
+    /// packets are accepted. Kept in the state, so a restarted daemon gets it back.
+    pub fn pin_remote(
+        &mut self,
+        name: &str,
+        mac: Mac,
+        vtep: std::net::Ipv4Addr,
+    ) -> Result<(), CtlError> {
+        let o = self.overlay_of(name)?;
+        if !mac.is_valid_source() {
+            return refused(format!(
+                "{mac} cannot be pinned: multicast and all-zero addresses are never stations"
+            ));
+        }
+        if vtep == o.local {
+            return refused(format!("remote {vtep} is the local VTEP address itself"));
+        }
+        if let Some(s) = o.statics.iter().find(|s| s.mac == mac) {
+            return refused(format!(
+                "{mac} is already pinned behind {} in network {name}: unpin it first",
+                s.vtep
+            ));
+        }
+        self.client
+            .add_static_remote(name, OVERLAY_PORT, mac, vtep)?;
+        if let Some(o) = self
+            .state
+            .networks
+            .get_mut(name)
+            .and_then(|n| n.overlay.as_mut())
+        {
+            o.statics.push(l2sw::config::VxlanStatic { mac, vtep });
+        }
+        self.save()
+    }
+
+    /// `l2ctl network remote unpin`: `mac`'s static entry goes; a VTEP only it named is an
+    /// unknown sender again.
+    pub fn unpin_remote(&mut self, name: &str, mac: Mac) -> Result<(), CtlError> {
+        let o = self.overlay_of(name)?;
+        if !o.statics.iter().any(|s| s.mac == mac) {
+            return refused(format!("{mac} is not pinned in network {name}"));
+        }
+        self.client.remove_static(name, mac)?;
+        if let Some(o) = self
+            .state
+            .networks
+            .get_mut(name)
+            .and_then(|n| n.overlay.as_mut())
+        {
+            o.statics.retain(|s| s.mac != mac);
         }
         self.save()
     }

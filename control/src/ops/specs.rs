@@ -64,6 +64,7 @@ pub(super) fn fixed_ports(
                 remotes: o.remotes.clone(),
                 learn_remotes: Some(o.learn_remotes),
                 learning: Some(o.learning),
+                statics: o.statics.clone(),
             }),
             ..PortSpec::default()
         });

@@ -231,6 +231,10 @@ pub fn dispatch<N: NetworkSet + ?Sized>(req: Request, set: &N) -> Result<Reply, 
             .map_err(|e| refused(e, "mac"))
         })
         .map(done),
+        Request::RemoveStatic { network, mac, vid } => on(find(&network)?, move |e| {
+            e.remove_static(vid, mac).map_err(|e| refused(e, "mac"))
+        })
+        .map(done),
         Request::AddRemote {
             network,
             port,
@@ -727,6 +731,11 @@ mod tests {
                 vid: crate::fwd::Vid::UNAWARE,
                 sticky: false,
                 vtep: Some(std::net::Ipv4Addr::new(192, 0, 2, 7)),
+            },
+            Request::RemoveStatic {
+                network: net(),
+                mac: Mac([2, 0, 0, 0, 0, 9]),
+                vid: crate::fwd::Vid::UNAWARE,
             },
             Request::AddRemote {
                 network: net(),

@@ -96,6 +96,17 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         vtep: Option<Ipv4Addr>,
     },
+    /// Removes a static FDB entry (`bridge fdb del`); a remote VTEP only it named is
+    /// forgotten with it.
+    RemoveStatic {
+        /// The network.
+        network: String,
+        /// The station.
+        mac: Mac,
+        /// VLAN (0 on VLAN-unaware ports).
+        #[serde(default)]
+        vid: Vid,
+    },
     /// Adds a remote VTEP to an overlay port's flood list.
     AddRemote {
         /// The network.
@@ -615,6 +626,7 @@ impl Reply {
             | Request::AddNetwork { .. }
             | Request::RemovePort { .. }
             | Request::AddStatic { .. }
+            | Request::RemoveStatic { .. }
             | Request::AddRemote { .. }
             | Request::RemoveRemote { .. }
             | Request::SetStorm { .. }

@@ -170,6 +170,14 @@ pub enum FdbError {
         /// The VLAN.
         vid: Vid,
     },
+    /// No operator entry for the MAC (none at all, or a learned or local one).
+    #[error("{mac} on VLAN {vid} has no static entry to remove")]
+    NoStatic {
+        /// The MAC.
+        mac: Mac,
+        /// The VLAN.
+        vid: Vid,
+    },
 }
 
 /// Counters of the table (documented, one per event).
@@ -653,6 +661,25 @@ impl Fdb {
         }
     }
 
+    /// Removes the operator entry for `mac` on `vid` (`bridge fdb del`); returns the remote
+    /// VTEP it named, if any. Learned and local entries are not the operator's to remove.
+    pub fn remove_static(&mut self, vid: Vid, mac: Mac) -> Result<Option<Vtep>, FdbError> {
+        let k = key(vid, mac);
+        if self.map.get(&k).is_none_or(|e| e.flags & STATIC == 0) {
+            return Err(FdbError::NoStatic { mac, vid });
+        }
+        let vtep = self.vteps.get(&k).copied();
+        self.remove(vid, mac);
+        Ok(vtep)
+    }
+
+    /// Whether a static entry still names remote VTEP `vtep`.
+    pub fn names_vtep(&self, vtep: Vtep) -> bool {
+        self.vteps
+            .iter()
+            .any(|(k, v)| *v == vtep && self.map.get(k).is_some_and(|e| e.flags & STATIC != 0))
+    }
+
     /// Removes every entry pointing at `port` (`br_fdb_delete_by_port`), e.g. when it leaves.
     pub fn flush_port(&mut self, port: PortId) {
         let acct = &mut self.acct;
@@ -707,6 +734,32 @@ impl Fdb {
 mod tests {
     use super::*;
     use crate::wire::craft::station;
+
+    #[test]
+    fn only_operator_entries_are_removed_and_their_vteps_go_with_the_last() {
+        let mut f = Fdb::new();
+        let t = Tick::default();
+        let v = Vid::UNAWARE;
+        let vtep = Vtep(std::net::Ipv4Addr::new(192, 0, 2, 7));
+        let (a, b, c) = (station(1), station(2), station(3));
+        f.add_static_via(t, v, a, p(1), false, Some(vtep)).unwrap();
+        f.add_static_via(t, v, b, p(1), false, Some(vtep)).unwrap();
+        f.learn(t, v, c, p(2));
+        assert!(f.names_vtep(vtep));
+        assert!(matches!(
+            f.remove_static(v, c),
+            Err(FdbError::NoStatic { .. })
+        ));
+        assert!(matches!(
+            f.remove_static(v, station(9)),
+            Err(FdbError::NoStatic { .. })
+        ));
+        assert_eq!(f.remove_static(v, a).unwrap(), Some(vtep));
+        assert!(f.names_vtep(vtep), "b still names it");
+        assert_eq!(f.remove_static(v, b).unwrap(), Some(vtep));
+        assert!(!f.names_vtep(vtep));
+        assert_eq!(f.len(), 1, "the learned entry stays");
+    }
 
     fn p(i: usize) -> PortId {
         PortId::new(i).unwrap()

@@ -18,7 +18,7 @@ use super::sys::udp::{self, MMSG, Outgoing, Received};
 use super::sys::{SysError, netns};
 use super::{Port, TxFrame};
 use crate::wire::vxlan::{self, HEADER_LEN, UDP_HEADER_LEN, VxlanHeader};
-use crate::wire::{Fault, Meta, OverlayFault, Vni, Vtep};
+use crate::wire::{Fault, Mac, Meta, OverlayFault, Vni, Vtep};
 
 /// How an overlay port is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub struct VxlanConfig {
     /// Learn which VTEP each remote MAC is behind (`vxlan_snoop`, default on); off, frames to
     /// remote MACs go to the whole flood list unless a static entry names their VTEP.
     pub learning: bool,
+    /// Static entries made with the port: each MAC behind its remote VTEP (`bridge fdb add
+    /// MAC dev vx dst IP`), added to the FDB when the network starts.
+    pub statics: Vec<(Mac, Ipv4Addr)>,
 }
 
 /// Why an overlay port's settings or a change to them were refused.
@@ -60,6 +63,12 @@ pub enum VxlanConfigError {
     /// A remote to remove that is not in the flood list.
     #[error("remote {0} is not in the flood list")]
     NoSuchRemote(Ipv4Addr),
+    /// A static entry for a MAC that is no station's (multicast, all-zero).
+    #[error("static entry {0}: multicast and all-zero addresses are never stations")]
+    BadStatic(Mac),
+    /// Two static entries for one MAC.
+    #[error("static entry {0} is given twice")]
+    DuplicateStatic(Mac),
 }
 
 impl VxlanConfig {
@@ -76,6 +85,16 @@ impl VxlanConfig {
             self.check_remote(*r)?;
             if !seen.insert(*r) {
                 return Err(VxlanConfigError::Duplicate(*r));
+            }
+        }
+        let mut macs = std::collections::BTreeSet::new();
+        for (mac, vtep) in &self.statics {
+            self.check_remote(*vtep)?;
+            if !mac.is_valid_source() {
+                return Err(VxlanConfigError::BadStatic(*mac));
+            }
+            if !macs.insert(*mac) {
+                return Err(VxlanConfigError::DuplicateStatic(*mac));
             }
         }
         Ok(())
@@ -274,6 +293,16 @@ impl VxlanPort {
             .entry(vtep)
             .or_insert_with(|| remote(vtep, false));
         Ok(())
+    }
+
+    /// Forgets `vtep` if no flood list holds it (the last static entry naming it went): its
+    /// packets are unknown senders' again. Returns whether it was forgotten.
+    pub fn forget_remote(&mut self, vtep: Ipv4Addr) -> bool {
+        if self.remotes.get(&vtep).is_some_and(|r| !r.flood) {
+            self.remotes.remove(&vtep);
+            return true;
+        }
+        false
     }
 
     /// Removes `vtep` from the port (a remote that left): it is flooded to no more and, unless
@@ -520,6 +549,7 @@ mod tests {
             remotes: vec![Ipv4Addr::new(192, 0, 2, 2)],
             learn_remotes: false,
             learning: true,
+            statics: Vec::new(),
         }
     }
 
