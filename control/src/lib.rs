@@ -1,5 +1,10 @@
 //! l2ctl's library: Docker-style networks, IPAM, namespaces and links, and the daemon client.
 //! The `l2ctl` binary is a thin command line over it; tests drive both.
+//!
+//! No `unsafe` here, but for one module: `nat::nft`'s `fib` expression, which the `nftnl`
+//! crate does not wrap (two calls into libnftnl, each with its SAFETY comment).
+
+#![deny(unsafe_code)]
 
 pub mod adapters;
 pub mod args;

@@ -1,6 +1,8 @@
 //! l2ctl: Docker-style networks for l2sw. It creates namespaces, wires workloads into them,
 //! hands out addresses and tells the l2sw daemon what to forward.
 
+#![deny(unsafe_code)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -7,6 +7,10 @@
 //! harmless and two l2ctl processes, serialised by the state's lock, never lose each other's
 //! rules. IPv4 only: IPv6 subnets are neither masqueraded nor published (see docs/spec.md).
 
+// The one place in l2ctl with `unsafe`: libnftnl's `fib` expression, which `nftnl` lacks
+// (see the module's doc). It is netlink message building for the control plane, not the
+// dataplane's kernel interface, so it lives here rather than in the dataplane's port/sys.
+#[allow(unsafe_code)]
 mod nft;
 
 use std::fmt;

@@ -13,7 +13,9 @@
 //! ```
 //!
 //! `fib daddr type local` (Docker's `-m addrtype --dst-type LOCAL`) is not among `nftnl`'s
-//! expressions; [`FibDaddrType`] adds it over `nftnl-sys`.
+//! expressions; [`FibDaddrType`] adds it over `nftnl-sys`. Its two `unsafe` blocks (allocate
+//! the expression, set its three u32 attributes) are the only ones in l2ctl: written by hand
+//! because no well-kept crate offers the expression, kept as small as the FFI allows.
 
 use std::ffi::CString;
 use std::io;
