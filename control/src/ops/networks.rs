@@ -165,13 +165,7 @@ impl Ctl {
 
     /// `l2ctl network remote add`: another host joins the overlay.
     pub fn add_remote(&mut self, name: &str, vtep: std::net::Ipv4Addr) -> Result<(), CtlError> {
-        let net = self.network(name)?.clone();
-        let Some(o) = &net.overlay else {
-            return refused(format!(
-                "network {name} is a {} network, not an overlay",
-                net.driver.name()
-            ));
-        };
+        let o = self.overlay_of(name)?;
         if vtep == o.local {
             return refused(format!("remote {vtep} is the local VTEP address itself"));
         }
@@ -181,41 +175,37 @@ impl Ctl {
             ));
         }
         self.client.add_remote(name, OVERLAY_PORT, vtep)?;
-        if let Some(o) = self
-            .state
-            .networks
-            .get_mut(name)
-            .and_then(|n| n.overlay.as_mut())
-        {
+        self.change_overlay(name, |o| {
             o.remotes.push(vtep);
-        }
-        self.save()
+        })
     }
 
     /// `l2ctl network remote rm`: a host leaves the overlay; the MACs behind it are forgotten.
     pub fn remove_remote(&mut self, name: &str, vtep: std::net::Ipv4Addr) -> Result<(), CtlError> {
-        let net = self.network(name)?.clone();
-        let Some(o) = &net.overlay else {
-            return refused(format!(
-                "network {name} is a {} network, not an overlay",
-                net.driver.name()
-            ));
-        };
+        let o = self.overlay_of(name)?;
         if !o.remotes.contains(&vtep) {
             return refused(format!(
                 "remote {vtep} is not in network {name}'s flood list"
             ));
         }
         self.client.remove_remote(name, OVERLAY_PORT, vtep)?;
+        self.change_overlay(name, |o| {
+            o.remotes.retain(|r| *r != vtep);
+            // The daemon forgot every MAC behind it, static ones too.
+            o.statics.retain(|s| s.vtep != vtep);
+        })
+    }
+
+    /// Changes the overlay of network `name` in the state, as the daemon now has it, and
+    /// saves the state.
+    fn change_overlay(&mut self, name: &str, f: impl FnOnce(&mut Overlay)) -> Result<(), CtlError> {
         if let Some(o) = self
             .state
             .networks
             .get_mut(name)
             .and_then(|n| n.overlay.as_mut())
         {
-            o.remotes.retain(|r| *r != vtep);
-            // The daemon forgot every MAC behind it, static ones too.
-            o.statics.retain(|s| s.vtep != vtep);
+            f(o);
         }
         self.save()
     }
@@ -257,15 +247,9 @@ impl Ctl {
         }
         self.client
             .add_static_remote(name, OVERLAY_PORT, mac, vtep)?;
-        if let Some(o) = self
-            .state
-            .networks
-            .get_mut(name)
-            .and_then(|n| n.overlay.as_mut())
-        {
+        self.change_overlay(name, |o| {
             o.statics.push(l2sw::config::VxlanStatic { mac, vtep });
-        }
-        self.save()
+        })
     }
 
     /// `l2ctl network remote unpin`: `mac`'s static entry goes; a VTEP only it named is an
@@ -276,15 +260,9 @@ impl Ctl {
             return refused(format!("{mac} is not pinned in network {name}"));
         }
         self.client.remove_static(name, mac)?;
-        if let Some(o) = self
-            .state
-            .networks
-            .get_mut(name)
-            .and_then(|n| n.overlay.as_mut())
-        {
+        self.change_overlay(name, |o| {
             o.statics.retain(|s| s.mac != mac);
-        }
-        self.save()
+        })
     }
 
     pub(super) fn check_parent(
