@@ -189,6 +189,9 @@ pub struct VxlanPort {
     buf_len: usize,
     heads: Vec<[u8; UDP_HEADER_LEN + HEADER_LEN]>,
     scratch: Vec<Vec<u8>>,
+    /// The copies of one batch: (frame index in the batch, VTEP), kept between batches so
+    /// that sending allocates nothing once it has seen its largest batch.
+    copies: Vec<(usize, Ipv4Addr)>,
 }
 
 impl std::fmt::Debug for VxlanPort {
@@ -246,6 +249,7 @@ impl VxlanPort {
             buf_len,
             heads: vec![[0; UDP_HEADER_LEN + HEADER_LEN]; MMSG],
             scratch: (0..MMSG).map(|_| Vec::new()).collect(),
+            copies: Vec::with_capacity(MMSG),
             cfg,
         };
         for r in port.cfg.remotes.clone() {
@@ -456,66 +460,63 @@ impl Port for VxlanPort {
                 self.heads[i][..UDP_HEADER_LEN].copy_from_slice(&udp);
                 self.heads[i][UDP_HEADER_LEN..].copy_from_slice(&self.header);
             }
-            let mut out: Vec<(usize, Outgoing<'_>)> = Vec::with_capacity(chunk.len());
-            for (i, tx) in chunk.iter().enumerate() {
-                if !ok[i] {
-                    continue;
-                }
-                let frame = if tx.meta.csum.is_some() {
-                    self.scratch[i].as_slice()
-                } else {
-                    tx.frame
-                };
-                let head = &self.heads[i][..];
+            // Every copy to send: one to the VTEP a frame's entry names, else one to each VTEP
+            // of the flood list.
+            let mut copies = std::mem::take(&mut self.copies);
+            copies.clear();
+            for (i, tx) in chunk.iter().enumerate().filter(|(i, _)| ok[*i]) {
                 match tx.meta.vtep {
-                    Some(v) => out.push((
-                        i,
-                        Outgoing {
-                            to: v.0,
-                            head,
-                            frame,
-                        },
-                    )),
-                    None => {
-                        for to in &self.flood {
-                            out.push((
-                                i,
-                                Outgoing {
-                                    to: *to,
-                                    head,
-                                    frame,
-                                },
-                            ));
-                        }
-                    }
+                    Some(v) => copies.push((i, v.0)),
+                    None => copies.extend(self.flood.iter().map(|to| (i, *to))),
                 }
             }
-            let mut all = [true; MMSG];
             let mut sent_total = 0;
-            let mut at = 0;
-            while at < out.len() {
-                let batch: Vec<Outgoing<'_>> =
-                    out[at..].iter().take(MMSG).map(|(_, o)| *o).collect();
-                let sent = udp::send_batch(&self.tx, &batch)?;
+            while sent_total < copies.len() {
+                let mut batch = [Outgoing {
+                    to: Ipv4Addr::UNSPECIFIED,
+                    head: &[],
+                    frame: &[],
+                }; MMSG];
+                let window = &copies[sent_total..copies.len().min(sent_total + MMSG)];
+                for (slot, &(i, to)) in batch.iter_mut().zip(window) {
+                    let frame = if chunk[i].meta.csum.is_some() {
+                        self.scratch[i].as_slice()
+                    } else {
+                        chunk[i].frame
+                    };
+                    *slot = Outgoing {
+                        to,
+                        head: &self.heads[i][..],
+                        frame,
+                    };
+                }
+                let sent = match udp::send_batch(&self.tx, &batch[..window.len()]) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.copies = copies;
+                        return Err(e);
+                    }
+                };
                 sent_total += sent;
                 if sent == 0 {
                     break;
                 }
-                at += sent;
             }
-            for (k, (i, o)) in out.iter().enumerate() {
-                let r = self.remotes.get_mut(&o.to);
+            let mut all = [true; MMSG];
+            for (k, &(i, to)) in copies.iter().enumerate() {
+                let r = self.remotes.get_mut(&to);
                 if k < sent_total {
                     if let Some(r) = r {
                         r.counters.tx += 1;
                     }
                 } else {
-                    all[*i] = false;
+                    all[i] = false;
                     if let Some(r) = r {
                         r.counters.tx_dropped += 1;
                     }
                 }
             }
+            self.copies = copies;
             taken += (0..chunk.len()).filter(|i| ok[*i] && all[*i]).count();
         }
         Ok(taken)
